@@ -1,0 +1,47 @@
+"""reuse: transfer learning on TensorFlow / Keras 3 — inspect, freeze, cache, fine-tune.
+
+The public API is imported lazily, so `import reuse` does not import TensorFlow:
+
+    import reuse
+    model = reuse.load_model("models/digits_0to4.keras")
+    changes = reuse.freeze(model, upto="hidden2")
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from reuse._version import __version__
+
+# TensorFlow's C++ start-up chatter is not for the person at the shell.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+_API = {
+    "load_model": "reuse.model_io",
+    "save_model": "reuse.model_io",
+    "inspect": "reuse.inspection",
+    "inspect_model": "reuse.inspection",
+    "freeze": "reuse.freezing",
+    "unfreeze": "reuse.freezing",
+    "load_data": "reuse.data",
+    "cache_features": "reuse.feature_cache",
+    "open_cache": "reuse.feature_cache",
+    "finetune": "reuse.training",
+    "evaluate": "reuse.evaluation",
+    "predict": "reuse.evaluation",
+    "import_weights": "reuse.weight_import",
+    "lr_find": "reuse.lr_finder",
+    "check": "reuse.checks",
+    "sparsify": "reuse.sparsity",
+    "plot_history": "reuse.plotting",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reuse' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

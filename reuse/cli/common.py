@@ -1,0 +1,116 @@
+"""What every command shares: option types, the error boundary, and record output.
+
+Option types are `Annotated` aliases defined once here (as huggingface_hub's CLI does), so
+every command spells `--json`, `--quiet`, `--unsafe` and `-o` the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from reuse import exit_codes, report
+from reuse.errors import ReuseError
+
+ModelArg = Annotated[
+    Optional[str],
+    typer.Argument(
+        help="Model file or folder. Omit it (or pass -) to read the record of the previous "
+        "reuse command from stdin.",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the pipeline record as JSON even on a terminal.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Silence notes and progress on stderr.")]
+UnsafeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--unsafe",
+        help="Allow models that run stored code (Lambda layers). Only for files you trust.",
+    ),
+]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Fix data order, initialization and dropout.")]
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format of the data.")]
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("REUSE_DEBUG", "") not in ("", "0")
+
+
+def fail(message: str, code: int) -> None:
+    report.console().print(f"Error: {message}", style="red", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def command(func):
+    """The error boundary of a command: library errors become one `Error:` line and an exit code.
+
+    Tracebacks appear only with REUSE_DEBUG=1. A closed stdout (`| head`) is not an error.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except ReuseError as err:
+            if debug_enabled():
+                raise
+            fail(str(err), err.exit_code)
+        except BrokenPipeError:
+            _silence_stdout()
+            raise typer.Exit(exit_codes.SUCCESS) from None
+        except KeyboardInterrupt:
+            if debug_enabled():
+                raise
+            fail("interrupted — nothing was written; run the command again", 130)
+        except MemoryError:
+            if debug_enabled():
+                raise
+            fail("out of memory — use a smaller --batch-size or --limit", exit_codes.ERROR)
+        except Exception as err:  # noqa: BLE001 - the one place that turns surprises into a line
+            if debug_enabled():
+                raise
+            text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            fail(
+                f"{type(err).__name__}: {text[:300]} — rerun with REUSE_DEBUG=1 for the traceback",
+                exit_codes.ERROR,
+            )
+
+    return wrapper
+
+
+def _silence_stdout() -> None:
+    # After a broken pipe, Python would complain again when flushing stdout at exit.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def emit_record(record: dict, json_flag: bool, human=None) -> None:
+    """Print the record on stdout as one JSON line, or `human()` on a terminal."""
+    from reuse import record as records
+
+    if records.wants_json(json_flag) or human is None:
+        sys.stdout.write(records.dumps(record) + "\n")
+        sys.stdout.flush()
+    else:
+        human()

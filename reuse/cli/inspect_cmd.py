@@ -1,0 +1,57 @@
+"""`reuse inspect`: list the layers of a model, the tensors of a weight file, or a cache."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from reuse.cli.common import FormatOpt, ModelArg, UnsafeOpt, command
+from reuse.cli.output import render_rows
+
+
+@command
+def inspect_command(
+    model: ModelArg = None,
+    weights: Annotated[
+        bool, typer.Option("--weights", "-w", help="List every weight tensor: shape, dtype, min, max, mean, zeros.")
+    ] = False,
+    fmt: FormatOpt = "table",
+    full_load: Annotated[
+        bool, typer.Option("--full-load", help="Load the model with Keras instead of reading the file directly.")
+    ] = False,
+    unsafe: UnsafeOpt = False,
+) -> None:
+    """List the layers of a model (or the tensors of a weight file, or a feature cache).
+
+    One row per layer: index, name (nested models as outer/inner), class, output shape,
+    parameters, trainable. .keras and .h5 files are read without importing TensorFlow.
+
+    Examples:
+
+        reuse inspect models/digits_0to4.keras
+
+        reuse inspect models/digits_0to4.keras --weights --format csv
+
+        reuse freeze base.keras --upto hidden2 | reuse inspect
+    """
+    from reuse import record
+    from reuse.inspection import inspect
+
+    path, _ = record.resolve_input(model)
+    result = inspect(path, weights=weights, unsafe=unsafe, full_load=full_load)
+    fmt_value = getattr(fmt, "value", fmt)
+    footer = []
+    if result.totals:
+        t = result.totals
+        footer.append(
+            f"Total params: {t.get('total_params', 0):,}  trainable: {t.get('trainable_params', 0):,}  "
+            f"frozen: {t.get('frozen_params', 0):,}"
+        )
+    for key, value in result.info.items():
+        if fmt_value == "table" and not isinstance(value, (dict, list)):
+            footer.insert(0, f"{key}: {value}")
+    extra = {"path": str(path), "kind": result.kind, **result.totals}
+    if result.info:
+        extra["info"] = result.info
+    render_rows(result.rows, result.columns, fmt_value, title=f"{path}", footer=footer, extra=extra)

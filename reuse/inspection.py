@@ -1,0 +1,106 @@
+"""`reuse inspect`: describe whatever file the user points at.
+
+Dispatches on what the path is: a model (`.keras`, `.h5`, SavedModel folder), a weight-only
+file (`.weights.h5`, `.npz`, `.safetensors`, PyTorch state dict, TensorFlow checkpoint) or a
+feature cache. Models go through the TensorFlow-free fast path when it can give the same
+answer (`reuse.fast_inspect`), else through a full Keras load.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reuse.errors import ModelLoadError
+
+
+@dataclass
+class Inspection:
+    kind: str  # "model", "weights", "savedmodel", "cache"
+    path: str
+    columns: list[str]
+    rows: list[dict]
+    totals: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)  # extra facts shown above/below the table
+    fast_path: bool = False
+
+
+WEIGHT_FILE_SUFFIXES = (".npz", ".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".index")
+
+
+def _is_checkpoint_prefix(p: Path) -> bool:
+    return Path(str(p) + ".index").exists() or (p.is_dir() and (p / "checkpoint").exists() and not (p / "saved_model.pb").exists())
+
+
+def inspect(path: str | os.PathLike, *, weights: bool = False, unsafe: bool = False, full_load: bool = False) -> Inspection:
+    """Describe a model, weight file or feature cache.
+
+    Example:
+        >>> info = inspect("models/digits_0to4.keras")
+        >>> info.rows[0]["name"]
+
+    Args:
+        path: what to describe.
+        weights: for models, list every weight tensor with its statistics.
+        unsafe: allow Lambda layers (Keras safe_mode off).
+        full_load: skip the TensorFlow-free fast path.
+
+    Raises:
+        ModelLoadError: the path is missing or cannot be read.
+    """
+    p = Path(path)
+    name = p.name.lower()
+    if not p.exists() and not _is_checkpoint_prefix(p):
+        raise ModelLoadError(f"{p}: no such file or folder", "check the path")
+    if _is_checkpoint_prefix(p) or name.endswith(WEIGHT_FILE_SUFFIXES) or name.endswith(".weights.h5"):
+        from reuse import weight_files
+
+        return weight_files.inspect_weights(p)
+    if p.is_dir():
+        from reuse import model_io
+
+        kind = model_io.model_kind(p)  # raises for a folder that is not a SavedModel
+        from reuse import savedmodel_info
+
+        return savedmodel_info.inspect_savedmodel(p, kind)
+    if name.endswith((".h5", ".hdf5")):
+        from reuse import feature_cache
+
+        if feature_cache.is_cache(p):
+            return feature_cache.inspect_cache(p)
+    if not full_load and not weights:
+        from reuse import fast_inspect
+
+        fast = fast_inspect.try_inspect(p)
+        if fast is not None:
+            return fast
+    return inspect_loaded(p, weights=weights, unsafe=unsafe)
+
+
+def inspect_loaded(path: Path, *, weights: bool = False, unsafe: bool = False) -> Inspection:
+    """Describe a model through a full Keras load."""
+    from reuse import model_io, model_summary
+
+    model = model_io.load_model(path, unsafe=unsafe)
+    return inspect_model(model, path=str(path), weights=weights)
+
+
+def inspect_model(model, *, path: str = "", weights: bool = False) -> Inspection:
+    """Describe an in-memory Keras model."""
+    from reuse import model_summary
+
+    if weights:
+        rows = model_summary.weight_rows(model)
+        columns = model_summary.WEIGHT_COLUMNS
+    else:
+        rows = model_summary.layer_rows(model)
+        columns = model_summary.COLUMNS
+    return Inspection(
+        kind="model",
+        path=path,
+        columns=columns,
+        rows=rows,
+        totals=model_summary.totals(model),
+        info={"model": model.name},
+    )

@@ -1,0 +1,78 @@
+"""Everything `reuse` tells a person goes to stderr through here: notes, warnings, progress.
+
+stdout is kept for data (tables, records). `--quiet` silences notes and progress; warnings
+still print. Progress bars appear only when stderr is a terminal (pip's rule).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_state = {"quiet": False}
+_console = None
+
+
+def set_quiet(quiet: bool) -> None:
+    _state["quiet"] = bool(quiet)
+
+
+def is_quiet() -> bool:
+    return _state["quiet"]
+
+
+def console():
+    """The stderr console (rich), created on first use."""
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(stderr=True, highlight=False, soft_wrap=True)
+    return _console
+
+
+def info(message: str) -> None:
+    """A note for the person running the command; silenced by --quiet."""
+    if not _state["quiet"]:
+        console().print(message, markup=False)
+
+
+def warn(message: str) -> None:
+    """A warning: always shown, on stderr."""
+    console().print(f"Warning: {message}", style="yellow", markup=False)
+
+
+def render(renderable) -> None:
+    """Print a rich renderable (table, panel) on stderr unless --quiet."""
+    if not _state["quiet"]:
+        console().print(renderable)
+
+
+def track(iterable: Iterable[T], total: int | None = None, description: str = "") -> Iterator[T]:
+    """Iterate with a progress bar on stderr, or plainly when not a terminal / quiet."""
+    if _state["quiet"] or not sys.stderr.isatty():
+        yield from iterable
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        for item in iterable:
+            yield item
+            bar.advance(task)

@@ -1,0 +1,129 @@
+"""Tiny models and data for tests, and ways to run the CLI (in-process and as a real process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def mlp(n_in: int = 8, hidden: int = 5, units: int = 6, n_out: int = 3, seed: int = 0, bn: bool = False):
+    """A Sequential MLP: hidden1..hiddenN (ELU), optional BatchNormalization, output softmax."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input((n_in,), name="features")]
+    for i in range(1, hidden + 1):
+        layers.append(keras.layers.Dense(units, activation="elu", name=f"hidden{i}"))
+        if bn and i == 1:
+            layers.append(keras.layers.BatchNormalization(name="bn1"))
+    layers.append(keras.layers.Dense(n_out, activation="softmax", name="output"))
+    return keras.Sequential(layers, name="mlp")
+
+
+def residual(n_in: int = 8, seed: int = 0):
+    """A functional model with a skip connection from `stem` to `add`."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((n_in,), name="inp")
+    stem = keras.layers.Dense(6, activation="relu", name="stem")(inp)
+    a = keras.layers.Dense(6, activation="relu", name="branch_a")(stem)
+    b = keras.layers.Dense(6, name="branch_b")(a)
+    add = keras.layers.Add(name="add")([stem, b])
+    top = keras.layers.Dense(4, activation="relu", name="top")(add)
+    out = keras.layers.Dense(3, activation="softmax", name="output")(top)
+    return keras.Model(inp, out, name="resnet_tiny")
+
+
+def convnet(seed: int = 0, size: int = 12, channels: int = 1, n_out: int = 3):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((size, size, channels), name="image"),
+            keras.layers.Conv2D(4, 3, activation="relu", padding="same", name="conv1"),
+            keras.layers.BatchNormalization(name="bn1"),
+            keras.layers.MaxPooling2D(name="pool1"),
+            keras.layers.Conv2D(8, 3, activation="relu", name="conv2"),
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(3, activation="softmax", name="output"),
+        ],
+        name="convnet",
+    )
+
+
+def nested_application(seed: int = 0):
+    """The standard transfer pattern: a keras.applications base inside a Sequential."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    base = keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), include_top=False, weights=None, alpha=0.35
+    )
+    base.trainable = False
+    return keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            base,
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(3, activation="softmax", name="output"),
+        ],
+        name="transfer",
+    )
+
+
+def classification_data(n: int = 60, n_in: int = 8, n_classes: int = 3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    centers = rng.normal(0, 2, size=(n_classes, n_in))
+    x = (centers[y] + rng.normal(0, 0.5, size=(n, n_in))).astype("float32")
+    return x, y.astype("int64")
+
+
+def save_npz(path: Path, x, y) -> Path:
+    np.savez(path, x=x, y=y)
+    return path
+
+
+def cli(args: list[str], input: str | None = None):
+    """Run `reuse ARGS` in-process with Typer's CliRunner; stdout and stderr kept apart."""
+    from typer.testing import CliRunner
+
+    from reuse.cli import app
+
+    try:
+        runner = CliRunner(mix_stderr=False)
+    except TypeError:  # Click >= 8.2 keeps them apart already
+        runner = CliRunner()
+    return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def reuse_exe() -> str:
+    """The installed console script, next to the running Python."""
+    exe = Path(sys.executable).parent / "reuse"
+    return str(exe) if exe.exists() else f"{sys.executable} -m reuse"
+
+
+def shell(command: str, cwd: Path, stdin: str | None = None, env_extra: dict | None = None, timeout: int = 300):
+    """Run a shell command line where `reuse` is the real console script of this checkout."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.update(env_extra or {})
+    return subprocess.run(
+        command, shell=True, cwd=cwd, input=stdin, capture_output=True, text=True, env=env, timeout=timeout,
+        executable="/bin/bash",
+    )
+
+
+def last_record(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
