@@ -1,0 +1,707 @@
+"""Fine-tuning: keep the reused layers, put a new head on top, train in stages.
+
+A run is a list of stages. Each stage names the reused layers it trains, gets a fresh compile
+with a new optimizer (Keras ignores `trainable` changes otherwise, and an optimizer built for
+other variables fails), its own early stopping, and trains from the deepest cached tap below
+its lowest trainable layer — or from the raw inputs when no tap fits. `finetune` runs one stage
+(`--unfreeze none|all`); `reuse.gradual` runs many with the same machinery.
+
+The model that is trained from the cache shares its layer objects with the whole model, so
+the whole model is what gets saved, and its predictions on raw inputs equal the cached path's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from reuse import report
+from reuse.errors import CacheMismatch, DataError, TrainingDiverged, UsageError
+
+UNFREEZE_MODES = ("none", "all", "gradual")
+
+
+@dataclass
+class FinetuneOptions:
+    """Every knob of a fine-tuning run (the CLI flags map one to one)."""
+
+    cut: str | None = None
+    head: str = "auto"
+    loss: str | None = None
+    optimizer: str = "adam"
+    lr: float | None = None
+    schedule: str | None = None
+    l1: float = 0.0
+    l2: float = 0.0
+    dropout: float = 0.0
+    max_norm: float | None = None
+    clip_norm: float | None = None
+    clip_value: float | None = None
+    label_smoothing: float = 0.0
+    early_stopping: int | None = None
+    epochs: int = 10
+    batch_size: int = 32
+    seed: int | None = None
+    val_split: float | None = None
+    unfreeze: str = "none"
+    train_bn: bool = False
+    # gradual unfreezing (reuse.gradual)
+    unfreeze_step: int = 1
+    stage_lr_div: float = 2.0
+    max_unfreeze: int | None = None
+    layer_lr_decay: float | None = None
+    reuse_depth: str = "keep"
+    stage_epochs: int | None = None
+    tensorboard: str | None = None
+
+    def check(self) -> None:
+        """Refuse bad values where they enter, naming the option and echoing the value."""
+        if self.unfreeze not in UNFREEZE_MODES:
+            raise UsageError(
+                f"--unfreeze must be one of {', '.join(UNFREEZE_MODES)}. Received: {self.unfreeze!r}",
+                "use --unfreeze none, all or gradual",
+            )
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "unfreeze_step": self.unfreeze_step}
+        for name, value in positive.items():
+            if value is None or value < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 1. Received: {value}", "give a positive number")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UsageError(f"--lr must be > 0. Received: {self.lr}", "try --lr 1e-3")
+        for name in ("l1", "l2", "dropout", "label_smoothing"):
+            value = getattr(self, name)
+            if value < 0 or (name in ("dropout", "label_smoothing") and value >= 1):
+                raise UsageError(
+                    f"--{name.replace('_', '-')} must be in [0, 1). Received: {value}"
+                    if name in ("dropout", "label_smoothing")
+                    else f"--{name} must be >= 0. Received: {value}",
+                    "give a small non-negative number",
+                )
+        if self.stage_lr_div <= 0:
+            raise UsageError(f"--stage-lr-div must be > 0. Received: {self.stage_lr_div}", "e.g. --stage-lr-div 2")
+        if self.layer_lr_decay is not None and self.layer_lr_decay <= 0:
+            raise UsageError(f"--layer-lr-decay must be > 0. Received: {self.layer_lr_decay}", "e.g. --layer-lr-decay 2.6")
+        if self.early_stopping is not None and self.early_stopping < 0:
+            raise UsageError(f"--early-stopping must be >= 0. Received: {self.early_stopping}", "give a patience in epochs")
+
+
+@dataclass
+class TransferModel:
+    """The whole model (reused layers + new head) and what each part is."""
+
+    model: object
+    reused: list[str]  # leaf layer paths below and including the cut, bottom first
+    head: list[str]  # names of the new layers
+    cut: str
+    loss: object
+    metrics: list
+    task: str  # "multiclass", "binary", "regression"
+
+
+@dataclass
+class StagePlan:
+    index: int
+    trainable: list[str]  # reused leaf paths trained in this stage (head always trains)
+    lr: float
+    tap: str | None = None  # the cached tap it trains from; None = raw inputs
+    epochs: int | None = None
+    lr_scales: dict = field(default_factory=dict)  # layer path -> lr multiplier (discriminative)
+
+
+@dataclass
+class StageResult:
+    index: int
+    trainable: list[str]
+    tap: str | None
+    epochs: int
+    best_metric: float | None
+    monitor: str
+    lr: float
+    seconds: float
+    diverged: bool = False
+    kept: bool = True
+
+    def row(self) -> dict:
+        return {
+            "stage": self.index,
+            "trainable": ", ".join(self.trainable) if self.trainable else "head only",
+            "tap": self.tap or "input",
+            "epochs": self.epochs,
+            "best": self.best_metric,
+            "monitor": self.monitor,
+            "lr": self.lr,
+            "seconds": round(self.seconds, 2),
+            "kept": self.kept,
+        }
+
+
+@dataclass
+class FinetuneResult:
+    model: object
+    transfer: TransferModel
+    history: list[dict]
+    stages: list[StageResult]
+    metrics: dict
+    used_cache: bool
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def default_cut(model) -> str:
+    """The reused layers end below the output layer by default."""
+    from reuse.layer_tree import leaves
+
+    names = [e.path for e in leaves(model) if type(e.layer).__name__ != "InputLayer"]
+    if len(names) < 2:
+        raise UsageError("the model has fewer than two layers, so there is nothing to reuse", "pass a deeper model")
+    return names[-2]
+
+
+def label_task(y: np.ndarray) -> str:
+    """multiclass / binary / regression, from the labels (SPEC "Data")."""
+    if y is None:
+        raise DataError("the data has no labels", "pass labels (--labels, --y-key, --label-col)")
+    if np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_):
+        if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
+            values = np.unique(y)
+            if set(values.tolist()) <= {0, 1} and y.ndim == 2:
+                return "binary"
+            return "multiclass"
+    if y.ndim == 2 and y.shape[1] == 1 and set(np.unique(y).tolist()) <= {0.0, 1.0}:
+        return "binary"
+    return "regression"
+
+
+def build_transfer_model(base, y: np.ndarray, options: FinetuneOptions) -> TransferModel:
+    """Cut `base` at options.cut (default: below the output layer) and add the new head."""
+    import keras
+
+    from reuse import cuts, heads
+    from reuse.layer_tree import find, leaves
+
+    cut = options.cut or default_cut(base)
+    find(base, cut)  # LayerNotFound with suggestions
+    cuts.check_cut(base, cut)
+    bottom = cuts.bottom_model(base, [cut])
+    specs, loss_name, metrics = heads.auto_head(y, loss=options.loss)
+    if options.head and options.head != "auto":
+        specs = heads.parse_layer_spec(options.head)
+        _check_head_fits_labels(specs, y, loss_name)
+    if options.dropout:
+        specs = heads.parse_layer_spec(f"dropout:{options.dropout}") + list(specs)
+    head_layers = heads.build_layers(
+        specs, l1=options.l1, l2=options.l2, max_norm=options.max_norm, seed=options.seed, name_prefix="head"
+    )
+    x = bottom.outputs[0]
+    if len(x.shape) > 2 and not any(type(layer).__name__ in ("Flatten", "GlobalAveragePooling2D", "GlobalAveragePooling1D") for layer in head_layers):
+        # A dense head on a feature map needs it flattened, as in the usual GAP + Dense pattern.
+        head_layers.insert(0, keras.layers.GlobalAveragePooling2D(name="head_gap") if len(x.shape) == 4 else keras.layers.Flatten(name="head_flatten"))
+    for layer in head_layers:
+        x = layer(x)
+    model = keras.Model(bottom.inputs, x, name=f"{base.name}_reuse")
+    reused = [e.path for e in leaves(bottom) if type(e.layer).__name__ != "InputLayer"]
+    loss = heads.loss_for(loss_name, options.label_smoothing)
+    return TransferModel(
+        model=model,
+        reused=reused,
+        head=[layer.name for layer in head_layers],
+        cut=cut,
+        loss=loss,
+        metrics=metrics,
+        task=label_task(y),
+    )
+
+
+def _check_head_fits_labels(specs, y, loss_name) -> None:
+    last = specs[-1]
+    units = getattr(last, "units", None)
+    if units is None:
+        return
+    task = label_task(y)
+    if task == "multiclass":
+        k = int(np.max(y)) + 1
+        if units < k and units != 1:
+            raise DataError(
+                f"the head ends in {units} units but the labels have {k} classes (0..{k - 1})",
+                f"end the head with dense:{k}:softmax, or use --head auto",
+            )
+    elif task == "regression" and y.ndim == 2 and units != y.shape[1]:
+        raise DataError(
+            f"the head ends in {units} units but the targets have {y.shape[1]} columns",
+            f"end the head with dense:{y.shape[1]}:linear, or use --head auto",
+        )
+
+
+# ------------------------------------------------------------------------- trainability
+
+
+def apply_trainable(transfer: TransferModel, trainable: list[str], *, train_bn: bool = False) -> None:
+    """Make exactly `trainable` (reused leaf paths) and the head trainable; freeze the rest.
+
+    BatchNormalization layers among the reused ones stay frozen (inference mode) unless
+    `train_bn`: with small data, their batch statistics would be noisier than the stored ones.
+    """
+    from reuse.layer_tree import walk
+
+    wanted = set(trainable)
+    entries = walk(transfer.model)
+    by_path = {e.path: e for e in entries}
+    head = set(transfer.head)
+
+    def leaf_trainable(entry) -> bool:
+        if entry.path in head:
+            return True
+        if entry.path not in wanted:
+            return False
+        return train_bn or type(entry.layer).__name__ != "BatchNormalization"
+
+    # Containers first: setting a container's flag resets everything inside it.
+    for entry in entries:
+        if entry.is_container:
+            inside = [by_path[c] for c in _all_leaves_below(entry, by_path)]
+            entry.layer.trainable = any(leaf_trainable(e) for e in inside)
+    for entry in entries:
+        if not entry.is_container:
+            entry.layer.trainable = leaf_trainable(entry)
+
+
+def _all_leaves_below(entry, by_path) -> list[str]:
+    out = []
+    for child in entry.children:
+        e = by_path[child]
+        out.extend(_all_leaves_below(e, by_path) if e.is_container else [child])
+    return out
+
+
+def frozen_snapshot(transfer: TransferModel) -> dict[str, list[np.ndarray]]:
+    """Copies of every non-trainable reused weight, to check they come out unchanged."""
+    from reuse.layer_tree import walk
+
+    return {
+        e.path: [np.array(w.numpy(), copy=True) for w in e.layer.weights]
+        for e in walk(transfer.model)
+        if not e.is_container and e.path in transfer.reused and not e.layer.trainable
+    }
+
+
+# ------------------------------------------------------------------------------ data
+
+
+class TrainingInputs:
+    """Where each stage's inputs come from: a feature cache's taps, or the raw data.
+
+    Validation rows for a cached tap are computed once per tap through the frozen part (they
+    are few); training rows come from the cache, so the layers below the tap never run.
+    """
+
+    def __init__(self, transfer: TransferModel, *, x=None, y=None, cache=None, val=None, val_split=None, seed=None):
+        self.transfer = transfer
+        self.cache = cache
+        self.y = y if cache is None else cache.labels()
+        self.x = x
+        self._features: dict[str, np.ndarray] = {}
+        self._val_features: dict[str, np.ndarray] = {}
+        self.val_x, self.val_y = val if val is not None else (None, None)
+        self.train_rows = None
+        if val is None and val_split:
+            rng = np.random.default_rng(seed)
+            n = len(self.y)
+            perm = rng.permutation(n)
+            n_val = max(1, int(round(val_split * n)))
+            self.val_rows, self.train_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        else:
+            self.val_rows = None
+
+    @property
+    def taps(self) -> list[str]:
+        return list(self.cache.taps) if self.cache is not None else []
+
+    def has_validation(self) -> bool:
+        return self.val_x is not None or self.val_rows is not None
+
+    def train(self, tap: str | None):
+        x = self._inputs(tap)
+        y = self.y
+        if self.train_rows is not None:
+            return x[self.train_rows], y[self.train_rows]
+        return x, y
+
+    def validation(self, tap: str | None):
+        if self.val_rows is not None:
+            return self._inputs(tap)[self.val_rows], self.y[self.val_rows]
+        if self.val_x is None:
+            return None
+        if tap is None:
+            return self.val_x, self.val_y
+        if tap not in self._val_features:
+            from reuse import cuts
+
+            bottom = cuts.bottom_model(self.transfer.model, [tap])
+            self._val_features[tap] = np.asarray(bottom.predict(self.val_x, batch_size=256, verbose=0))
+        return self._val_features[tap], self.val_y
+
+    def _inputs(self, tap: str | None):
+        if tap is None:
+            if self.x is None:
+                raise UsageError(
+                    "this stage trains layers below every cached tap, and no raw --data was given",
+                    "pass --data too, or cache a lower tap with `reuse cache-features --at`",
+                )
+            return self.x
+        if tap not in self._features:
+            self._features[tap] = self.cache.features(tap)
+        return self._features[tap]
+
+
+def deepest_tap_below(transfer: TransferModel, trainable: list[str], taps: list[str]) -> str | None:
+    """The highest cached tap that lies below every trainable reused layer (None: raw input)."""
+    order = {name: i for i, name in enumerate(transfer.reused)}
+    lowest = min((order[t] for t in trainable if t in order), default=len(transfer.reused))
+    best = None
+    for tap in taps:
+        if tap in order and order[tap] < lowest and (best is None or order[tap] > order[best]):
+            best = tap
+    return best
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def run_stage(
+    transfer: TransferModel,
+    plan: StagePlan,
+    inputs: TrainingInputs,
+    options: FinetuneOptions,
+    history: list[dict],
+    *,
+    callbacks: list | None = None,
+    initial_epoch: int = 0,
+) -> StageResult:
+    """Train one stage: set trainability, compile afresh, fit, keep the best weights."""
+    import keras
+
+    from reuse import cuts, optimizers, schedules
+
+    started = time.perf_counter()
+    apply_trainable(transfer, plan.trainable, train_bn=options.train_bn)
+    train_model = transfer.model if plan.tap is None else cuts.top_model(transfer.model, plan.tap)
+    x, y = inputs.train(plan.tap)
+    validation = inputs.validation(plan.tap)
+    epochs = plan.epochs or options.epochs
+    steps_per_epoch = max(1, math.ceil(len(y) / options.batch_size))
+    lr_value, schedule_callbacks = schedules.parse_schedule(
+        options.schedule or "constant", lr=plan.lr, steps_per_epoch=steps_per_epoch, epochs=epochs
+    )
+    factory = optimizers.optimizer_factory(options.optimizer, clipnorm=options.clip_norm, clipvalue=options.clip_value)
+    if plan.lr_scales and any(s != 1.0 for s in plan.lr_scales.values()):
+        from reuse.discriminative import GroupedOptimizerModel
+
+        model_to_fit = GroupedOptimizerModel(train_model, factory, lr_value, plan.lr_scales)
+    else:
+        model_to_fit = train_model
+        model_to_fit.compile(optimizer=factory(lr_value), loss=transfer.loss, metrics=list(transfer.metrics))
+    if model_to_fit is not train_model:
+        model_to_fit.compile(loss=transfer.loss, metrics=list(transfer.metrics))
+
+    monitor = "val_loss" if validation is not None else "loss"
+    recorder = _HistoryRecorder(plan, history, model_to_fit, started)
+    guard = _DivergenceGuard()
+    cbs = [guard, recorder, *schedule_callbacks, *(callbacks or [])]
+    if options.early_stopping is not None:
+        cbs.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, patience=options.early_stopping, restore_best_weights=True, verbose=0
+            )
+        )
+    if options.tensorboard:
+        cbs.append(keras.callbacks.TensorBoard(log_dir=str(Path(options.tensorboard) / f"stage{plan.index}")))
+    fitted = model_to_fit.fit(
+        x,
+        y,
+        batch_size=options.batch_size,
+        epochs=initial_epoch + epochs,
+        initial_epoch=initial_epoch,
+        validation_data=validation,
+        shuffle=True,
+        verbose=0,
+        callbacks=cbs,
+    )
+    if guard.diverged:
+        guard.restore()
+    values = fitted.history.get(monitor, [])
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return StageResult(
+        index=plan.index,
+        trainable=list(plan.trainable),
+        tap=plan.tap,
+        epochs=len(values),
+        best_metric=min(finite) if finite else None,
+        monitor=monitor,
+        lr=float(plan.lr),
+        seconds=time.perf_counter() - started,
+        diverged=guard.diverged,
+    )
+
+
+def _learning_rate_now(model) -> float | None:
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return None
+    try:
+        return float(np.asarray(optimizer.learning_rate))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _keras_callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class _HistoryRecorder:  # built lazily on a keras Callback base (see __new__)
+    def __new__(cls, *args, **kwargs):
+        base = _keras_callback_base()
+
+        class Recorder(base):
+            def __init__(self, plan, history, model_to_fit, started):
+                super().__init__()
+                self.plan, self.rows, self.fit_model, self.started = plan, history, model_to_fit, started
+
+            def on_epoch_end(self, epoch, logs=None):
+                row = {"stage": self.plan.index, "epoch": len(self.rows) + 1, "stage_epoch": epoch + 1}
+                row.update({k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"})
+                lr = (logs or {}).get("learning_rate")
+                row["lr"] = float(lr) if lr is not None else _learning_rate_now(self.fit_model)
+                row["tap"] = self.plan.tap or "input"
+                row["seconds"] = round(time.perf_counter() - self.started, 3)
+                self.rows.append(row)
+
+        return Recorder(*args, **kwargs)
+
+
+class _DivergenceGuard:
+    """Stops a stage at the first NaN/Inf loss and can restore the last good epoch's weights."""
+
+    def __new__(cls, *args, **kwargs):
+        base = _keras_callback_base()
+
+        class Guard(base):
+            def __init__(self):
+                super().__init__()
+                self.diverged = False
+                self.good = None
+
+            def on_train_begin(self, logs=None):
+                self.good = [np.array(w) for w in self.model.get_weights()]
+
+            def on_epoch_end(self, epoch, logs=None):
+                if not self.diverged:
+                    self.good = [np.array(w) for w in self.model.get_weights()]
+
+            def on_train_batch_end(self, batch, logs=None):
+                loss = (logs or {}).get("loss")
+                if loss is not None and not math.isfinite(float(loss)):
+                    self.diverged = True
+                    self.model.stop_training = True
+
+            def restore(self):
+                if self.good is not None:
+                    self.model.set_weights(self.good)
+
+        return Guard()
+
+
+# ------------------------------------------------------------------------------ finetune
+
+
+def resolve_cache(path, transfer: TransferModel, data_identity: dict | None):
+    """Open a feature cache for `transfer`, refusing one that was made from another model or data."""
+    from reuse import feature_cache
+
+    cache = feature_cache.open_cache(path, model=transfer.model, taps=None)
+    usable = [t for t in cache.taps if t in transfer.reused]
+    if not usable:
+        raise CacheMismatch(
+            f"the cache {path} holds taps {', '.join(cache.taps)}, none of which is a reused layer of this model "
+            f"(reused: ..., {', '.join(transfer.reused[-3:])})",
+            f"rebuild it with `reuse cache-features MODEL --data DATA --at {transfer.cut}`",
+        )
+    if data_identity is not None:
+        cached = cache.data_identity()
+        for key in ("sha256", "selection"):
+            if cached.get(key) != data_identity.get(key):
+                raise CacheMismatch(
+                    f"the cache {path} was made from other data ({key} differs: cache {str(cached.get(key))[:16]!r}, "
+                    f"--data {str(data_identity.get(key))[:16]!r})",
+                    "pass the same --data and selection flags as cache-features, or rebuild the cache",
+                )
+    return cache
+
+
+def finetune(
+    model,
+    data=None,
+    *,
+    val=None,
+    features=None,
+    options: FinetuneOptions | None = None,
+    **kwargs,
+) -> FinetuneResult:
+    """Reuse the lower layers of `model`, add a new head, and train it.
+
+    Example:
+        >>> result = finetune(reuse.load_model("base.keras"), reuse.load_data("train.npz"),
+        ...                   head="auto", optimizer="adam", epochs=5)
+        >>> result.model.save("tuned.keras")
+
+    Args:
+        model: the Keras model to reuse.
+        data: a `reuse.data.Dataset` (or `(x, y)` arrays); optional when `features` is given.
+        val: validation data, a Dataset or `(x, y)`.
+        features: path of a feature cache made from `model` (trains from it).
+        options: a FinetuneOptions; keyword arguments override its fields.
+
+    Returns:
+        FinetuneResult with the whole trained model, the history and the stage table.
+
+    Raises:
+        CacheMismatch: the cache was made from another model or other data.
+        UsageError: contradictory options (e.g. a cache with --unfreeze all).
+        TrainingDiverged: the loss became NaN or Inf before anything useful was learned.
+    """
+    import keras
+
+    options = FinetuneOptions(**{**asdict(options or FinetuneOptions()), **kwargs})
+    options.check()
+    if options.seed is not None:
+        keras.utils.set_random_seed(options.seed)
+    if features is not None and options.unfreeze == "all":
+        raise UsageError(
+            "--features cannot be used with --unfreeze all: the cached layers would be trained",
+            "drop --features (or --no-cache), or use --unfreeze none or gradual",
+        )
+
+    x, y, identity = _arrays(data)
+    if features is not None:
+        from reuse import feature_cache
+
+        labels = feature_cache.open_cache(features).labels()
+        y = labels if y is None else y
+    if y is None:
+        raise DataError("no labels to train on", "pass --data with labels, or a feature cache that stores them")
+    transfer = build_transfer_model(model, y, options)
+    if x is not None:
+        x = fit_input_shape(x, transfer.model, source=getattr(data, "path", "--data"))
+    val_arrays = None
+    if val is not None:
+        vx, vy, _ = _arrays(val)
+        val_arrays = (fit_input_shape(vx, transfer.model, source=getattr(val, "path", "--val")), vy)
+
+    cache = resolve_cache(features, transfer, identity) if features is not None else None
+    inputs = TrainingInputs(transfer, x=x, y=y, cache=cache, val=val_arrays, val_split=options.val_split, seed=options.seed)
+    if cache is not None and x is None and val_arrays is None and not options.val_split and options.early_stopping is not None:
+        report.info("note: no validation data; early stopping watches the training loss")
+
+    history: list[dict] = []
+    if options.unfreeze == "gradual":
+        from reuse import gradual
+
+        stages = gradual.run(transfer, inputs, options, history)
+    else:
+        trainable = transfer.reused if options.unfreeze == "all" else [
+            name for name in transfer.reused if _layer(transfer, name).trainable
+        ]
+        if options.unfreeze == "none" and trainable and cache is not None:
+            report.info(f"note: {len(trainable)} reused layer(s) are trainable in the model; they train above the cached tap only")
+        tap = deepest_tap_below(transfer, trainable, inputs.taps) if cache is not None else None
+        if cache is not None and tap is None:
+            raise UsageError(
+                "the cache's taps lie above layers that this run trains, so it cannot be used",
+                "freeze those layers first, cache a lower tap, or drop --features",
+            )
+        plan = StagePlan(0, trainable, options.lr or default_lr(options.optimizer), tap)
+        stages = [run_stage(transfer, plan, inputs, options, history)]
+        if stages[0].diverged and not history_has_finite(history):
+            raise TrainingDiverged(
+                "the loss became NaN or Inf in the first epoch",
+                "lower --lr (try 10x lower), check the inputs for huge values, or use another initialization",
+            )
+        if stages[0].diverged:
+            report.warn("the loss became NaN or Inf; kept the weights of the last good epoch — try a lower --lr")
+    metrics = history[-1] if history else {}
+    return FinetuneResult(
+        model=transfer.model,
+        transfer=transfer,
+        history=history,
+        stages=stages,
+        metrics={k: v for k, v in metrics.items() if isinstance(v, float)},
+        used_cache=cache is not None,
+    )
+
+
+def history_has_finite(history: list[dict]) -> bool:
+    return any(math.isfinite(row.get("loss", float("nan"))) for row in history)
+
+
+def default_lr(optimizer_text: str) -> float:
+    name = optimizer_text.split(":", 1)[0].strip().lower()
+    return {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "ftrl": 0.05}.get(name, 0.001)
+
+
+def _layer(transfer: TransferModel, path: str):
+    from reuse.layer_tree import find
+
+    return find(transfer.model, path).layer
+
+
+def _arrays(data):
+    """(x, y, identity) from a Dataset, an (x, y) pair, or None."""
+    if data is None:
+        return None, None, None
+    if isinstance(data, tuple):
+        x, y = data
+        return np.asarray(x, dtype=np.float32), None if y is None else np.asarray(y), None
+    x, y = data.arrays()
+    return x, y, getattr(data, "identity", None)
+
+
+def fit_input_shape(x: np.ndarray, model, source: str = "data") -> np.ndarray:
+    """Reshape inputs to the model's input when only a flatten or a channel axis differs."""
+    want = tuple(int(d) for d in model.inputs[0].shape[1:] if d is not None)
+    have = tuple(x.shape[1:])
+    if have == want or len(want) != len(model.inputs[0].shape[1:]):
+        return x
+    if int(np.prod(have)) == int(np.prod(want)):
+        return x.reshape((len(x), *want))
+    raise DataError(
+        f"{source}: input shape {have} does not fit the model's input {want}",
+        "pass data made for this model, or a model with a matching input",
+    )
+
+
+def write_history(history: list[dict], path: str | Path) -> tuple[Path, Path]:
+    """Write the history as CSV and JSON side by side (`path` without extension + .csv/.json)."""
+    import csv
+
+    from reuse.atomic import atomic_path
+
+    base = Path(path)
+    base = base.with_suffix("") if base.suffix in (".csv", ".json") else base
+    csv_path, json_path = base.with_suffix(".csv"), base.with_suffix(".json")
+    columns: list[str] = []
+    for row in history:
+        columns.extend(k for k in row if k not in columns)
+    with atomic_path(csv_path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(history)
+    with atomic_path(json_path) as tmp:
+        Path(tmp).write_text(json.dumps(history, indent=1) + "\n")
+    return csv_path, json_path
