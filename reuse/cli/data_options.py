@@ -1,0 +1,197 @@
+"""The `--data` options, defined once so that every command spells them the same way.
+
+A command declares them with these `Annotated` aliases and turns them into a `DataOptions`:
+
+    def finetune_command(
+        data: DataOpt = None, labels: LabelsOpt = None, x_key: XKeyOpt = None,
+        y_key: YKeyOpt = None, label_col: LabelColOpt = None, image_size: ImageSizeOpt = None,
+        split: SplitOpt = None, classes: ClassesOpt = None, per_class: PerClassOpt = None,
+        limit: LimitOpt = None, val_split: ValSplitOpt = None, seed: SeedOpt = None,
+    ):
+        opts = data_options(data, labels, x_key, y_key, label_col, image_size, split,
+                            classes, per_class, limit, val_split, seed)
+        train, val = opts.load_split()
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from reuse.cli.common import SeedOpt
+from reuse.data import DataOptions, parse_classes, parse_image_size
+from reuse.errors import UsageError
+
+__all__ = [
+    "DataOpt",
+    "LabelsOpt",
+    "XKeyOpt",
+    "YKeyOpt",
+    "LabelColOpt",
+    "ImageSizeOpt",
+    "SplitOpt",
+    "ClassesOpt",
+    "PerClassOpt",
+    "LimitOpt",
+    "ValSplitOpt",
+    "SeedOpt",
+    "data_options",
+]
+
+_PANEL = "Data"
+
+DataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        help="Data: .npz, .npy (with --labels), .h5/.hdf5, .csv, a folder of images with one "
+        "sub-folder per class, an MNIST IDX images file, or a folder of the MNIST files.",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+LabelsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--labels",
+        help="Labels for .npy or IDX inputs (.npy, .txt, .csv or IDX).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+XKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--x-key",
+        help="Name of the inputs in a .npz/HDF5 file (default: x, X, x_train, features, images...).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+YKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--y-key",
+        help="Name of the labels in a .npz/HDF5 file (default: y, Y, y_train, labels...).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+LabelColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--label-col",
+        help="CSV label column, by name or 0-based index (default: a column named label, y, "
+        "target or class).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+ImageSizeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--image-size",
+        help="Resize folder images to HEIGHTxWIDTH, e.g. 32x32 (default: the first image's size).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+SplitOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--split",
+        help="train or test: which part of a folder of MNIST files, or of a .npz/HDF5 file with "
+        "x_train/x_test keys (default: train).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+ClassesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--classes",
+        help="Keep these labels, e.g. 5-9 or 1,3,7; they are remapped to 0..k-1 in sorted order.",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+PerClassOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--per-class",
+        help="Keep N rows of each class (the first N; N at random with --seed).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+LimitOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--limit",
+        help="Keep N rows (the first N; N at random with --seed).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+ValSplitOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--val-split",
+        help="Hold out this fraction of the rows for validation, e.g. 0.2.",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+
+
+def data_options(
+    data: str | None = None,
+    labels: str | None = None,
+    x_key: str | None = None,
+    y_key: str | None = None,
+    label_col: str | None = None,
+    image_size: str | None = None,
+    split: str | None = None,
+    classes: str | None = None,
+    per_class: int | None = None,
+    limit: int | None = None,
+    val_split: float | None = None,
+    seed: int | None = None,
+) -> DataOptions:
+    """The parsed, checked data options of a command (nothing is read yet).
+
+    Example:
+        >>> data_options("mnist/", classes="5-9", image_size=None, val_split=0.2).classes
+        '5-9'
+
+    Raises:
+        UsageError: a malformed value (named, with the value received).
+    """
+    if classes is not None:
+        parse_classes(classes)
+    for name, value in (("per_class", per_class), ("limit", limit)):
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"`{flag}` must be a positive integer. Received: {name}={value}")
+    if val_split is not None and not 0.0 < val_split < 1.0:
+        raise UsageError(
+            f"`--val-split` must be between 0 and 1. Received: val_split={val_split}",
+            "use e.g. --val-split 0.2",
+        )
+    if split is not None and split not in ("train", "test"):
+        raise UsageError(f"`--split` must be train or test. Received: split={split!r}")
+    return DataOptions(
+        data=data,
+        labels=labels,
+        x_key=x_key,
+        y_key=y_key,
+        label_col=label_col,
+        image_size=parse_image_size(image_size),
+        split=split,
+        classes=classes,
+        per_class=per_class,
+        limit=limit,
+        val_split=val_split,
+        seed=seed,
+    )
