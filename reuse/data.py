@@ -237,7 +237,7 @@ class Dataset:
             f"{self.path}: NaN or Inf in the inputs, rows {offset}..{offset + len(xb) - 1} "
             f"(first at row {offset + bad[0]}, source row {self.indices[offset + bad[0]]}; "
             f"{len(bad)} bad row(s) in this batch)",
-            "clean or drop those rows (reuse.data.check_finite lists them all)",
+            "clean or drop those rows",
         )
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
@@ -955,6 +955,25 @@ def _idx_folder_images(p: Path, split: str) -> Path | None:
     return None
 
 
+_KIND_NAMES = {
+    "idx-folder": "a folder of MNIST IDX files",
+    "image-folder": "a folder of images",
+    "idx": "an IDX file",
+    "npz": "a .npz file",
+    "npy": "a .npy file",
+    "h5": "an HDF5 file",
+    "csv": "a CSV file",
+}
+_FLAG_USES = {
+    "labels": ".npy inputs and IDX files",
+    "x_key": ".npz and HDF5 files",
+    "y_key": ".npz and HDF5 files",
+    "label_col": "CSV files",
+    "image_size": "folders of images",
+    "split": "folders of MNIST files and .npz/HDF5 files with x_train/x_test keys",
+}
+
+
 def _kind(p: Path) -> str:
     """Which reader a path needs: by what a folder holds, or by the file's name."""
     from reuse import idx
@@ -988,17 +1007,18 @@ def _select(y, n: int, classes, per_class, limit, seed, where: str):
     ]
     if needs and y is None:
         raise DataError(
-            f"{where} has no labels; {' and '.join(needs)} need them",
+            f"{where} has no labels; {' and '.join(needs)} {'need' if len(needs) > 1 else 'needs'} them",
             "pass the labels (e.g. --labels FILE)",
         )
     if needs and (y.dtype.kind not in "iu" or y.ndim != 1):
         kind = (
-            "floats (regression targets)"
+            f"floats (dtype {y.dtype}, regression targets)"
             if y.dtype.kind == "f"
-            else f"of shape {y.shape[1:]} per row"
+            else f"of shape {y.shape[1:]} per row (dtype {y.dtype})"
         )
+        verb = "need" if len(needs) > 1 else "needs"
         raise DataError(
-            f"{where}: the labels are {kind} (dtype {y.dtype}); {' and '.join(needs)} need one integer class label per row",
+            f"{where}: the labels are {kind}; {' and '.join(needs)} {verb} one integer class label per row",
             "store class labels as integers",
         )
     if classes is not None:
@@ -1135,10 +1155,10 @@ def load_data(
     given.update(image_size=image_size, split=split)
     stray = [k for k, v in given.items() if v is not None and k not in allowed]
     if stray:
-        flags = ", ".join("--" + k.replace("_", "-") for k in stray)
+        flag = "--" + stray[0].replace("_", "-")
         raise UsageError(
-            f"{flags} cannot be used with {p} ({kind})",
-            f"{flags} apply to other formats; {FORMATS_HINT}",
+            f"{flag} cannot be used with {p} ({_KIND_NAMES[kind]})",
+            f"{flag} is for {_FLAG_USES[stray[0]]}",
         )
 
     if kind == "idx-folder":

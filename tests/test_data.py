@@ -455,7 +455,7 @@ def test_error_negative_label(tmp_path):
 
 def test_error_float_labels_with_classes(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.zeros((3, 2)), y=np.array([0.0, 1.0, 2.0]))
-    with pytest.raises(DataError, match=r"labels are floats .*--classes need"):
+    with pytest.raises(DataError, match=r"labels are floats .*--classes needs"):
         load_data(tmp_path / "d.npz", classes="0-1")
 
 
@@ -485,7 +485,7 @@ def test_error_missing_labels_for_npy(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((3, 2), np.float32))
     with pytest.raises(DataError, match=r"x.npy has no labels — pass the labels with --labels"):
         load_data(tmp_path / "x.npy", require_labels=True)
-    with pytest.raises(DataError, match=r"x.npy has no labels; --classes need them"):
+    with pytest.raises(DataError, match=r"x.npy has no labels; --classes needs them"):
         load_data(tmp_path / "x.npy", classes="1")
     assert load_data(tmp_path / "x.npy").y is None  # fine for predict
 
@@ -506,7 +506,10 @@ def test_error_corrupt_image_names_file(tmp_path):
 
 def test_error_option_for_another_format(tmp_path):
     path, _, _ = _digits(tmp_path)
-    with pytest.raises(UsageError, match=r"--label-col cannot be used with .*d.npz"):
+    with pytest.raises(
+        UsageError,
+        match=r"--label-col cannot be used with .*d.npz \(a .npz file\) — --label-col is for CSV files",
+    ):
         load_data(path, label_col="y")
 
 
