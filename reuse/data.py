@@ -371,7 +371,12 @@ def _read_rows(x, source: np.ndarray):
         return np.asarray(x[lo:hi])
     if isinstance(x, np.ndarray):
         return x[source]
-    if hi - lo <= 4 * len(source):
+    # Point selections are slow in HDF5 and image decoding is per row; a covering slice is fast
+    # as long as it stays small (64 MB), so HDF5 reads one slice per batch when it can.
+    row_bytes = int(np.prod(x.shape[1:])) * np.dtype(getattr(x, "dtype", np.float32)).itemsize
+    if not isinstance(x, _ImageFolder) and (hi - lo) * row_bytes <= max(
+        64 << 20, 4 * len(source) * row_bytes
+    ):
         return np.asarray(x[lo:hi])[source - lo]
     return np.asarray(x[source])
 
