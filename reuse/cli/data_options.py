@@ -45,6 +45,7 @@ DataOpt = Annotated[
     str | None,
     typer.Option(
         "--data",
+        metavar="PATH",
         help="Data: .npz, .npy (with --labels), .h5/.hdf5, .csv, a folder of images with one "
         "sub-folder per class, an MNIST IDX images file, or a folder of the MNIST files.",
         rich_help_panel=_PANEL,
@@ -55,6 +56,7 @@ LabelsOpt = Annotated[
     str | None,
     typer.Option(
         "--labels",
+        metavar="FILE",
         help="Labels for .npy or IDX inputs (.npy, .txt, .csv or IDX).",
         rich_help_panel=_PANEL,
         show_default=False,
@@ -64,6 +66,7 @@ XKeyOpt = Annotated[
     str | None,
     typer.Option(
         "--x-key",
+        metavar="KEY",
         help="Name of the inputs in a .npz/HDF5 file (default: x, X, x_train, features, images...).",
         rich_help_panel=_PANEL,
         show_default=False,
@@ -73,6 +76,7 @@ YKeyOpt = Annotated[
     str | None,
     typer.Option(
         "--y-key",
+        metavar="KEY",
         help="Name of the labels in a .npz/HDF5 file (default: y, Y, y_train, labels...).",
         rich_help_panel=_PANEL,
         show_default=False,
@@ -82,6 +86,7 @@ LabelColOpt = Annotated[
     str | None,
     typer.Option(
         "--label-col",
+        metavar="COLUMN",
         help="CSV label column, by name or 0-based index (default: a column named label, y, "
         "target or class).",
         rich_help_panel=_PANEL,
@@ -92,6 +97,7 @@ ImageSizeOpt = Annotated[
     str | None,
     typer.Option(
         "--image-size",
+        metavar="HxW",
         help="Resize folder images to HEIGHTxWIDTH, e.g. 32x32 (default: the first image's size).",
         rich_help_panel=_PANEL,
         show_default=False,
@@ -101,6 +107,7 @@ SplitOpt = Annotated[
     str | None,
     typer.Option(
         "--split",
+        metavar="train|test",
         help="train or test: which part of a folder of MNIST files, or of a .npz/HDF5 file with "
         "x_train/x_test keys (default: train).",
         rich_help_panel=_PANEL,
@@ -111,6 +118,7 @@ ClassesOpt = Annotated[
     str | None,
     typer.Option(
         "--classes",
+        metavar="LABELS",
         help="Keep these labels, e.g. 5-9 or 1,3,7; they are remapped to 0..k-1 in sorted order.",
         rich_help_panel=_PANEL,
         show_default=False,
@@ -120,6 +128,7 @@ PerClassOpt = Annotated[
     int | None,
     typer.Option(
         "--per-class",
+        metavar="N",
         help="Keep N rows of each class (the first N; N at random with --seed).",
         rich_help_panel=_PANEL,
         show_default=False,
@@ -129,6 +138,7 @@ LimitOpt = Annotated[
     int | None,
     typer.Option(
         "--limit",
+        metavar="N",
         help="Keep N rows (the first N; N at random with --seed).",
         rich_help_panel=_PANEL,
         show_default=False,
@@ -138,6 +148,7 @@ ValSplitOpt = Annotated[
     float | None,
     typer.Option(
         "--val-split",
+        metavar="F",
         help="Hold out this fraction of the rows for validation, e.g. 0.2.",
         rich_help_panel=_PANEL,
         show_default=False,
