@@ -74,3 +74,48 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     opener = gzip.open if str(path).lower().endswith(".gz") else open
     with opener(path, "wb") as f:
         f.write(header + big.tobytes())
+
+
+def idx_header(path: str | os.PathLike) -> tuple[np.dtype, list[int], int]:
+    """(dtype, dims, header length) of an uncompressed IDX file, reading only its header.
+
+    Raises:
+        DataError: the file is not IDX.
+    """
+    p = Path(path)
+    with open(p, "rb") as f:
+        head = f.read(4)
+        if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _TYPES:
+            raise DataError(
+                f"{p} is not an IDX file (bad magic number)", "pass MNIST-style IDX files"
+            )
+        ndim = head[3]
+        raw = f.read(4 * ndim)
+    dims = [int.from_bytes(raw[4 * i : 4 * i + 4], "big") for i in range(ndim)]
+    return _TYPES[head[2]], dims, 4 + 4 * ndim
+
+
+def open_idx(path: str | os.PathLike) -> np.ndarray:
+    """An IDX file as an array: memory-mapped when uncompressed, decompressed into memory when .gz.
+
+    A gzip stream cannot be read at random offsets, so gunzip large files to read them lazily.
+
+    Example:
+        >>> x = open_idx("train-images-idx3-ubyte")   # np.memmap, shape (60000, 28, 28)
+
+    Raises:
+        DataError: the file is not IDX, or shorter than its header says.
+    """
+    p = Path(path)
+    if p.name.lower().endswith(".gz"):
+        return read_idx(p)
+    if not p.exists():
+        raise DataError(f"{p}: no such file", "check the --data path")
+    dtype, dims, header = idx_header(p)
+    count = int(np.prod(dims)) if dims else 0
+    if p.stat().st_size < header + count * dtype.itemsize:
+        raise DataError(
+            f"{p} is truncated: the header says {dims}, the file holds less",
+            "download or copy the file again",
+        )
+    return np.memmap(p, dtype=dtype, mode="r", offset=header, shape=tuple(dims))

@@ -1,41 +1,219 @@
-"""Data options shared by every command that reads --data (declared once, used everywhere)."""
+"""The `--data` options, defined once so that every command spells them the same way.
+
+A command declares them with these `Annotated` aliases and turns them into a `DataOptions`:
+
+    def finetune_command(
+        data: DataOpt = None, labels: LabelsOpt = None, x_key: XKeyOpt = None,
+        y_key: YKeyOpt = None, label_col: LabelColOpt = None, image_size: ImageSizeOpt = None,
+        split: SplitOpt = None, classes: ClassesOpt = None, per_class: PerClassOpt = None,
+        limit: LimitOpt = None, val_split: ValSplitOpt = None, seed: SeedOpt = None,
+    ):
+        opts = data_options(data, labels, x_key, y_key, label_col, image_size, split,
+                            classes, per_class, limit, val_split, seed)
+        train, val = opts.load_split()
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-DataOpt = Annotated[Optional[Path], typer.Option("--data", "-d", help="Data: .npz, .npy (with --labels), .h5, .csv, an image folder, or MNIST IDX files.")]
-ValOpt = Annotated[Optional[Path], typer.Option("--val", help="Validation data (same formats as --data).")]
-LabelsOpt = Annotated[Optional[Path], typer.Option("--labels", help="Labels for a .npy or IDX --data.")]
-XKeyOpt = Annotated[Optional[str], typer.Option("--x-key", help="Inputs key in .npz / HDF5.")]
-YKeyOpt = Annotated[Optional[str], typer.Option("--y-key", help="Labels key in .npz / HDF5.")]
-LabelColOpt = Annotated[Optional[str], typer.Option("--label-col", help="Label column of a CSV (name or index).")]
-ImageSizeOpt = Annotated[Optional[str], typer.Option("--image-size", help="Resize images of a folder to HxW, e.g. 32x32.")]
-SplitOpt = Annotated[Optional[str], typer.Option("--split", help="train or test, for a folder of MNIST IDX files.")]
-ClassesOpt = Annotated[Optional[str], typer.Option("--classes", help="Keep these classes and number them 0..k-1, e.g. 5-9 or 1,3,7.")]
-PerClassOpt = Annotated[Optional[int], typer.Option("--per-class", help="Keep N rows per class.")]
-LimitOpt = Annotated[Optional[int], typer.Option("--limit", help="Keep the first N rows (after the other selections).")]
-ValSplitOpt = Annotated[Optional[float], typer.Option("--val-split", help="Hold out this fraction of --data for validation.")]
+from reuse.cli.common import SeedOpt
+from reuse.data import DataOptions, parse_classes, parse_image_size
+from reuse.errors import UsageError
+
+__all__ = [
+    "DataOpt",
+    "LabelsOpt",
+    "XKeyOpt",
+    "YKeyOpt",
+    "LabelColOpt",
+    "ImageSizeOpt",
+    "SplitOpt",
+    "ClassesOpt",
+    "PerClassOpt",
+    "LimitOpt",
+    "ValSplitOpt",
+    "ValOpt",
+    "SeedOpt",
+    "data_options",
+]
+
+_PANEL = "Data"
+
+DataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        metavar="PATH",
+        help="Data: .npz, .npy (with --labels), .h5/.hdf5, .csv, a folder of images with one "
+        "sub-folder per class, an MNIST IDX images file, or a folder of the MNIST files.",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+LabelsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--labels",
+        metavar="FILE",
+        help="Labels for .npy or IDX inputs (.npy, .txt, .csv or IDX).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+XKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--x-key",
+        metavar="KEY",
+        help="Name of the inputs in a .npz/HDF5 file (default: x, X, x_train, features, images...).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+YKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--y-key",
+        metavar="KEY",
+        help="Name of the labels in a .npz/HDF5 file (default: y, Y, y_train, labels...).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+LabelColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--label-col",
+        metavar="COLUMN",
+        help="CSV label column, by name or 0-based index (default: a column named label, y, "
+        "target or class).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+ImageSizeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--image-size",
+        metavar="HxW",
+        help="Resize folder images to HEIGHTxWIDTH, e.g. 32x32 (default: the first image's size).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+SplitOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--split",
+        metavar="train|test",
+        help="train or test: which part of a folder of MNIST files, or of a .npz/HDF5 file with "
+        "x_train/x_test keys (default: train).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+ClassesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--classes",
+        metavar="LABELS",
+        help="Keep these labels, e.g. 5-9 or 1,3,7; they are remapped to 0..k-1 in sorted order.",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+PerClassOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--per-class",
+        metavar="N",
+        help="Keep N rows of each class (the first N; N at random with --seed).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+LimitOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--limit",
+        metavar="N",
+        help="Keep N rows (the first N; N at random with --seed).",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+ValSplitOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--val-split",
+        metavar="F",
+        help="Hold out this fraction of the rows for validation, e.g. 0.2.",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
+ValOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--val",
+        metavar="PATH",
+        help="Validation data, in any --data format; the class selection of --data applies to it too.",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+]
 
 
-def collect(**options) -> dict:
-    """The data options that were given, ready for reuse.data.load_data."""
-    return {k: v for k, v in options.items() if v is not None}
+def data_options(
+    data: str | None = None,
+    labels: str | None = None,
+    x_key: str | None = None,
+    y_key: str | None = None,
+    label_col: str | None = None,
+    image_size: str | None = None,
+    split: str | None = None,
+    classes: str | None = None,
+    per_class: int | None = None,
+    limit: int | None = None,
+    val_split: float | None = None,
+    seed: int | None = None,
+) -> DataOptions:
+    """The parsed, checked data options of a command (nothing is read yet).
 
+    Example:
+        >>> data_options("mnist/", classes="5-9", image_size=None, val_split=0.2).classes
+        '5-9'
 
-def load(path, options: dict):
-    from reuse.data import load_data
-
-    opts = dict(options)
-    if isinstance(opts.get("image_size"), str):
-        try:
-            h, w = (int(v) for v in opts["image_size"].lower().split("x"))
-        except ValueError:
-            from reuse.errors import UsageError
-
-            raise UsageError(f"--image-size must look like 32x32. Received: {opts['image_size']!r}", "e.g. --image-size 64x64") from None
-        opts["image_size"] = (h, w)
-    return load_data(path, **opts)
+    Raises:
+        UsageError: a malformed value (named, with the value received).
+    """
+    if classes is not None:
+        parse_classes(classes)
+    for name, value in (("per_class", per_class), ("limit", limit)):
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"`{flag}` must be a positive integer. Received: {name}={value}")
+    if val_split is not None and not 0.0 < val_split < 1.0:
+        raise UsageError(
+            f"`--val-split` must be between 0 and 1. Received: val_split={val_split}",
+            "use e.g. --val-split 0.2",
+        )
+    if split is not None and split not in ("train", "test"):
+        raise UsageError(f"`--split` must be train or test. Received: split={split!r}")
+    return DataOptions(
+        data=data,
+        labels=labels,
+        x_key=x_key,
+        y_key=y_key,
+        label_col=label_col,
+        image_size=parse_image_size(image_size),
+        split=split,
+        classes=classes,
+        per_class=per_class,
+        limit=limit,
+        val_split=val_split,
+        seed=seed,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -98,12 +99,12 @@ def finetune_command(
     learning_rate = _learning_rate(lr, upstream)
     out = Path(output) if output else Path(path).with_name(Path(path).name.split(".")[0] + ".tuned.keras")
     check_output_path(out, [path, data, features])
-    opts = D.collect(labels=labels, x_key=x_key, y_key=y_key, label_col=label_col, image_size=image_size,
+    opts = D.data_options(data, labels=labels, x_key=x_key, y_key=y_key, label_col=label_col, image_size=image_size,
                      split=split, classes=classes, per_class=per_class, limit=limit, seed=seed)
     if data is None and features is None:
         raise UsageError("no training data", "pass --data DATA (and optionally --features CACHE)")
-    dataset = D.load(data, opts) if data is not None else None
-    val_set = D.load(val, {**opts, "per_class": None, "limit": None}) if val is not None else None
+    dataset = opts.load() if data is not None else None
+    val_set = replace(opts, per_class=None, limit=None).load(val) if val is not None else None
     options = FinetuneOptions(
         cut=cut or (upstream or {}).get("cut_finetune"),
         head=head, loss=loss, optimizer=optimizer, lr=learning_rate, schedule=schedule,
@@ -219,9 +220,9 @@ def evaluate_command(
     path, upstream = record.resolve_input(model)
     if data is None:
         raise UsageError("no data to evaluate on", "pass --data DATA")
-    opts = D.collect(labels=labels, x_key=x_key, y_key=y_key, label_col=label_col, image_size=image_size,
+    opts = D.data_options(data, labels=labels, x_key=x_key, y_key=y_key, label_col=label_col, image_size=image_size,
                      split=split, classes=classes, per_class=per_class, limit=limit, seed=seed)
-    dataset = D.load(data, opts)
+    dataset = opts.load()
     ev = evaluate(model_io.load_model(path, unsafe=unsafe), dataset, batch_size=batch_size)
     rec = record.make_record("evaluate", upstream, model=path, data=str(data), metrics=ev.metrics(), per_class=ev.per_class)
 
@@ -273,9 +274,9 @@ def predict_command(
     if data is None:
         raise UsageError("no data to predict on", "pass --data DATA")
     check_output_path(output, [path, data])
-    opts = D.collect(labels=labels, x_key=x_key, y_key=y_key, label_col=label_col, image_size=image_size,
+    opts = D.data_options(data, labels=labels, x_key=x_key, y_key=y_key, label_col=label_col, image_size=image_size,
                      split=split, classes=classes, limit=limit)
-    dataset = D.load(data, opts)
+    dataset = opts.load()
     out = predict(model_io.load_model(path, unsafe=unsafe), dataset, output, batch_size=batch_size,
                   class_map=getattr(dataset, "class_map", None))
     rec = record.make_record("predict", upstream, model=path, data=str(data), predictions=str(Path(out).resolve()), rows=len(dataset))

@@ -1,0 +1,214 @@
+"""`reuse finetune`, `evaluate`, `predict`: invariants of training on tiny models and data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.helpers import classification_data, cli, mlp, save_npz, shell
+
+
+@pytest.fixture
+def task(tmp_path):
+    """A frozen-upto-hidden3 MLP saved to disk, with train/valid/test .npz of 3 classes."""
+    model = mlp(n_in=8, hidden=5, units=12, n_out=4, seed=1)
+    for name in ("hidden1", "hidden2", "hidden3"):
+        model.get_layer(name).trainable = False
+    path = tmp_path / "base.keras"
+    model.save(path)
+    x, y = classification_data(n=120, n_in=8, n_classes=3, seed=2)
+    train = save_npz(tmp_path / "train.npz", x[:90], y[:90])
+    valid = save_npz(tmp_path / "valid.npz", x[90:], y[90:])
+    return path, train, valid
+
+
+def _weights(model, names):
+    return {n: [np.array(w) for w in model.get_layer(n).get_weights()] for n in names}
+
+
+def test_frozen_weights_bit_identical_and_loss_decreases(task):
+    from reuse import load_data, load_model
+    from reuse.training import finetune
+
+    path, train, valid = task
+    base = load_model(path)
+    before = _weights(base, ["hidden1", "hidden2", "hidden3"])
+    result = finetune(base, load_data(train), val=load_data(valid), epochs=8, seed=0)
+    after = _weights(result.model, ["hidden1", "hidden2", "hidden3"])
+    for name in before:
+        for a, b in zip(before[name], after[name], strict=True):
+            assert np.array_equal(a, b), name
+    losses = [row["loss"] for row in result.history]
+    assert losses[-1] < losses[0]
+    assert result.transfer.cut == "hidden5"
+    assert result.transfer.head and result.model.layers[-1].units == 3  # sized from the labels
+
+
+def test_same_seed_same_weights(task):
+    from reuse import load_data, load_model
+    from reuse.training import finetune
+
+    path, train, _ = task
+    a = finetune(load_model(path), load_data(train), epochs=2, seed=7).model.get_weights()
+    b = finetune(load_model(path), load_data(train), epochs=2, seed=7).model.get_weights()
+    for u, v in zip(a, b, strict=True):
+        assert np.array_equal(u, v)
+
+
+def test_unfreeze_all_trains_reused_layers(task):
+    from reuse import load_data, load_model
+    from reuse.training import finetune
+
+    path, train, _ = task
+    base = load_model(path)
+    before = np.array(base.get_layer("hidden1").kernel)
+    result = finetune(base, load_data(train), epochs=2, seed=0, unfreeze="all")
+    assert not np.array_equal(before, np.array(result.model.get_layer("hidden1").kernel))
+
+
+def test_cli_finetune_writes_model_history_and_record(task, tmp_path):
+    path, train, valid = task
+    out = tmp_path / "tuned.keras"
+    result = cli(["finetune", path, "--data", train, "--val", valid, "-o", out, "--epochs", "3", "--seed", "0",
+                  "--head", "dense:16:elu,dropout:0.2,dense:3:softmax", "--optimizer", "nesterov", "--lr", "0.05",
+                  "--schedule", "exponential:decay_rate=0.5,decay_steps=10", "--json"])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    assert record["command"] == "finetune" and record["model"] == str(out.resolve())
+    assert out.exists()
+    history = json.loads(open(record["history"].replace(".csv", ".json")).read())
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert all("lr" in row and "val_loss" in row and row["stage"] == 0 for row in history)
+    assert history[-1]["lr"] < history[0]["lr"]  # the schedule decays
+    import keras
+
+    tuned = keras.models.load_model(out)
+    assert tuned.get_layer("hidden1").trainable is False
+
+
+def test_evaluate_and_predict(task, tmp_path):
+    path, train, valid = task
+    out = tmp_path / "tuned.keras"
+    assert cli(["finetune", path, "--data", train, "-o", out, "--epochs", "2", "--json"]).exit_code == 0
+    ev = cli(["evaluate", out, "--data", valid, "--json"])
+    assert ev.exit_code == 0, ev.stderr
+    rec = json.loads(ev.stdout)
+    assert 0.0 <= rec["metrics"]["accuracy"] <= 1.0 and rec["metrics"]["rows"] == 30
+    assert sum(c["support"] for c in rec["per_class"]) == 30
+    preds = tmp_path / "p.npy"
+    pr = cli(["predict", out, "--data", valid, "-o", preds, "--json"])
+    assert pr.exit_code == 0, pr.stderr
+    p = np.load(preds)
+    assert p.shape == (30, 3) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    csv_out = tmp_path / "p.csv"
+    assert cli(["predict", out, "--data", valid, "-o", csv_out, "--json"]).exit_code == 0
+    lines = csv_out.read_text().splitlines()
+    assert lines[0].startswith("row,p0,p1,p2,class") and len(lines) == 31
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--optimizer", "adamm"], "adam"),
+        (["--schedule", "exponentail"], "exponential"),
+        (["--lr", "-1"], "--lr must be > 0"),
+        (["--head", "dense:2:softmax"], "3 classes"),
+        (["--unfreeze", "some"], "--unfreeze must be one of"),
+    ],
+)
+def test_bad_options_get_one_error_line(task, tmp_path, args, expected):
+    path, train, _ = task
+    result = cli(["finetune", path, "--data", train, "-o", tmp_path / "t.keras", "--epochs", "1", *args])
+    assert result.exit_code in (1, 2)
+    assert result.stderr.startswith("Error:") and expected in result.stderr, result.stderr
+    assert not (tmp_path / "t.keras").exists()
+
+
+def test_finetune_from_cache_never_runs_layers_below_tap(task, tmp_path):
+    """With a matching cache, only the layers above the tap run; the whole model is saved."""
+    from reuse import load_data, load_model
+    from reuse.feature_cache import cache_features
+    from reuse.training import finetune
+
+    path, train, _ = task
+    base = load_model(path)
+    feats = tmp_path / "feats.h5"
+    cache_features(base, load_data(train), feats, taps=["hidden3"])
+    model = load_model(path)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a layer below the tap ran")
+
+    originals = {}
+    for name in ("hidden1", "hidden2", "hidden3"):
+        layer = model.get_layer(name)
+        originals[name] = layer.call
+        layer.call = boom
+    result = finetune(model, None, features=feats, epochs=3, seed=0)
+    for name, call in originals.items():
+        model.get_layer(name).call = call
+    assert result.used_cache
+    losses = [r["loss"] for r in result.history]
+    assert losses[-1] < losses[0]
+    # The whole model on raw inputs predicts what the cached path predicts.
+    from reuse import cuts
+    from reuse.feature_cache import open_cache
+
+    x, _ = load_data(train).arrays()
+    cached = open_cache(feats).features("hidden3")
+    top = cuts.top_model(result.model, "hidden3")
+    np.testing.assert_allclose(result.model.predict(x, verbose=0), top.predict(cached, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_cache_with_unfreeze_all_is_refused(task, tmp_path):
+    from reuse import load_data, load_model
+    from reuse.feature_cache import cache_features
+
+    path, train, _ = task
+    feats = tmp_path / "feats.h5"
+    cache_features(load_model(path), load_data(train), feats, taps=["hidden3"])
+    result = cli(["finetune", path, "--data", train, "--features", feats, "--unfreeze", "all", "-o", tmp_path / "t.keras"])
+    assert result.exit_code == 2
+    assert "--features cannot be used with --unfreeze all" in result.stderr
+
+
+def test_cache_from_another_model_is_refused(task, tmp_path):
+    from reuse import load_data
+    from reuse.feature_cache import cache_features
+
+    path, train, _ = task
+    other = mlp(n_in=8, hidden=5, units=12, n_out=4, seed=99)
+    for name in ("hidden1", "hidden2", "hidden3"):
+        other.get_layer(name).trainable = False
+    feats = tmp_path / "other.h5"
+    cache_features(other, load_data(train), feats, taps=["hidden3"])
+    result = cli(["finetune", path, "--data", train, "--features", feats, "-o", tmp_path / "t.keras"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error:") and "cache" in result.stderr.lower()
+
+
+def test_early_stopping_restores_best(task):
+    from reuse import load_data, load_model
+    from reuse.training import finetune
+
+    path, train, valid = task
+    result = finetune(load_model(path), load_data(train), val=load_data(valid), epochs=30, seed=0,
+                      early_stopping=1, lr=0.5, optimizer="sgd")
+    val_losses = [r["val_loss"] for r in result.history]
+    assert len(val_losses) < 30
+    from reuse.evaluation import evaluate
+
+    ev = evaluate(result.model, load_data(valid))
+    assert ev.loss == pytest.approx(min(val_losses), rel=1e-3)
+
+
+def test_divergence_keeps_last_good_weights(task):
+    from reuse import load_data, load_model
+    from reuse.errors import TrainingDiverged
+    from reuse.training import finetune
+
+    path, train, _ = task
+    with pytest.raises(TrainingDiverged, match="NaN or Inf"):
+        finetune(load_model(path), load_data(train), epochs=3, seed=0, optimizer="sgd", lr=1e30)
