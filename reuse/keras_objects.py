@@ -154,7 +154,7 @@ class OneCycle(_SCHEDULE):
     def _anneal(self, start, end, p):
         if self.anneal == "cos":
             return end + (start - end) / 2.0 * (1.0 + ops.cos(math.pi * p))
-        return start + (end - start) * p
+        return start * (1.0 - p) + end * p  # exact at both ends, unlike start + (end - start) * p
 
     def __call__(self, step):
         peak = ops.convert_to_tensor(self.max_lr)

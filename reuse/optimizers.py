@@ -163,6 +163,11 @@ def optimizer_factory(text: str | None, *, clipnorm: float | None = None,
                 f"--{key.replace('clip', 'clip-')} {value} contradicts {key}={params[key]} in --optimizer",
                 "give it in one place")
         params[key] = float(value)
+    clips = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if params.get(k) is not None]
+    if len(clips) > 1:
+        raise SpecError(
+            f"{' and '.join(clips)} cannot be used together: a Keras optimizer clips gradients one way",
+            "keep one of --clip-norm / --clip-value (or one clip key in --optimizer)")
     factory = OptimizerFactory(name, class_name, params)
     factory(None)  # let Keras check combinations (e.g. clipnorm with global_clipnorm) now
     return factory
