@@ -50,14 +50,14 @@ def split_named(text: str, what: str, option: str) -> tuple[str, dict[str, str]]
 
 
 def number(key: str, value: str, *, lo: float | None = None, hi: float | None = None,
-           lo_open: bool = False, hi_open: bool = False) -> float:
+           lo_open: bool = False, hi_open: bool = False, example: str = "0.1") -> float:
     """`value` as a finite float within the bounds; the error names `key` and echoes `value`."""
     try:
         out = float(value)
     except (TypeError, ValueError):
-        raise SpecError(f"`{key}` must be a number. Received: {key}={value}", f"e.g. {key}=0.1") from None
+        raise SpecError(f"`{key}` must be a number. Received: {key}={value}", f"e.g. {key}={example}") from None
     if not math.isfinite(out):
-        raise SpecError(f"`{key}` must be a finite number. Received: {key}={value}", f"e.g. {key}=0.1")
+        raise SpecError(f"`{key}` must be a finite number. Received: {key}={value}", f"e.g. {key}={example}")
     _check_bounds(key, value, out, lo, hi, lo_open, hi_open)
     return out
 

@@ -99,8 +99,8 @@ class OptimizerFactory:
         cls = getattr(keras.optimizers, self.class_name)
         kwargs = dict(self.params)
         if lr is not None:
-            if isinstance(lr, int | float):
-                _spec.number("--lr", str(lr), lo=0, lo_open=True)
+            if isinstance(lr, int | float) and not lr > 0:
+                raise SpecError(f"--lr must be > 0. Received: --lr {lr}", "e.g. --lr 0.001")
             kwargs["learning_rate"] = lr
         try:
             return cls(**kwargs)
@@ -157,10 +157,12 @@ def optimizer_factory(text: str | None, *, clipnorm: float | None = None,
     for key, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue)):
         if value is None:
             continue
-        _spec.number(f"--{key.replace('clip', 'clip-')}", str(value), lo=0, lo_open=True)
+        flag = "--clip-norm" if key == "clipnorm" else "--clip-value"
+        if not (isinstance(value, int | float) and value > 0):
+            raise SpecError(f"{flag} must be > 0. Received: {flag} {value}", f"e.g. {flag} 1.0")
         if key in params and params[key] != value:
             raise SpecError(
-                f"--{key.replace('clip', 'clip-')} {value} contradicts {key}={params[key]} in --optimizer",
+                f"{flag} {value} contradicts {key}={params[key]} in --optimizer",
                 "give it in one place")
         params[key] = float(value)
     clips = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if params.get(k) is not None]

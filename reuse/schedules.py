@@ -116,16 +116,16 @@ class _Keys:
         if key not in self.raw:
             return default
         spelled, value, in_epochs = self.raw[key]
-        x = _spec.number(spelled, value, lo=0)
+        x = _spec.number(spelled, value, lo=0, example="2" if in_epochs else "100")
         n = int(round(x * self.steps_per_epoch)) if in_epochs else x
         if not in_epochs and n != int(n):
             raise SpecError(f"`{spelled}` must be a whole number of steps. Received: {spelled}={value}",
                             f"give whole steps, or use {_EPOCH_KEYS.get(key, key)}= for epochs")
         n = int(n)
         if n < lo:
-            what = f"{x:g} epochs x {self.steps_per_epoch} steps/epoch = {n} steps" if in_epochs else f"{n}"
-            raise SpecError(f"`{spelled}` must be >= {lo} step(s). Received: {spelled}={value} ({what})",
-                            f"give {spelled} >= {lo}")
+            what = f" ({x:g} epochs x {self.steps_per_epoch} steps/epoch = {n} steps)" if in_epochs else ""
+            raise SpecError(f"`{spelled}` must be >= {lo} step(s). Received: {spelled}={value}{what}",
+                            f"give {spelled} >= {lo}" if not in_epochs else "give more epochs")
         return n
 
     def step_list(self, key: str) -> list[int]:
@@ -168,7 +168,9 @@ def parse_schedule(text: str | None, *, lr: float, steps_per_epoch: int, epochs:
 
     from reuse import keras_objects as ko
 
-    lr = _spec.number("--lr", str(lr), lo=0, lo_open=True)
+    if not (isinstance(lr, int | float) and lr > 0):
+        raise SpecError(f"--lr must be > 0. Received: --lr {lr}", "e.g. --lr 0.001")
+    lr = float(lr)
     spe = _spec.integer("steps_per_epoch", str(steps_per_epoch), lo=1)
     epochs = _spec.integer("epochs", str(epochs), lo=1)
     total = spe * epochs

@@ -288,6 +288,7 @@ def test_optimizer_factory_gives_fresh_optimizers_and_keras_default_lr():
          "keep one of --clip-norm / --clip-value"),
         ("adam:ema_overwrite_frequency=0.5", {}, "`ema_overwrite_frequency` must be a whole number", ""),
         ("", {}, "--optimizer is empty", ""),
+        ("adam", {"clipnorm": 0}, "--clip-norm must be > 0. Received: --clip-norm 0", ""),
     ],
 )
 def test_optimizer_errors(text, kwargs, needle, hint):
@@ -391,6 +392,13 @@ def test_keras_schedules_match_their_formulas():
     assert float(s(0)) == pytest.approx(0.1) and float(s(50)) == pytest.approx(0.0, abs=1e-8)
 
 
+def test_lr_must_be_positive():
+    with pytest.raises(SpecError, match=r"--lr must be > 0. Received: --lr 0"):
+        sched("constant", lr=0)
+    with pytest.raises(SpecError, match=r"--lr must be > 0. Received: --lr -1"):
+        parse_optimizer("adam", -1)
+
+
 def test_constant_and_performance():
     import keras
 
@@ -444,6 +452,7 @@ def test_epoch_units():
         ("cosine:warmup_target=1", "warm-up target is --lr", ""),
         ("cosine:start_lr=0.1", "`start_lr` needs a warm-up", ""),
         ("exponential:unit=hour", "`unit` must be step or epoch", ""),
+        ("cosine:warmup=abc", "`warmup` must be a number. Received: warmup=abc", "e.g. warmup=100"),
     ],
 )
 def test_schedule_errors(text, needle, hint):
