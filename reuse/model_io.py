@@ -26,7 +26,7 @@ from pathlib import Path
 from reuse.errors import ModelLoadError, UnsafeModelError
 
 # Modules that register custom Keras objects (schedules, constraints) saved inside models.
-_REGISTERING_MODULES = ("reuse.schedules",)
+_REGISTERING_MODULES = ("reuse.keras_objects",)
 
 TF_KERAS_INSTALL = "pip install --no-deps 'tf_keras~=2.21.0'"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
