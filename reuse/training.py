@@ -191,13 +191,14 @@ def build_transfer_model(base, y: np.ndarray, options: FinetuneOptions) -> Trans
     specs, loss_name, metrics = heads.auto_head(y, loss=options.loss)
     if options.head and options.head != "auto":
         specs = heads.parse_layer_spec(options.head)
-        _check_head_fits_labels(specs, y, loss_name)
+        heads.check_labels(y, loss_name, units=getattr(specs[-1], "units", None))
     if options.dropout:
         specs = heads.parse_layer_spec(f"dropout:{options.dropout}") + list(specs)
-    head_layers = heads.build_layers(
-        specs, l1=options.l1, l2=options.l2, max_norm=options.max_norm, seed=options.seed, name_prefix="head"
-    )
     x = bottom.outputs[0]
+    head_layers = heads.build_layers(
+        specs, l1=options.l1, l2=options.l2, max_norm=options.max_norm, seed=options.seed, name_prefix="head",
+        input_shape=tuple(x.shape[1:]),
+    )
     if len(x.shape) > 2 and not any(type(layer).__name__ in ("Flatten", "GlobalAveragePooling2D", "GlobalAveragePooling1D") for layer in head_layers):
         # A dense head on a feature map needs it flattened, as in the usual GAP + Dense pattern.
         head_layers.insert(0, keras.layers.GlobalAveragePooling2D(name="head_gap") if len(x.shape) == 4 else keras.layers.Flatten(name="head_flatten"))
@@ -215,26 +216,6 @@ def build_transfer_model(base, y: np.ndarray, options: FinetuneOptions) -> Trans
         metrics=metrics,
         task=label_task(y),
     )
-
-
-def _check_head_fits_labels(specs, y, loss_name) -> None:
-    last = specs[-1]
-    units = getattr(last, "units", None)
-    if units is None:
-        return
-    task = label_task(y)
-    if task == "multiclass":
-        k = int(np.max(y)) + 1
-        if units < k and units != 1:
-            raise DataError(
-                f"the head ends in {units} units but the labels have {k} classes (0..{k - 1})",
-                f"end the head with dense:{k}:softmax, or use --head auto",
-            )
-    elif task == "regression" and y.ndim == 2 and units != y.shape[1]:
-        raise DataError(
-            f"the head ends in {units} units but the targets have {y.shape[1]} columns",
-            f"end the head with dense:{y.shape[1]}:linear, or use --head auto",
-        )
 
 
 # ------------------------------------------------------------------------- trainability
@@ -395,8 +376,10 @@ def run_stage(
     epochs = plan.epochs or options.epochs
     steps_per_epoch = max(1, math.ceil(len(y) / options.batch_size))
     lr_value, schedule_callbacks = schedules.parse_schedule(
-        options.schedule or "constant", lr=plan.lr, steps_per_epoch=steps_per_epoch, epochs=epochs
+        options.schedule or "constant", lr=plan.lr, steps_per_epoch=steps_per_epoch, epochs=epochs,
+        validation=validation is not None,
     )
+    _regularize_reused(transfer, plan.trainable, options)
     factory = optimizers.optimizer_factory(options.optimizer, clipnorm=options.clip_norm, clipvalue=options.clip_value)
     if plan.lr_scales and any(s != 1.0 for s in plan.lr_scales.values()):
         from reuse.discriminative import GroupedOptimizerModel
@@ -446,6 +429,24 @@ def run_stage(
         seconds=time.perf_counter() - started,
         diverged=guard.diverged,
     )
+
+
+def _regularize_reused(transfer: TransferModel, trainable: list[str], options: FinetuneOptions) -> None:
+    """--l1/--l2/--max-norm apply to every trained kernel: the head's, and unfrozen reused ones."""
+    if not (options.l1 or options.l2 or options.max_norm):
+        return
+    from reuse import heads
+    from reuse.layer_tree import find
+
+    for path in trainable:
+        layer = find(transfer.model, path).layer
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None:
+            continue
+        if options.l1 or options.l2:
+            kernel.regularizer = heads.kernel_regularizer(options.l1, options.l2)
+        if options.max_norm:
+            kernel.constraint = heads.kernel_constraint(options.max_norm)
 
 
 def _learning_rate_now(model) -> float | None:
