@@ -41,9 +41,10 @@ def _root(
 
 
 def _register() -> None:
-    from reuse.cli import inspect_cmd
+    from reuse.cli import cache_cmd, inspect_cmd
 
     app.command("inspect")(inspect_cmd.inspect_command)
+    app.command("cache-features")(cache_cmd.cache_features_command)
 
 
 _register()
