@@ -113,7 +113,7 @@ def _run(container, inputs: list, prefix: str, on_call) -> list:
         for layer in container.layers:
             x = _dispatch(layer, prefix, (x,), {}, [x], on_call)
         return [x]
-    tensor_dict = {id(k): v for k, v in zip(container.inputs, inputs) if v is not None}
+    tensor_dict = {id(k): v for k, v in zip(container.inputs, inputs, strict=False) if v is not None}
     nodes_by_depth = container._nodes_by_depth
     for depth in sorted(nodes_by_depth, reverse=True):
         for node in nodes_by_depth[depth]:
@@ -128,7 +128,7 @@ def _run(container, inputs: list, prefix: str, on_call) -> list:
             outputs = _dispatch(node.operation, prefix, args, kwargs, flat_in, on_call)
             if outputs is None:
                 continue
-            for ref, value in zip(node.outputs, tree.flatten(outputs)):
+            for ref, value in zip(node.outputs, tree.flatten(outputs), strict=False):
                 if value is not None:
                     tensor_dict[id(ref)] = value
     return [tensor_dict.get(id(t)) for t in container.outputs]

@@ -200,7 +200,7 @@ class CacheResult:
 def _input_adapter(model_shape: tuple, data_shape: tuple):
     """A function that fits data batches to the model input, or raises DataError."""
     def fits(a, b):
-        return len(a) == len(b) and all(m is None or m == d for m, d in zip(a, b))
+        return len(a) == len(b) and all(m is None or m == d for m, d in zip(a, b, strict=False))
 
     if fits(model_shape, data_shape):
         return None, "none"
@@ -390,8 +390,8 @@ def cache_features(
     bottom = cuts.bottom_model(model, paths, graph)
     forward = _forward(bottom)
     refs = [graph.by_path(p).outputs[0] for p in paths]
-    shapes = {p: tuple(int(d) for d in r.shape[1:]) for p, r in zip(paths, refs)}
-    dtypes = {p: (str(r.dtype) if str(r.dtype) in ("float16", "float32", "float64") else "float32") for p, r in zip(paths, refs)}
+    shapes = {p: tuple(int(d) for d in r.shape[1:]) for p, r in zip(paths, refs, strict=False)}
+    dtypes = {p: (str(r.dtype) if str(r.dtype) in ("float16", "float32", "float64") else "float32") for p, r in zip(paths, refs, strict=False)}
     fp = fingerprint(model, paths, graph)
     attrs = _plan_attrs(model, paths, fp, data, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path)
 
@@ -421,7 +421,7 @@ def cache_features(
                 if adapter is not None:
                     xb = adapter(xb)
                 outs = forward(xb)
-                for ds, value in zip(sets, outs):
+                for ds, value in zip(sets, outs, strict=False):
                     ds[offset : offset + len(xb)] = np.asarray(value, dtype=ds.dtype)
                 f.attrs.modify("rows_done", offset + len(xb))
                 f.flush()
@@ -536,7 +536,7 @@ def _spot_check(path, model, data, taps, n_rows, adapter, rows=None, bottom=None
         if adapter is not None:
             xb = adapter(xb)
         live = _forward(bottom)(xb)
-        for tap, value in zip(taps, live):
+        for tap, value in zip(taps, live, strict=False):
             stored = f[tap_dataset_name(tap)][rows]
             value = np.asarray(value, dtype=np.float64)
             scale = max(1.0, float(np.max(np.abs(value))) if value.size else 1.0)

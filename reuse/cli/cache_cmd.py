@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,9 +13,9 @@ from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command
 # lands; `_data_options` is the one place that turns them into load_data keyword arguments.
 DataOpt = Annotated[str, typer.Option("--data", "-d", help="Data to run through the model (.npz, ...).")]
 ClassesOpt = Annotated[
-    Optional[str], typer.Option("--classes", help="Keep these classes and remap them to 0..k-1, e.g. 5-9 or 1,3,7.")
+    str | None, typer.Option("--classes", help="Keep these classes and remap them to 0..k-1, e.g. 5-9 or 1,3,7.")
 ]
-LimitOpt = Annotated[Optional[int], typer.Option("--limit", help="Use at most N rows.")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", help="Use at most N rows.")]
 
 
 def _data_options(classes, limit, seed) -> dict:
@@ -27,11 +27,11 @@ def cache_features_command(
     model: ModelArg = None,
     data: DataOpt = ...,
     at: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--at", help="Layer(s) to cache, comma-separated (default: the top frozen layer)."),
     ] = None,
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="HDF5 file to write (default: <model>.features.h5).")
+        Path | None, typer.Option("--output", "-o", help="HDF5 file to write (default: <model>.features.h5).")
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Rows per forward pass and per HDF5 chunk.")] = 256,
     compression: Annotated[
