@@ -79,6 +79,12 @@ def _read_h5(path: Path) -> tuple[dict, int]:
     with h5py.File(path, "r") as f:
         raw = f.attrs["model_config"]
         config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+        version = f.attrs.get("keras_version", b"")
+        version = version.decode() if isinstance(version, bytes) else str(version)
+        if version.startswith("2."):
+            from reuse.model_io import fix_tf_keras2_config
+
+            config = fix_tf_keras2_config(config)
         return config, _count_values(f["model_weights"]) if "model_weights" in f else 0
 
 
@@ -255,6 +261,18 @@ def _refs(value) -> list[tuple[str, int, int]]:
 
 def _functional(cfg, input_shapes, rows, prefix, depth, parent_trainable, counter):
     produced: dict[str, list[list[Shape]]] = {}  # layer name -> outputs of each of its nodes
+    # A nested Functional model starts with a built-in node (its own graph), so references to
+    # its calls count from 1 in the config.
+    offset = {s.get("name", s.get("config", {}).get("name")): 1 if s.get("class_name") in ("Functional", "Model") else 0
+              for s in cfg["layers"]}
+
+    def lookup(ref):
+        name, node, tensor = ref
+        node -= offset[name]
+        if node < 0:
+            raise _Decline("reference to a model's own node")
+        return produced[name][node][tensor]
+
     weights: list = []
     inputs = _refs(cfg["input_layers"])
     if input_shapes is not None and len(input_shapes) != len(inputs):
@@ -272,23 +290,20 @@ def _functional(cfg, input_shapes, rows, prefix, depth, parent_trainable, counte
         if not nodes:
             raise _Decline(f"layer {name} is not connected")
         outputs_per_node = []
-        mark = len(rows)
         for n, node in enumerate(nodes):
-            shapes = [produced[r[0]][r[1]][r[2]] for r in _history_refs(node)]
+            shapes = [lookup(r) for r in _history_refs(node)]
             if n == 0:
-                outs, w = _layer(spec, shapes, rows, prefix, depth, parent_trainable, counter,
-                                 record_shape=len(nodes) == 1)
+                # Keras reports a shared layer's output as that of its first call.
+                outs, w = _layer(spec, shapes, rows, prefix, depth, parent_trainable, counter)
                 weights += w
             else:
-                # A shared layer: Keras cannot name one output shape, and its weights count once.
+                # A shared layer: its weights count once.
                 if spec.get("class_name") in _CONTAINERS:
                     raise _Decline("nested model called twice")
                 outs, _ = _RULES[spec["class_name"]](lcfg, shapes)
             outputs_per_node.append(outs)
-        if len(nodes) > 1:
-            rows[mark]["output_shape"] = None
         produced[name] = outputs_per_node
-    outs = [produced[n][i][t] for n, i, t in _refs(cfg["output_layers"])]
+    outs = [lookup(r) for r in _refs(cfg["output_layers"])]
     return outs, weights
 
 
