@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import re
 import zipfile
 from pathlib import Path
 
@@ -364,7 +363,7 @@ def _conv_spatial(spatial, cfg, kernel_key="kernel_size"):
     padding = cfg.get("padding", "valid").lower()
     if padding == "causal" and n != 1:
         raise _Decline("causal padding")
-    return ks, tuple(_conv_len(L, k, s, d, padding) for L, k, s, d in zip(spatial, ks, ss, ds))
+    return ks, tuple(_conv_len(L, k, s, d, padding) for L, k, s, d in zip(spatial, ks, ss, ds, strict=True))
 
 
 def _need(value):
@@ -494,7 +493,7 @@ def _pool(rank):
         ss = ps if strides is None else _tuple(strides, rank)
         padding = cfg.get("padding", "valid").lower()
         out = []
-        for length, p, s in zip(spatial, ps, ss):
+        for length, p, s in zip(spatial, ps, ss, strict=True):
             if length is None:
                 out.append(None)
             elif padding == "valid":
@@ -567,7 +566,7 @@ def _zero_padding(rank, sign):
             spatial, ch, last = shape[1:-1], shape[-1], True
         else:
             spatial, ch, last = _split(shape, cfg)
-        out = [None if d is None else d + sign * (a + b) for d, (a, b) in zip(spatial, pairs)]
+        out = [None if d is None else d + sign * (a + b) for d, (a, b) in zip(spatial, pairs, strict=True)]
         return [_join(shape, out, ch, last)], []
 
     return rule
@@ -583,7 +582,7 @@ def _upsampling(rank):
         sizes = _tuple(cfg.get("size", 2), rank)
         if cfg.get("interpolation", "nearest") not in ("nearest", "bilinear"):
             raise _Decline("interpolation")
-        out = [None if d is None else d * s for d, s in zip(spatial, sizes)]
+        out = [None if d is None else d * s for d, s in zip(spatial, sizes, strict=True)]
         return [_join(shape, out, ch, last)], []
 
     return rule
@@ -698,10 +697,3 @@ _RULES.update(
         "Embedding": _embedding,
     }
 )
-
-# Keras' snake_case of a class name (how .keras archives name weight groups); kept for tools
-# that want to address a layer's group inside model.weights.h5.
-def snake_case(name: str) -> str:
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()

@@ -330,7 +330,6 @@ def _load_legacy_savedmodel(path: Path):
             f"{path} is a legacy tf.keras SavedModel, which needs the optional tf_keras package",
             f"install it with: {TF_KERAS_INSTALL}",
         ) from None
-    import keras
 
     try:
         legacy = tf_keras.models.load_model(str(path), compile=False)
@@ -343,7 +342,7 @@ def _load_legacy_savedmodel(path: Path):
         h5 = Path(tmp) / "legacy.h5"
         legacy.save(h5, save_format="h5")
         try:
-            return keras.models.load_model(h5, compile=False)
+            return _load_h5(h5, unsafe=False)
         except Exception as err:
             raise _translate_keras_error(path, err) from err
 
