@@ -20,7 +20,7 @@ import math
 import zipfile
 from pathlib import Path
 
-from reuse.inspection import Inspection
+from reuse.inspection import MODEL_COLUMNS, Inspection
 
 
 class _Decline(Exception):
@@ -30,7 +30,7 @@ class _Decline(Exception):
 Shape = tuple  # (None, d1, d2, ...): None for the batch and unknown sizes
 
 
-def try_inspect(path) -> Inspection | None:
+def try_inspect(path, *, verify_weights: bool = False) -> Inspection | None:
     """Rows for `path` when the file alone gives the same answer as a Keras load; else None.
 
     Example:
@@ -39,6 +39,10 @@ def try_inspect(path) -> Inspection | None:
 
     Args:
         path: a `.keras` zip or an `.h5` full-model file.
+        verify_weights: for `.keras` files, also open `model.weights.h5` and require the
+            stored values to number exactly the computed parameters. Off by default because
+            importing h5py (and numpy) costs more than the whole rest of `reuse inspect`;
+            `.h5` files are always checked, since h5py is needed to read them anyway.
 
     Returns:
         An `Inspection` with `fast_path=True`, or None when the file must be loaded by Keras
@@ -48,7 +52,7 @@ def try_inspect(path) -> Inspection | None:
     p = Path(path)
     try:
         if p.name.lower().endswith(".keras"):
-            config, stored = _read_keras_zip(p)
+            config, stored = _read_keras_zip(p, verify_weights)
         elif p.name.lower().endswith((".h5", ".hdf5")):
             config, stored = _read_h5(p)
         else:
@@ -62,12 +66,16 @@ def try_inspect(path) -> Inspection | None:
 # Reading the files
 
 
-def _read_keras_zip(path: Path) -> tuple[dict, int]:
-    import h5py
-
+def _read_keras_zip(path: Path, verify_weights: bool) -> tuple[dict, int | None]:
     with zipfile.ZipFile(path) as archive:
         config = json.loads(archive.read("config.json"))
+        if not verify_weights:
+            if "model.weights.h5" not in archive.namelist():
+                raise _Decline("no model.weights.h5")
+            return config, None
         weights = archive.read("model.weights.h5")
+    import h5py
+
     with h5py.File(io.BytesIO(weights), "r") as f:
         return config, _count_values(f["layers"]) if "layers" in f else 0
 
@@ -105,7 +113,7 @@ def _count_values(group) -> int:
 # Walking the architecture in the order Keras lists layers
 
 
-def _describe(config: dict, stored: int, path: str) -> Inspection:
+def _describe(config: dict, stored: int | None, path: str) -> Inspection:
     if config.get("class_name") not in _CONTAINERS:
         raise _Decline(config.get("class_name"))
     rows: list[dict] = []
@@ -113,14 +121,12 @@ def _describe(config: dict, stored: int, path: str) -> Inspection:
     _, weights = _container(config, None, rows, "", 0, True, counter, top=True)
     trainable = sum(n for n, t in weights if t)
     frozen = sum(n for n, t in weights if not t)
-    if trainable + frozen != stored:
+    if stored is not None and trainable + frozen != stored:
         raise _Decline(f"config gives {trainable + frozen} values, the file holds {stored}")
-    from reuse.model_summary import COLUMNS
-
     return Inspection(
         kind="model",
         path=path,
-        columns=list(COLUMNS),
+        columns=list(MODEL_COLUMNS),
         rows=rows,
         totals={"trainable_params": trainable, "frozen_params": frozen, "total_params": trainable + frozen},
         info={"model": config["config"]["name"]},

@@ -26,6 +26,9 @@ class Inspection:
     fast_path: bool = False
 
 
+# The columns of a model's layer list, shared by the full load and the TensorFlow-free path.
+MODEL_COLUMNS = ["index", "name", "class", "output_shape", "params", "trainable"]
+
 WEIGHT_FILE_SUFFIXES = (".npz", ".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".index")
 
 

@@ -27,8 +27,9 @@ def _assert_same(path):
     from reuse.fast_inspect import try_inspect
     from reuse.inspection import inspect_loaded
 
-    fast = try_inspect(path)
+    fast = try_inspect(path, verify_weights=True)
     assert fast is not None and fast.fast_path
+    assert try_inspect(path).rows == fast.rows
     full = inspect_loaded(path)
     assert [r["name"] for r in fast.rows] == [r["name"] for r in full.rows]
     for a, b in zip(fast.rows, full.rows, strict=True):
