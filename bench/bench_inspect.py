@@ -39,10 +39,7 @@ def run() -> list[dict]:
     help_s = _wall([*reuse, "--help"])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "mlp5.keras"
-        build = (
-            "import sys; sys.path.insert(0, %r); from tests.helpers import mlp; mlp(hidden=5).save(%r)"
-            % (str(ROOT), str(path))
-        )
+        build = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from tests.helpers import mlp; mlp(hidden=5).save({str(path)!r})"
         subprocess.run([sys.executable, "-c", build], check=True, capture_output=True, env=_env())
         inspect_s = _wall([*reuse, "inspect", str(path)])
         keras_s = _wall(
