@@ -688,7 +688,7 @@ def write_history(history: list[dict], path: str | Path) -> tuple[Path, Path]:
 
     base = Path(path)
     base = base.with_suffix("") if base.suffix in (".csv", ".json") else base
-    csv_path, json_path = base.with_suffix(".csv"), base.with_suffix(".json")
+    csv_path, json_path = Path(f"{base}.csv"), Path(f"{base}.json")
     columns: list[str] = []
     for row in history:
         columns.extend(k for k in row if k not in columns)

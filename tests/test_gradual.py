@@ -1,0 +1,89 @@
+"""Gradual unfreezing: stages, taps, learning rates, discriminative rates, the stage table."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.helpers import classification_data, cli, mlp, save_npz
+
+
+@pytest.fixture
+def frozen_task(tmp_path):
+    model = mlp(n_in=8, hidden=5, units=12, n_out=4, seed=3)
+    for i in range(1, 6):
+        model.get_layer(f"hidden{i}").trainable = False
+    path = tmp_path / "base.keras"
+    model.save(path)
+    x, y = classification_data(n=150, n_in=8, n_classes=3, seed=4)
+    train = save_npz(tmp_path / "train.npz", x[:100], y[:100])
+    valid = save_npz(tmp_path / "valid.npz", x[100:], y[100:])
+    return path, train, valid
+
+
+def test_plan_stages_taps_and_learning_rates(frozen_task):
+    from reuse import load_data, load_model
+    from reuse.gradual import plan_stages
+    from reuse.training import FinetuneOptions, build_transfer_model
+
+    path, train, _ = frozen_task
+    base = load_model(path)
+    options = FinetuneOptions(lr=0.01, stage_lr_div=2.0, unfreeze_step=1, max_unfreeze=3)
+    transfer = build_transfer_model(base, load_data(train).y, options)
+    plans = plan_stages(transfer, options, taps=["hidden2", "hidden3", "hidden5"])
+    assert [p.trainable for p in plans] == [[], ["hidden5"], ["hidden5", "hidden4"], ["hidden5", "hidden4", "hidden3"]]
+    # Each stage trains from the deepest tap below its lowest trainable layer.
+    assert [p.tap for p in plans] == ["hidden5", "hidden3", "hidden3", "hidden2"]
+    assert [p.lr for p in plans] == pytest.approx([0.01, 0.005, 0.0025, 0.00125])
+
+
+def test_gradual_from_cache_keeps_untouched_layers_and_reports_stages(frozen_task, tmp_path):
+    path, train, valid = frozen_task
+    feats = tmp_path / "feats.h5"
+    made = cli(["cache-features", path, "--data", train, "--at", "hidden2,hidden3,hidden4,hidden5", "-o", feats, "--json"])
+    assert made.exit_code == 0, made.stderr
+    out = tmp_path / "tuned.keras"
+    result = cli(["finetune", path, "--data", train, "--val", valid, "--features", feats, "--unfreeze", "gradual",
+                  "--max-unfreeze", "2", "--epochs", "4", "--early-stopping", "2", "--seed", "0", "-o", out, "--json"])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    stages = record["stages"]
+    assert stages[0]["trainable"] == "head only" and stages[0]["tap"] == "hidden5"
+    if len(stages) > 1:
+        assert stages[1]["tap"] == "hidden4" and stages[1]["lr"] == pytest.approx(stages[0]["lr"] / 2)
+    assert "stages" in result.stderr  # the stage table on stderr
+    report = json.loads((tmp_path / "tuned.report.json").read_text())
+    assert report["stages"] == stages
+    history = json.loads((tmp_path / "tuned.history.json").read_text())
+    assert {row["stage"] for row in history} == {s["stage"] for s in stages}
+    # Layers no stage unfroze are bit-identical.
+    import keras
+
+    base, tuned = keras.models.load_model(path), keras.models.load_model(out)
+    for name in ("hidden1", "hidden2", "hidden3"):
+        for a, b in zip(base.get_layer(name).get_weights(), tuned.get_layer(name).get_weights(), strict=True):
+            assert np.array_equal(a, b), name
+
+
+def test_discriminative_rates_hold_under_adam(frozen_task):
+    """With Adam, one step moves each weight by about its group's rate: the ratio is the decay."""
+    from reuse import load_data, load_model
+    from reuse.training import FinetuneOptions, StagePlan, TrainingInputs, build_transfer_model, run_stage
+
+    path, train, _ = frozen_task
+    data = load_data(train)
+    options = FinetuneOptions(lr=1e-3, optimizer="adam", epochs=1, batch_size=len(data), seed=0)
+    transfer = build_transfer_model(load_model(path), data.y, options)
+    x, y = data.arrays()
+    inputs = TrainingInputs(transfer, x=x, y=y)
+    before = {n: np.array(transfer.model.get_layer(n).kernel) for n in ("hidden4", "hidden5")}
+    head = transfer.head[-1]
+    head_before = np.array(transfer.model.get_layer(head).kernel)
+    plan = StagePlan(1, ["hidden5", "hidden4"], 1e-3, None, 1, {"hidden5": 1 / 2.6, "hidden4": 1 / 2.6**2})
+    run_stage(transfer, plan, inputs, options, [])
+    step = {n: np.median(np.abs(np.array(transfer.model.get_layer(n).kernel) - before[n])) for n in before}
+    head_step = np.median(np.abs(np.array(transfer.model.get_layer(head).kernel) - head_before))
+    assert head_step / step["hidden5"] == pytest.approx(2.6, rel=0.05)
+    assert step["hidden5"] / step["hidden4"] == pytest.approx(2.6, rel=0.05)
