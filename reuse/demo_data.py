@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     except ReuseError as err:
         print(f"Error: {err}", file=sys.stderr)
         return err.exit_code
-    for name, path in paths.items():
+    for path in paths.values():
         with np.load(path) as npz:
             print(f"{path}\t{len(npz['y'])} rows", file=sys.stdout)
     return 0
