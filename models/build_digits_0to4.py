@@ -65,7 +65,7 @@ loss {run['val_loss']:.4f}; {run['seconds']:.1f} s on {_common.environment()}.""
 {acc:.4f} ({correct} of {n_test} test images of digits 0-4), measured on the saved file.""",
             "Rebuild": f"""\
 ```
-python models/build_digits_0to4.py    # ~10 s; rewrites models/{NAME}.keras and this card
+python models/build_digits_0to4.py    # under a minute; rewrites models/{NAME}.keras and this card
 ```
 
 {_common.DETERMINISM_NOTE.format(seed=_common.SEED)}""",
@@ -83,6 +83,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.epochs < 1:
         parser.error(f"--epochs must be >= 1. Received: --epochs {args.epochs}")
+    if not args.out.parent.is_dir():
+        parser.error(f"folder {args.out.parent} does not exist. Received: --out {args.out}")
     facts = build(args.out, args.epochs)
     for key, value in facts.items():
         print(f"{key}: {value}")
