@@ -65,28 +65,85 @@ def _weights(model) -> list[np.ndarray]:
     return [np.array(w) for w in model.get_weights()]
 
 
-def run(transfer: TransferModel, inputs: TrainingInputs, options: FinetuneOptions, history: list[dict]) -> list[StageResult]:
-    """Run the stages; keep a stage only if the validation metric improves.
+def run(
+    transfer: TransferModel,
+    inputs: TrainingInputs,
+    options: FinetuneOptions,
+    history: list[dict],
+    *,
+    plans: list[StagePlan] | None = None,
+    checkpoint_dir=None,
+    resume: bool = False,
+    judge: bool = True,
+    prior: list[StageResult] | None = None,
+) -> list[StageResult]:
+    """Run the stages; with `judge`, keep a stage only if the validation metric improves.
 
     Returns the stage table (one StageResult per stage run; `kept` tells which counted).
+    With `checkpoint_dir`, a checkpoint is written after every epoch; with `resume`, the run
+    continues from it at the same stage and epoch, with the same trainable layers and
+    optimizer state.
     """
-    if not inputs.has_validation():
+    from dataclasses import asdict
+
+    from reuse import checkpoints
+    from reuse.training import StageProgress, apply_trainable
+
+    if judge and not inputs.has_validation():
         report.info("note: gradual unfreezing judges stages on validation data; none given, so 20% of the training rows are held out (--val-split)")
         inputs.__init__(  # re-split the same inputs
             transfer, x=inputs.x, y=inputs.y, cache=inputs.cache, val=None, val_split=0.2, seed=options.seed
         )
-    plans = plan_stages(transfer, options, inputs.taps)
-    results: list[StageResult] = []
-    best_metric, best_weights = None, None
-    epoch = 0
-    for plan in plans:
+    plans = plans if plans is not None else plan_stages(transfer, options, inputs.taps)
+    results: list[StageResult] = list(prior or [])
+    kept_prior = [r for r in results if r.kept and r.best_metric is not None]
+    best_metric = kept_prior[-1].best_metric if kept_prior else None
+    best_weights = _weights(transfer.model) if kept_prior else None
+    epoch, first = len(history), 0
+    progress = None
+    fingerprint = {k: v for k, v in asdict(options).items() if k not in ("epochs_hint", "tensorboard")}
+    saver = checkpoints.Checkpointer(checkpoint_dir, fingerprint) if checkpoint_dir else None
+    if resume:
+        if checkpoint_dir is None:
+            from reuse.errors import UsageError
+
+            raise UsageError("--resume needs --checkpoint-dir", "pass the folder of the run to resume")
+        state = checkpoints.load_state(checkpoint_dir, fingerprint)
+        transfer.model.set_weights(checkpoints.load_arrays(state.weights))
+        results = [StageResult(**r) for r in state.results]
+        history[:] = state.history
+        best_metric = state.best_metric
+        best_weights = checkpoints.load_arrays(state.best_weights) if state.best_weights else None
+        epoch, first = state.global_epoch, state.stage
+        progress = StageProgress(
+            epochs_done=state.stage_epochs_done, best=state.stage_best, wait=state.stage_wait,
+            best_weights=checkpoints.load_arrays(state.stage_best_weights) if state.stage_best_weights else None,
+            optimizer_state=checkpoints.load_arrays(state.optimizer) if state.optimizer else None,
+        )
+        report.info(f"resuming at stage {first}, epoch {state.stage_epochs_done + 1} of that stage (trainable: {', '.join(state.trainable) or 'head only'})")
+
+    for plan in [p for p in plans if p.index >= first]:
         if plan.tap is None and inputs.x is None:
             report.info(f"stage {plan.index}: no cached tap lies below {plan.trainable[-1]} and no raw data was given; stopping")
             break
-        result = run_stage(transfer, plan, inputs, options, history, initial_epoch=epoch)
-        epoch += result.epochs
+
+        def save(model_to_fit, optimizers, stage_progress, global_epoch, plan=plan):
+            saver.save(
+                model=transfer.model, optimizers=optimizers, stage=plan.index,
+                stage_epochs_done=stage_progress.epochs_done, global_epoch=global_epoch,
+                trainable=plan.trainable, results=[asdict(r) for r in results], history=history,
+                best_metric=best_metric, best_weights=best_weights, stage_best=stage_progress.best,
+                stage_wait=stage_progress.wait, stage_best_weights=stage_progress.best_weights,
+            )
+
+        result = run_stage(
+            transfer, plan, inputs, options, history, initial_epoch=epoch, progress=progress,
+            on_epoch=save if saver else None,
+        )
+        progress = None
+        epoch = len(history)
         improved = result.best_metric is not None and (best_metric is None or result.best_metric < best_metric)
-        result.kept = bool(improved) and not (result.diverged and result.best_metric is None)
+        result.kept = (bool(improved) or not judge) and result.best_metric is not None
         results.append(result)
         _announce(result)
         if result.kept:
@@ -96,12 +153,14 @@ def run(transfer: TransferModel, inputs: TrainingInputs, options: FinetuneOption
             continue
         if best_weights is not None:
             transfer.model.set_weights(best_weights)
-        why = "the loss diverged (NaN/Inf): learning rate too high, bad initialization, or bad inputs" if result.diverged else "the validation metric did not improve"
-        report.info(f"stage {plan.index} not kept ({why}); back to the weights of stage {results[-2].index if len(results) > 1 else 0}")
+        why = (
+            "the loss diverged (NaN/Inf): learning rate too high, bad initialization, or bad inputs"
+            if result.diverged else "the validation metric did not improve"
+        )
+        back = f"back to the weights of stage {[r for r in results if r.kept][-1].index}" if best_weights is not None else "nothing kept"
+        report.info(f"stage {plan.index} not kept ({why}); {back}")
         break
     # Leave the model's trainability as it was at the best stage.
-    from reuse.training import apply_trainable
-
     kept = [r for r in results if r.kept]
     apply_trainable(transfer, kept[-1].trainable if kept else [], train_bn=options.train_bn)
     return results

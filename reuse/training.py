@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -124,10 +125,12 @@ class StageResult:
     seconds: float
     diverged: bool = False
     kept: bool = True
+    cut: str | None = None
 
     def row(self) -> dict:
         return {
             "stage": self.index,
+            "cut": self.cut,
             "trainable": ", ".join(self.trainable) if self.trainable else "head only",
             "tap": self.tap or "input",
             "epochs": self.epochs,
@@ -353,6 +356,17 @@ def deepest_tap_below(transfer: TransferModel, trainable: list[str], taps: list[
 # ----------------------------------------------------------------------------- stages
 
 
+@dataclass
+class StageProgress:
+    """Where a stage stands, for checkpoints and resume."""
+
+    epochs_done: int = 0
+    best: float | None = None
+    wait: int = 0
+    best_weights: list | None = None
+    optimizer_state: list | None = None
+
+
 def run_stage(
     transfer: TransferModel,
     plan: StagePlan,
@@ -362,13 +376,21 @@ def run_stage(
     *,
     callbacks: list | None = None,
     initial_epoch: int = 0,
+    progress: StageProgress | None = None,
+    on_epoch=None,
 ) -> StageResult:
-    """Train one stage: set trainability, compile afresh, fit, keep the best weights."""
+    """Train one stage: set trainability, compile afresh, fit, keep the best weights.
+
+    `progress` resumes a stage part-way (epochs done, early-stopping state, optimizer state);
+    `on_epoch(model_to_fit, optimizers, progress, global_epoch)` runs after each epoch
+    (checkpoints).
+    """
     import keras
 
     from reuse import cuts, optimizers, schedules
 
     started = time.perf_counter()
+    progress = progress or StageProgress()
     apply_trainable(transfer, plan.trainable, train_bn=options.train_bn)
     train_model = transfer.model if plan.tap is None else cuts.top_model(transfer.model, plan.tap)
     x, y = inputs.train(plan.tap)
@@ -385,49 +407,60 @@ def run_stage(
         from reuse.discriminative import GroupedOptimizerModel
 
         model_to_fit = GroupedOptimizerModel(train_model, factory, lr_value, plan.lr_scales)
+        model_to_fit.compile(loss=transfer.loss, metrics=list(transfer.metrics))
+        stage_optimizers = [opt for _, opt, _ in model_to_fit.groups]
     else:
         model_to_fit = train_model
         model_to_fit.compile(optimizer=factory(lr_value), loss=transfer.loss, metrics=list(transfer.metrics))
-    if model_to_fit is not train_model:
-        model_to_fit.compile(loss=transfer.loss, metrics=list(transfer.metrics))
+        model_to_fit.optimizer.build(model_to_fit.trainable_variables)
+        stage_optimizers = [model_to_fit.optimizer]
+    if progress.optimizer_state is not None:
+        variables = [v for opt in stage_optimizers for v in opt.variables]
+        if len(variables) != len(progress.optimizer_state):
+            raise UsageError("the checkpoint's optimizer state does not fit this stage", "start afresh in another --checkpoint-dir")
+        for var, value in zip(variables, progress.optimizer_state, strict=True):
+            var.assign(value)
 
     monitor = "val_loss" if validation is not None else "loss"
     recorder = _HistoryRecorder(plan, history, model_to_fit, started)
     guard = _DivergenceGuard()
-    cbs = [guard, recorder, *schedule_callbacks, *(callbacks or [])]
-    if options.early_stopping is not None:
-        cbs.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor, patience=options.early_stopping, restore_best_weights=True, verbose=0
-            )
-        )
+    stopper = _StageEarlyStopping(monitor, options.early_stopping, progress)
+    cbs = [guard, recorder, stopper, *schedule_callbacks, *(callbacks or [])]
+    if on_epoch is not None:
+        cbs.append(_EpochHook(lambda epoch: on_epoch(model_to_fit, stage_optimizers, progress, epoch + 1)))
+    delay = float(os.environ.get("REUSE_TEST_EPOCH_DELAY", "0") or 0)
+    if delay:  # lets the resume test kill a run in the middle of a stage
+        cbs.append(_EpochHook(lambda epoch: time.sleep(delay)))
     if options.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(Path(options.tensorboard) / f"stage{plan.index}")))
-    fitted = model_to_fit.fit(
-        x,
-        y,
-        batch_size=options.batch_size,
-        epochs=initial_epoch + epochs,
-        initial_epoch=initial_epoch,
-        validation_data=validation,
-        shuffle=True,
-        verbose=0,
-        callbacks=cbs,
-    )
+    remaining = epochs - progress.epochs_done
+    if remaining > 0 and not stopper.should_stop_now():
+        model_to_fit.fit(
+            x,
+            y,
+            batch_size=options.batch_size,
+            epochs=initial_epoch + remaining,
+            initial_epoch=initial_epoch,
+            validation_data=validation,
+            shuffle=True,
+            verbose=0,
+            callbacks=cbs,
+        )
     if guard.diverged:
         guard.restore()
-    values = fitted.history.get(monitor, [])
-    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if options.early_stopping is not None and progress.best_weights is not None:
+        model_to_fit.set_weights(progress.best_weights)
     return StageResult(
         index=plan.index,
         trainable=list(plan.trainable),
         tap=plan.tap,
-        epochs=len(values),
-        best_metric=min(finite) if finite else None,
+        epochs=progress.epochs_done,
+        best_metric=progress.best,
         monitor=monitor,
         lr=float(plan.lr),
         seconds=time.perf_counter() - started,
         diverged=guard.diverged,
+        cut=transfer.cut,
     )
 
 
@@ -484,6 +517,46 @@ class _HistoryRecorder:  # built lazily on a keras Callback base (see __new__)
                 self.rows.append(row)
 
         return Recorder(*args, **kwargs)
+
+
+class _StageEarlyStopping:
+    """Tracks the best epoch of a stage; with a patience, stops and keeps the best weights.
+
+    Unlike keras.callbacks.EarlyStopping its state lives in a StageProgress, so a resumed stage
+    continues counting where the checkpoint left off.
+    """
+
+    def __new__(cls, monitor, patience, progress):
+        base = _keras_callback_base()
+
+        class Stopper(base):
+            def should_stop_now(self):
+                return patience is not None and progress.wait >= max(patience, 1) and progress.epochs_done > 0
+
+            def on_epoch_end(self, epoch, logs=None):
+                progress.epochs_done += 1
+                value = (logs or {}).get(monitor)
+                if value is not None and math.isfinite(float(value)) and (progress.best is None or value < progress.best):
+                    progress.best, progress.wait = float(value), 0
+                    if patience is not None:
+                        progress.best_weights = [np.array(w) for w in self.model.get_weights()]
+                else:
+                    progress.wait += 1
+                if self.should_stop_now():
+                    self.model.stop_training = True
+
+        return Stopper()
+
+
+class _EpochHook:
+    def __new__(cls, func):
+        base = _keras_callback_base()
+
+        class Hook(base):
+            def on_epoch_end(self, epoch, logs=None):
+                func(epoch)
+
+        return Hook()
 
 
 class _DivergenceGuard:
@@ -545,6 +618,8 @@ def finetune(
     val=None,
     features=None,
     options: FinetuneOptions | None = None,
+    checkpoint_dir=None,
+    resume: bool = False,
     **kwargs,
 ) -> FinetuneResult:
     """Reuse the lower layers of `model`, add a new head, and train it.
@@ -560,6 +635,8 @@ def finetune(
         val: validation data, a Dataset or `(x, y)`.
         features: path of a feature cache made from `model` (trains from it).
         options: a FinetuneOptions; keyword arguments override its fields.
+        checkpoint_dir: write a checkpoint after every epoch into this folder.
+        resume: continue the run checkpointed in `checkpoint_dir`.
 
     Returns:
         FinetuneResult with the whole trained model, the history and the stage table.
@@ -572,6 +649,8 @@ def finetune(
     import keras
 
     options = FinetuneOptions(**{**asdict(options or FinetuneOptions()), **kwargs})
+    if options.unfreeze == "gradual" and options.early_stopping is None:
+        options.early_stopping = 3  # each stage stops on its own and keeps its best epoch
     options.check()
     if options.seed is not None:
         keras.utils.set_random_seed(options.seed)
@@ -603,11 +682,19 @@ def finetune(
     if cache is not None and x is None and val_arrays is None and not options.val_split and options.early_stopping is not None:
         report.info("note: no validation data; early stopping watches the training loss")
 
+    from reuse import gradual
+
     history: list[dict] = []
     if options.unfreeze == "gradual":
-        from reuse import gradual
-
-        stages = gradual.run(transfer, inputs, options, history)
+        if options.reuse_depth.startswith("search"):
+            transfer, inputs, stages, history = _search_reuse_depth(model, y, x, cache, val_arrays, options)
+            prior = [s for s in stages if s.cut == transfer.cut]
+            plans = gradual.plan_stages(transfer, options, inputs.taps)[1:]
+            stages = [s for s in stages if s.cut != transfer.cut] + gradual.run(
+                transfer, inputs, options, history, plans=plans, prior=prior,
+                checkpoint_dir=checkpoint_dir, resume=resume)
+        else:
+            stages = gradual.run(transfer, inputs, options, history, checkpoint_dir=checkpoint_dir, resume=resume)
     else:
         trainable = transfer.reused if options.unfreeze == "all" else [
             name for name in transfer.reused if _layer(transfer, name).trainable
@@ -621,14 +708,15 @@ def finetune(
                 "freeze those layers first, cache a lower tap, or drop --features",
             )
         plan = StagePlan(0, trainable, options.lr or default_lr(options.optimizer), tap)
-        stages = [run_stage(transfer, plan, inputs, options, history)]
-        if stages[0].diverged and not history_has_finite(history):
-            raise TrainingDiverged(
-                "the loss became NaN or Inf in the first epoch",
-                "lower --lr (try 10x lower), check the inputs for huge values, or use another initialization",
-            )
-        if stages[0].diverged:
-            report.warn("the loss became NaN or Inf; kept the weights of the last good epoch — try a lower --lr")
+        stages = gradual.run(transfer, inputs, options, history, plans=[plan], judge=False,
+                             checkpoint_dir=checkpoint_dir, resume=resume)
+    if stages and stages[-1].diverged and not history_has_finite(history):
+        raise TrainingDiverged(
+            "the loss became NaN or Inf in the first epoch",
+            "lower --lr (try 10x lower), check the inputs for huge values, or use another initialization",
+        )
+    if options.unfreeze != "gradual" and stages and stages[-1].diverged:
+        report.warn("the loss became NaN or Inf; kept the weights of the last good epoch — try a lower --lr")
     metrics = history[-1] if history else {}
     return FinetuneResult(
         model=transfer.model,
@@ -638,6 +726,52 @@ def finetune(
         metrics={k: v for k, v in metrics.items() if isinstance(v, float)},
         used_cache=cache is not None,
     )
+
+
+def _search_reuse_depth(base, y, x, cache, val_arrays, options: FinetuneOptions):
+    """Try the head on the reused layers minus the top 0..K layers; keep the best by validation.
+
+    The seeds' advice for small data: if the head does poorly, drop the top reused layer or
+    two (their features are the most specific to the old task) and try again.
+    """
+    from dataclasses import replace
+
+    from reuse import cuts, gradual
+
+    text = options.reuse_depth
+    try:
+        k = int(text.split(":", 1)[1]) if ":" in text else 2
+    except ValueError:
+        raise UsageError(f"--reuse-depth must be keep or search[:K]. Received: {text!r}", "e.g. --reuse-depth search:2") from None
+    first = build_transfer_model(base, y, options)
+    valid = set(cuts.valid_cut_points(base))
+    candidates = [first.cut] + [name for name in reversed(first.reused[:-1]) if name in valid][:k]
+    tried = []
+    for depth, cut in enumerate(candidates):
+        transfer = first if depth == 0 else build_transfer_model(base, y, replace(options, cut=cut))
+        inputs = TrainingInputs(transfer, x=x, y=y, cache=cache, val=val_arrays,
+                                val_split=options.val_split or (None if val_arrays is not None else 0.2), seed=options.seed)
+        tap = deepest_tap_below(transfer, [], inputs.taps)
+        if cache is not None and tap is None and x is None:
+            report.info(f"reuse-depth search: no cached tap at or below {cut}; skipped")
+            continue
+        history: list[dict] = []
+        plan = StagePlan(0, [], options.lr or default_lr(options.optimizer), tap, options.stage_epochs)
+        stage = gradual.run(transfer, inputs, options, history, plans=[plan])
+        tried.append((stage[0].best_metric if stage else None, depth, transfer, inputs, stage, history))
+        report.info(f"reuse-depth search: cut {cut} (top {depth} reused layer(s) dropped): best {stage[0].monitor if stage else ''} "
+                    f"{stage[0].best_metric if stage and stage[0].best_metric is not None else float('nan'):.4f}")
+    scored = [t for t in tried if t[0] is not None]
+    if not scored:
+        raise TrainingDiverged("no reuse depth trained to a finite loss", "lower --lr, or check the inputs")
+    best = min(scored, key=lambda t: t[0])
+    all_stages = []
+    for _, depth, transfer, _, stage, _ in tried:
+        for s in stage:
+            s.kept = transfer is best[2]
+        all_stages.extend(stage)
+    report.info(f"reuse-depth search: keeping cut {best[2].cut}")
+    return best[2], best[3], all_stages, best[5]
 
 
 def history_has_finite(history: list[dict]) -> bool:

@@ -61,6 +61,8 @@ def finetune_command(
     reuse_depth: Annotated[str, typer.Option("--reuse-depth", help="keep, or search[:K]: also try dropping the top 1..K reused layers and keep the best (gradual).")] = "keep",
     history: Annotated[Optional[Path], typer.Option("--history", help="Write the per-epoch history as PATH.csv and PATH.json. Default: next to the model.")] = None,
     tensorboard: Annotated[Optional[Path], typer.Option("--tensorboard", help="Write TensorBoard logs to DIR.")] = None,
+    checkpoint_dir: Annotated[Optional[Path], typer.Option("--checkpoint-dir", help="Write a checkpoint after every epoch into DIR.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run checkpointed in --checkpoint-dir: same stage, epoch, trainable layers, optimizer state and schedule position.")] = False,
     labels: D.LabelsOpt = None,
     x_key: D.XKeyOpt = None,
     y_key: D.YKeyOpt = None,
@@ -115,7 +117,8 @@ def finetune_command(
         tensorboard=str(tensorboard) if tensorboard else None,
     )
     base = model_io.load_model(path, unsafe=unsafe)
-    result = finetune(base, dataset, val=val_set, features=features, options=options)
+    result = finetune(base, dataset, val=val_set, features=features, options=options,
+                      checkpoint_dir=checkpoint_dir, resume=resume)
     model_io.save_model(result.model, out)
     hist_base = history or out.with_name(out.name.removesuffix(".keras") + ".history")
     csv_path, json_path = write_history(result.history, hist_base)
