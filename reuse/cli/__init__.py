@@ -41,9 +41,10 @@ def _root(
 
 
 def _register() -> None:
-    from reuse.cli import inspect_cmd
+    from reuse.cli import import_cmd, inspect_cmd
 
     app.command("inspect")(inspect_cmd.inspect_command)
+    app.command("import-weights")(import_cmd.import_weights_command)
 
 
 _register()
