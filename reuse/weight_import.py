@@ -395,7 +395,8 @@ def parse_mapping(mapping) -> list[tuple[re.Pattern, str]]:
         >>> parse_mapping(["fc1=hidden1", r"features\\.(\\d+)=conv\\1"])
 
     A file holds {"src": "dst", ...} (JSON), or `src = "dst"` lines, optionally in a `[map]`
-    table (TOML). Rules are tried in order; the first full match wins.
+    table (TOML). Rules are tried in order on the whole tensor name, then on its layer
+    part; the first full match wins.
 
     Raises:
         UsageError: a rule without `=`, a bad regex, or an unreadable file.
@@ -453,7 +454,10 @@ def _mapping_file(p: Path) -> list[tuple[str, str]]:
 
 
 def _apply_mapping(name: str, key: str, param: str, rules) -> tuple[str | None, str | None, bool]:
-    """The (key, param) after renaming; key None means dropped. The bool says a rule applied."""
+    """The (key, param) after renaming; key None means dropped. The bool says a rule applied.
+
+    A rule that matches the whole tensor name wins over one that matches its layer part.
+    """
     for pattern, dst in rules:
         m = pattern.fullmatch(name)
         if m:
@@ -462,6 +466,7 @@ def _apply_mapping(name: str, key: str, param: str, rules) -> tuple[str | None, 
                 return None, None, True
             k, p = _split(new)
             return (k, p or param, True) if p else (new, param, True)
+    for pattern, dst in rules:
         m = pattern.fullmatch(key)
         if m:
             new = m.expand(dst)
@@ -630,8 +635,9 @@ def _convert(param: str, value: np.ndarray, layer, cls: str, path: str, row: dic
             wanted = "gamma"
         if cls in NORM_CLASSES and wanted == "bias":
             wanted = "beta"
-        if cls in DEPTHWISE_CLASSES and wanted == "kernel":
-            wanted = "depthwise_kernel"
+        if cls in DEPTHWISE_CLASSES and wanted in ("kernel", "depthwise_kernel"):
+            names = [_short(w) for w in layer.weights]
+            wanted = "depthwise_kernel" if "depthwise_kernel" in names else "kernel"
         if cls == "Embedding" and wanted == "kernel":
             wanted = "embeddings"
         return wanted, value, None
@@ -670,13 +676,16 @@ def _convert(param: str, value: np.ndarray, layer, cls: str, path: str, row: dic
         axes = (*range(2, value.ndim), 1, 0)
         return "kernel", value.transpose(axes).copy(), f"transpose {axes}"
     if cls in DEPTHWISE_CLASSES:
-        if value.ndim < 3 or value.shape[1] != 1:
-            return "depthwise_kernel", value, None
-        in_ch = int(layer.depthwise_kernel.shape[-2])
+        # Keras 3 calls the depthwise weight `kernel`; older versions `depthwise_kernel`.
+        kernel = next((w for w in layer.weights if _short(w) in ("kernel", "depthwise_kernel")), None)
+        wanted = _short(kernel) if kernel is not None else "kernel"
+        if kernel is None or value.ndim < 3 or value.shape[1] != 1:
+            return wanted, value, None
+        in_ch = int(kernel.shape[-2])
         mult = value.shape[0] // max(in_ch, 1)
         v = value.reshape(in_ch, mult, *value.shape[2:])  # (in, mult, k...)
         v = v.transpose(*range(2, v.ndim), 0, 1)
-        return "depthwise_kernel", v.copy(), "depthwise (in·mult, 1, k...) → (k..., in, mult)"
+        return wanted, v.copy(), "depthwise (in·mult, 1, k...) → (k..., in, mult)"
     raise WeightImportError(
         f"layer '{path}' ({cls}): reuse does not know how PyTorch lays out this layer's 'weight' "
         f"(source tensor '{row['name']}'), and will not fill it with wrong values",
