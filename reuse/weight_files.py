@@ -440,6 +440,12 @@ def _read_torch(p: Path, names_only: bool) -> WeightFile:
         obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if not found and "Unsupported global" not in str(err) and "Unsupported class" not in str(err):
+            # Not a code reference, just bytes that are no pickle (damaged or another format).
+            raise ModelLoadError(
+                f"cannot read {p} as a PyTorch file (not a valid torch.save() output)",
+                "check that the file is complete; safetensors and state dicts are supported",
+            ) from None
         detail = f": {found.group(1)}" if found else ""
         raise ModelLoadError(
             f"{p} contains code (pickled Python objects{detail}); "

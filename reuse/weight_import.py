@@ -767,9 +767,9 @@ def _finish(src: _Source, model, plan: list[_Assignment], selector, rep: ImportR
         if unused or left:
             parts = []
             if unused:
-                parts.append(f"{len(unused)} source tensor(s) not assigned ({', '.join(unused[:4])})")
+                parts.append(f"{len(unused)} source tensor(s) not assigned ({', '.join(unused[:4])}{', ...' if len(unused) > 4 else ''})")
             if left:
-                parts.append(f"{len(left)} target weight(s) left at init ({', '.join(left[:4])})")
+                parts.append(f"{len(left)} target weight(s) left at init ({', '.join(left[:4])}{', ...' if len(left) > 4 else ''})")
             _raise(rep, "--strict: " + "; ".join(parts), "map them with --map, or drop --strict")
     for a in plan:
         a.weight.assign(a.value.astype(a.weight.dtype, copy=False))

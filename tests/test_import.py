@@ -148,7 +148,7 @@ def test_inspect_keras_weights_names_layers_and_tf1_slots(weight_files):
     assert kinds["hidden1/kernel"] == "weight"
     assert kinds["hidden1/kernel/Adam"] == "optimizer" and kinds["global_step"] == "bookkeeping"
     # the .index file and the folder name the same checkpoint
-    index = cli(["inspect", str(weight_files["tf1"][0]) + ".index", "--format", "json"])
+    index = cli(["inspect", str(weight_files["tf1"][0]) + ".data-00000-of-00001", "--format", "json"])
     folder = cli(["inspect", weight_files["tf1"][0].parent, "--format", "json"])
     assert json.loads(index.stdout)["rows"] == data["rows"] == json.loads(folder.stdout)["rows"]
 
@@ -162,6 +162,13 @@ def test_pickled_code_is_refused_never_unpickled(weight_files, tmp_path):
         assert "contains code" in _err(result) and "never unpickles" in _err(result)
         assert "Traceback" not in _err(result)
     assert not (tmp_path / "o.keras").exists()
+
+
+@needs_torch
+def test_damaged_torch_file_is_unreadable_not_code(tmp_path):
+    (tmp_path / "bad.pt").write_bytes(bytes(range(7, 200)))
+    result = cli(["inspect", tmp_path / "bad.pt"])
+    assert result.exit_code == 1 and "not a valid torch.save() output" in result.stderr
 
 
 def test_pickled_npz_refused(tmp_path):

@@ -82,7 +82,12 @@ def import_weights_command(
         raise UsageError("--check needs --reference OUTPUTS.npy", "save the source model's outputs on the same inputs")
     source_path, _ = record.resolve_input(source)
     out = check_output_path(output, [source_path, into])
-    target = into if into is not None else (arch if arch.strip().lower().startswith("input:") else "input:" + arch)
+    if arch is not None and not arch.strip().lower().startswith("input:"):
+        raise UsageError(
+            f"an --arch spec starts with the input shape. Received: --arch {arch!r}",
+            "e.g. --arch 'input:784,dense:300:relu,dense:10:softmax'",
+        )
+    target = into if into is not None else arch
     try:
         rep = import_weights(
             source_path,
