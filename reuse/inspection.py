@@ -9,6 +9,7 @@ answer (`reuse.fast_inspect`), else through a full Keras load.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,7 +68,12 @@ def inspect(
         raise ModelLoadError(f"{p}: no such file or folder", "check the path")
     if arch is not None:
         return inspect_loaded(p, weights=weights, unsafe=unsafe, arch=arch)
-    if _is_checkpoint_prefix(p) or name.endswith(WEIGHT_FILE_SUFFIXES) or name.endswith(".weights.h5"):
+    if (
+        _is_checkpoint_prefix(p)
+        or name.endswith(WEIGHT_FILE_SUFFIXES)
+        or name.endswith(".weights.h5")
+        or re.search(r"\.(data-\d+-of-\d+|meta)$", name)  # the other files of a TF checkpoint
+    ):
         from reuse import weight_files
 
         return weight_files.inspect_weights(p)

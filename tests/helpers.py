@@ -97,13 +97,13 @@ def cli(args: list[str], input: str | None = None):
     """Run `reuse ARGS` in-process with Typer's CliRunner; stdout and stderr kept apart."""
     from typer.testing import CliRunner
 
-    from reuse.cli import app
+    from reuse.cli import app, normalize_argv
 
     try:
         runner = CliRunner(mix_stderr=False)
     except TypeError:  # Click >= 8.2 keeps them apart already
         runner = CliRunner()
-    return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+    return runner.invoke(app, normalize_argv([str(a) for a in args]), input=input, catch_exceptions=False)
 
 
 def reuse_exe() -> str:

@@ -41,18 +41,32 @@ def _root(
 
 
 def _register() -> None:
-    from reuse.cli import cache_cmd, finetune_cmd, inspect_cmd
+    from reuse.cli import cache_cmd, finetune_cmd, import_cmd, inspect_cmd
 
     app.command("inspect")(inspect_cmd.inspect_command)
     app.command("cache-features")(cache_cmd.cache_features_command)
     app.command("finetune")(finetune_cmd.finetune_command)
     app.command("evaluate")(finetune_cmd.evaluate_command)
     app.command("predict")(finetune_cmd.predict_command)
+    app.command("import-weights")(import_cmd.import_weights_command)
 
 
 _register()
 
 
+def normalize_argv(args: list[str]) -> list[str]:
+    """Let --quiet / -q stand anywhere on the line: move it before the command name."""
+    head, rest = [], []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        (head if arg in ("--quiet", "-q") else rest).append(arg)
+    return head[:1] + rest
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    import sys
+
+    app(args=normalize_argv(sys.argv[1:]), prog_name="reuse")
