@@ -8,6 +8,7 @@ omitted and stdin is a pipe. Fields (all optional except `reuse` and `command`):
     command    the command that wrote it ("freeze", "cache-features", ...)
     model      absolute path of the model the next step should use
     frozen     names of the non-trainable layers of that model
+    trainable  names of the layers of that model that train (layers with parameters only)
     cut        the cut layer (top of the frozen part / of the reused layers)
     features   absolute path of a feature cache (HDF5)
     taps       layer names cached in `features`

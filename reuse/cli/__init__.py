@@ -41,9 +41,11 @@ def _root(
 
 
 def _register() -> None:
-    from reuse.cli import inspect_cmd
+    from reuse.cli import freeze_cmd, inspect_cmd
 
     app.command("inspect")(inspect_cmd.inspect_command)
+    app.command("freeze")(freeze_cmd.freeze_command)
+    app.command("unfreeze")(freeze_cmd.unfreeze_command)
 
 
 _register()
