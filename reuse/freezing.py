@@ -265,6 +265,11 @@ def select(
             if pattern.fullmatch(e.path) or pattern.fullmatch(e.path.rsplit("/", 1)[-1])
         ]
         if not matched:
+            if any(re.fullmatch(f"(?:{layers}).*", e.path.rsplit("/", 1)[-1]) for e in entries):
+                raise SelectionError(
+                    f"no layer name fully matches --layers '{layers}'",
+                    f"the pattern must match a whole name: to match a prefix, pass --layers '{layers}.*'",
+                )
             near = layer_tree.closest(layers, [e.path for e in entries])
             hint = (
                 f"the pattern must match a whole name; closest names: {', '.join(near)}"
@@ -438,6 +443,7 @@ def unfreeze(
     keeps its other layers frozen.
 
     Example:
+        >>> freeze(model, all=True)
         >>> change = unfreeze(model, from_="hidden4")   # the top layers train again
         >>> sorted(change.trainable)
         ['hidden4', 'hidden5', 'output']

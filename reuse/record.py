@@ -35,7 +35,7 @@ from reuse._version import __version__
 from reuse.errors import UsageError
 
 # Fields that describe the model: a command that writes a new model drops the old values.
-MODEL_BOUND_FIELDS = ("features", "taps", "rows", "cut", "frozen", "metrics")
+MODEL_BOUND_FIELDS = ("features", "taps", "rows", "cut", "frozen", "trainable", "metrics")
 
 
 def make_record(command: str, upstream: dict | None = None, *, drop=(), **fields: Any) -> dict:
