@@ -120,7 +120,11 @@ def test_freeze_adds_unfreeze_removes_only_replaces():
         ({"index": "1:2:0"}, UsageError, ["step"]),
         ({"except_top": -1}, UsageError, ["--except-top=-1"]),
         ({}, UsageError, ["no layers chosen", "--upto"]),
-        ({"upto": "hidden2", "layers": "x"}, UsageError, ["--upto and --layers cannot be used together"]),
+        (
+            {"upto": "hidden2", "layers": "x"},
+            UsageError,
+            ["--upto and --layers cannot be used together"],
+        ),
     ],
 )
 def test_select_errors(kwargs, error, words):
@@ -175,7 +179,9 @@ def test_nested_bare_regex_and_name(transfer_model):
     model = transfer_model
     unfreeze(model, all=True)
     freeze(model, layers="block_[1-3]_.*")  # bare names match inside the nested model too
-    assert all(n.split("/")[-1][:8] in ("block_1_", "block_2_", "block_3_") for n in frozen_of(model))
+    assert all(
+        n.split("/")[-1][:8] in ("block_1_", "block_2_", "block_3_") for n in frozen_of(model)
+    )
     unfreeze(model, all=True)
     freeze(model, layers="Conv1")  # a bare name that is unique
     assert frozen_of(model) == [f"{BASE}/Conv1"]
@@ -275,7 +281,9 @@ def test_cli_output_equal_to_input_refused_unless_in_place(mlp_path):
     assert result.exit_code == 1
     assert "Error: output" in result.stderr and "--in-place" in result.stderr
     assert mlp_path.read_bytes() == original
-    result = cli(["freeze", mlp_path, "--upto", "hidden1", "-o", mlp_path.parent / "x.keras", "--in-place"])
+    result = cli(
+        ["freeze", mlp_path, "--upto", "hidden1", "-o", mlp_path.parent / "x.keras", "--in-place"]
+    )
     assert result.exit_code == 2 and "--in-place" in result.stderr
     result = cli(["freeze", mlp_path, "--upto", "hidden1", "--in-place"])
     assert result.exit_code == 0, result.stderr
@@ -298,6 +306,7 @@ def test_cli_freezing_everything_warns(mlp_path):
         (["--index", "7:"], 1, ["Error: --index 7: selects no layer"]),
         ([], 2, ["Error: no layers chosen"]),
         (["--upto", "hidden2", "--all"], 2, ["Error: --upto and --all cannot be used together"]),
+        (["--all", "-o", "out.txt"], 1, ["Error: cannot save a model as 'out.txt'"]),
     ],
 )
 def test_cli_errors(mlp_path, args, code, words):
@@ -322,7 +331,9 @@ def test_frozen_batchnorm_and_dense_unchanged_by_training(tmp_path):
 
     def train(model):
         bn = model.get_layer("bn1")
-        before = {w.path: w.numpy().copy() for w in [*bn.weights, *model.get_layer("hidden1").weights]}
+        before = {
+            w.path: w.numpy().copy() for w in [*bn.weights, *model.get_layer("hidden1").weights]
+        }
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
         model.fit(x, y, epochs=2, batch_size=8, verbose=0)
         after = {w.path: w.numpy() for w in [*bn.weights, *model.get_layer("hidden1").weights]}
@@ -345,7 +356,9 @@ def test_frozen_batchnorm_and_dense_unchanged_by_training(tmp_path):
 
 def test_shell_freeze_pipe_to_inspect(mlp_path):
     original = mlp_path.read_bytes()
-    proc = shell("reuse freeze base.keras --upto hidden2 | reuse inspect --format json", cwd=mlp_path.parent)
+    proc = shell(
+        "reuse freeze base.keras --upto hidden2 | reuse inspect --format json", cwd=mlp_path.parent
+    )
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)["rows"]
     assert {r["name"]: r["trainable"] for r in rows} == {
@@ -422,11 +435,15 @@ def run_on_tty(args: list[str], cwd: Path) -> tuple[int, str, str]:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 def test_tty_json_flag_prints_record_and_plain_tty_prints_human_view(mlp_path):
-    code, out, err = run_on_tty(["freeze", "base.keras", "--upto", "hidden2", "--json"], mlp_path.parent)
+    code, out, err = run_on_tty(
+        ["freeze", "base.keras", "--upto", "hidden2", "--json"], mlp_path.parent
+    )
     assert code == 0, err
     record = last_record(out)
     assert record["frozen"] == ["hidden1", "hidden2"] and record["command"] == "freeze"
-    code, out, err = run_on_tty(["freeze", "base.keras", "--upto", "hidden2", "-o", "h.keras"], mlp_path.parent)
+    code, out, err = run_on_tty(
+        ["freeze", "base.keras", "--upto", "hidden2", "-o", "h.keras"], mlp_path.parent
+    )
     assert code == 0, err
     assert "Froze 2 layers" in out and "Trainable now" in out and "hidden3" in out
     assert "Wrote h.keras" in out and '"command"' not in out

@@ -177,7 +177,7 @@ def _run(
 ) -> None:
     from reuse import record
     from reuse.atomic import check_output_path
-    from reuse.errors import UsageError
+    from reuse.errors import OutputError, UsageError
     from reuse.freezing import check_selector
 
     selectors = dict(
@@ -195,6 +195,10 @@ def _run(
     elif output is None:
         output = default_output(path, action)
     out = check_output_path(output, [path], in_place=in_place)
+    if not out.name.lower().endswith((".keras", ".h5")) or out.name.lower().endswith(".weights.h5"):
+        raise OutputError(
+            f"cannot save a model as '{out.name}'", "use a .keras (or .h5) output path with -o"
+        )
 
     from reuse import freezing, report
     from reuse.model_io import load_model, save_model
