@@ -447,3 +447,14 @@ def test_tty_json_flag_prints_record_and_plain_tty_prints_human_view(mlp_path):
     assert code == 0, err
     assert "Froze 2 layers" in out and "Trainable now" in out and "hidden3" in out
     assert "Wrote h.keras" in out and '"command"' not in out
+
+
+def test_unfreeze_inside_a_model_whose_own_flag_is_false():
+    from reuse import unfreeze
+
+    model = mlp()
+    model.trainable = False  # how people often freeze a whole base
+    assert frozen_of(model) == MLP_NAMES
+    change = unfreeze(model, layers="output")
+    assert change.unfrozen_now == ["output"] and frozen_of(model) == MLP_NAMES[:5]
+    assert len(model.trainable_weights) == 2 and change.cut == "hidden5"
