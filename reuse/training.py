@@ -230,36 +230,20 @@ def apply_trainable(transfer: TransferModel, trainable: list[str], *, train_bn: 
     BatchNormalization layers among the reused ones stay frozen (inference mode) unless
     `train_bn`: with small data, their batch statistics would be noisier than the stored ones.
     """
-    from reuse.layer_tree import walk
+    from reuse.freezing import set_trainable
+    from reuse.layer_tree import leaves
 
     wanted = set(trainable)
-    entries = walk(transfer.model)
-    by_path = {e.path: e for e in entries}
     head = set(transfer.head)
 
-    def leaf_trainable(entry) -> bool:
+    def flag(entry) -> bool:
         if entry.path in head:
             return True
         if entry.path not in wanted:
             return False
         return train_bn or type(entry.layer).__name__ != "BatchNormalization"
 
-    # Containers first: setting a container's flag resets everything inside it.
-    for entry in entries:
-        if entry.is_container:
-            inside = [by_path[c] for c in _all_leaves_below(entry, by_path)]
-            entry.layer.trainable = any(leaf_trainable(e) for e in inside)
-    for entry in entries:
-        if not entry.is_container:
-            entry.layer.trainable = leaf_trainable(entry)
-
-
-def _all_leaves_below(entry, by_path) -> list[str]:
-    out = []
-    for child in entry.children:
-        e = by_path[child]
-        out.extend(_all_leaves_below(e, by_path) if e.is_container else [child])
-    return out
+    set_trainable(transfer.model, {e.path: flag(e) for e in leaves(transfer.model)})
 
 
 def frozen_snapshot(transfer: TransferModel) -> dict[str, list[np.ndarray]]:
