@@ -40,17 +40,32 @@ def _root(
     report.set_quiet(quiet)
 
 
+def _keep_examples(func):
+    """Mark each example line in a docstring so Click prints it as written, unwrapped."""
+    import re
+
+    doc = func.__doc__ or ""
+    head, sep, tail = doc.partition("Examples:")
+    if sep:
+        tail = re.sub(r"\n\n([ \t]+)(?=\S)", lambda m: f"\n\n{m.group(1)}\b\n{m.group(1)}", tail)
+        func.__doc__ = head + sep + tail
+    return func
+
+
 def _register() -> None:
     from reuse.cli import cache_cmd, finetune_cmd, freeze_cmd, import_cmd, inspect_cmd
 
-    app.command("inspect")(inspect_cmd.inspect_command)
-    app.command("freeze")(freeze_cmd.freeze_command)
-    app.command("unfreeze")(freeze_cmd.unfreeze_command)
-    app.command("cache-features")(cache_cmd.cache_features_command)
-    app.command("finetune")(finetune_cmd.finetune_command)
-    app.command("evaluate")(finetune_cmd.evaluate_command)
-    app.command("predict")(finetune_cmd.predict_command)
-    app.command("import-weights")(import_cmd.import_weights_command)
+    def command(name: str):
+        return lambda func: app.command(name)(_keep_examples(func))
+
+    command("inspect")(inspect_cmd.inspect_command)
+    command("freeze")(freeze_cmd.freeze_command)
+    command("unfreeze")(freeze_cmd.unfreeze_command)
+    command("cache-features")(cache_cmd.cache_features_command)
+    command("finetune")(finetune_cmd.finetune_command)
+    command("evaluate")(finetune_cmd.evaluate_command)
+    command("predict")(finetune_cmd.predict_command)
+    command("import-weights")(import_cmd.import_weights_command)
 
 
 _register()

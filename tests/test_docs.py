@@ -1,0 +1,35 @@
+"""Every command has help text with an example, answers --help without TensorFlow, and is in the README."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.helpers import ROOT, cli
+
+
+def _commands():
+    from reuse.cli import app
+
+    return [c.name for c in app.registered_commands]
+
+
+@pytest.mark.parametrize("name", _commands())
+def test_command_has_help_and_example(name):
+    result = cli([name, "--help"])
+    assert result.exit_code == 0
+    assert "Examples:" in result.stdout
+    assert re.search(rf"^\s+reuse {re.escape(name)}\b|\|\s*reuse {re.escape(name)}\b", result.stdout, re.M), result.stdout
+
+
+@pytest.mark.parametrize("name", _commands())
+def test_command_is_documented_in_readme(name):
+    readme = (ROOT / "README.md").read_text()
+    assert f"reuse {name}" in readme, f"README.md has no example of `reuse {name}`"
+
+
+def test_readme_opens_with_the_two_commands():
+    lines = [line.strip() for line in (ROOT / "README.md").read_text().splitlines()[:12]]
+    assert any(line.startswith("make demo") for line in lines)
+    assert any(line.startswith("make test") for line in lines)
