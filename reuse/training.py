@@ -416,6 +416,7 @@ def run_stage(
     if delay:  # lets the resume test kill a run in the middle of a stage
         cbs.append(_EpochHook(lambda epoch: time.sleep(delay)))
     if options.tensorboard:
+        _require_tensorboard()
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(Path(options.tensorboard) / f"stage{plan.index}")))
     remaining = epochs - progress.epochs_done
     if remaining > 0 and not stopper.should_stop_now():
@@ -446,6 +447,13 @@ def run_stage(
         diverged=guard.diverged,
         cut=transfer.cut,
     )
+
+
+def _require_tensorboard() -> None:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise UsageError("--tensorboard needs the tensorboard package", "pip install tensorboard (or keras-reuse[tensorboard])") from None
 
 
 def _regularize_reused(transfer: TransferModel, trainable: list[str], options: FinetuneOptions) -> None:
@@ -674,9 +682,9 @@ def finetune(
             transfer, inputs, stages, history = _search_reuse_depth(model, y, x, cache, val_arrays, options)
             prior = [s for s in stages if s.cut == transfer.cut]
             plans = gradual.plan_stages(transfer, options, inputs.taps)[1:]
-            stages = [s for s in stages if s.cut != transfer.cut] + gradual.run(
-                transfer, inputs, options, history, plans=plans, prior=prior,
-                checkpoint_dir=checkpoint_dir, resume=resume)
+            later = gradual.run(transfer, inputs, options, history, plans=plans, prior=prior,
+                                checkpoint_dir=checkpoint_dir, resume=resume)
+            stages = stages + later[len(prior):]
         else:
             stages = gradual.run(transfer, inputs, options, history, checkpoint_dir=checkpoint_dir, resume=resume)
     else:

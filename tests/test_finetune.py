@@ -216,3 +216,61 @@ def test_divergence_keeps_last_good_weights(task):
     path, train, _ = task
     with pytest.raises(TrainingDiverged, match="NaN or Inf"):
         finetune(load_model(path), load_data(train), epochs=3, seed=0, optimizer="sgd", lr=1e30)
+
+
+def test_max_norm_dropout_and_l2_take_effect(task, tmp_path):
+    from reuse import load_data, load_model
+    from reuse.training import finetune
+
+    path, train, _ = task
+    result = finetune(load_model(path), load_data(train), epochs=3, seed=0, lr=0.05, max_norm=0.5,
+                      dropout=0.3, l2=0.01, head="dense:16:relu,dense:3:softmax")
+    model = result.model
+    head = [model.get_layer(n) for n in result.transfer.head]
+    assert any(type(layer).__name__ == "Dropout" for layer in head)
+    dense = [layer for layer in head if type(layer).__name__ == "Dense"]
+    for layer in dense:
+        norms = np.sqrt((np.array(layer.kernel) ** 2).sum(axis=0))
+        assert norms.max() <= 0.5 + 1e-5
+    assert len(model.losses) == len(dense) + 2  # one L2 penalty per trained kernel: head, hidden4, hidden5
+
+
+def test_reuse_depth_search_tries_shallower_cuts(task, tmp_path):
+    from reuse import load_data, load_model
+    from reuse.training import finetune
+
+    path, train, valid = task
+    result = finetune(load_model(path), load_data(train), val=load_data(valid), epochs=2, seed=0,
+                      unfreeze="gradual", reuse_depth="search:2", max_unfreeze=1)
+    cuts_tried = [s.cut for s in result.stages if s.index == 0]
+    assert cuts_tried[:3] == ["hidden5", "hidden4", "hidden3"]
+    assert result.transfer.cut in cuts_tried
+    assert sum(1 for s in result.stages if s.index == 0 and s.kept) == 1
+
+
+def test_train_bn_switch(tmp_path):
+    """Frozen BatchNormalization keeps its moving statistics in every gradual stage unless --train-bn."""
+    from reuse import load_model
+    from reuse.training import finetune
+
+    model = mlp(n_in=8, hidden=3, units=12, n_out=4, seed=1, bn=True)
+    for layer in model.layers[:-1]:
+        layer.trainable = False
+    path = tmp_path / "bn.keras"
+    model.save(path)
+    x, y = classification_data(n=90, n_in=8, n_classes=3, seed=2)
+    stats = [np.array(w) for w in model.get_layer("bn1").weights]
+    kept = finetune(load_model(path), (x * 3 + 1, y), epochs=2, seed=0, unfreeze="gradual", val_split=0.3)
+    for a, b in zip(stats, [np.array(w) for w in kept.model.get_layer("bn1").weights], strict=True):
+        assert np.array_equal(a, b)
+    trained = finetune(load_model(path), (x * 3 + 1, y), epochs=2, seed=0, unfreeze="all", train_bn=True)
+    moving = np.array(trained.model.get_layer("bn1").moving_mean)
+    assert not np.array_equal(stats[2], moving)
+
+
+def test_tensorboard_logs(task, tmp_path):
+    path, train, _ = task
+    logs = tmp_path / "tb"
+    result = cli(["finetune", path, "--data", train, "-o", tmp_path / "t.keras", "--epochs", "1", "--tensorboard", logs, "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert list(logs.rglob("events.out.tfevents.*"))
