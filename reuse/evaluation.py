@@ -74,7 +74,7 @@ def evaluate(model, data, *, batch_size: int = 256) -> Evaluation:
         loss, loss_name = float(-np.mean(np.log(p))), "sparse_categorical_crossentropy"
         predicted = probs.argmax(axis=-1)
         return _classification(labels, predicted, n_out, loss, loss_name)
-    if integer or (n_out == 1 and set(np.unique(y).tolist()) <= {0, 1, 0.0, 1.0}):
+    if integer or (n_out == 1 and set(np.unique(y).tolist()) <= {0, 1}):
         labels = y.reshape(-1).astype(np.int64)
         p1 = np.clip(probs.reshape(-1), eps, 1 - eps)
         loss = float(-np.mean(labels * np.log(p1) + (1 - labels) * np.log(1 - p1)))

@@ -127,12 +127,12 @@ def run(
             report.info(f"stage {plan.index}: no cached tap lies below {plan.trainable[-1]} and no raw data was given; stopping")
             break
 
-        def save(model_to_fit, optimizers, stage_progress, global_epoch, plan=plan):
+        def save(model_to_fit, optimizers, stage_progress, global_epoch, plan=plan, best=(best_metric, best_weights)):
             saver.save(
                 model=transfer.model, optimizers=optimizers, stage=plan.index,
                 stage_epochs_done=stage_progress.epochs_done, global_epoch=global_epoch,
                 trainable=plan.trainable, results=[asdict(r) for r in results], history=history,
-                best_metric=best_metric, best_weights=best_weights, stage_best=stage_progress.best,
+                best_metric=best[0], best_weights=best[1], stage_best=stage_progress.best,
                 stage_wait=stage_progress.wait, stage_best_weights=stage_progress.best_weights,
             )
 

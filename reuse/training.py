@@ -758,7 +758,7 @@ def _search_reuse_depth(base, y, x, cache, val_arrays, options: FinetuneOptions)
         raise TrainingDiverged("no reuse depth trained to a finite loss", "lower --lr, or check the inputs")
     best = min(scored, key=lambda t: t[0])
     all_stages = []
-    for _, depth, transfer, _, stage, _ in tried:
+    for _, _depth, transfer, _, stage, _ in tried:
         for s in stage:
             s.kept = transfer is best[2]
         all_stages.extend(stage)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.helpers import classification_data, cli, mlp, save_npz, shell
+from tests.helpers import classification_data, cli, mlp, save_npz
 
 
 @pytest.fixture

@@ -70,7 +70,13 @@ def test_gradual_from_cache_keeps_untouched_layers_and_reports_stages(frozen_tas
 def test_discriminative_rates_hold_under_adam(frozen_task):
     """With Adam, one step moves each weight by about its group's rate: the ratio is the decay."""
     from reuse import load_data, load_model
-    from reuse.training import FinetuneOptions, StagePlan, TrainingInputs, build_transfer_model, run_stage
+    from reuse.training import (
+        FinetuneOptions,
+        StagePlan,
+        TrainingInputs,
+        build_transfer_model,
+        run_stage,
+    )
 
     path, train, _ = frozen_task
     data = load_data(train)

@@ -10,7 +10,7 @@ import functools
 import os
 import sys
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,7 +18,7 @@ from reuse import exit_codes, report
 from reuse.errors import ReuseError
 
 ModelArg = Annotated[
-    Optional[str],
+    str | None,
     typer.Argument(
         help="Model file or folder. Omit it (or pass -) to read the record of the previous "
         "reuse command from stdin.",
@@ -37,7 +37,7 @@ UnsafeOpt = Annotated[
         help="Allow models that run stored code (Lambda layers). Only for files you trust.",
     ),
 ]
-SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Fix data order, initialization and dropout.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Fix data order, initialization and dropout.")]
 
 
 class Format(str, Enum):
