@@ -288,16 +288,99 @@ def _check_layers(graph, positions: list[int], allow_augmentation_skip: bool) ->
     return notes
 
 
-def _forward(bottom):
+def _forward(bottom, pad_to: int | None = None):
+    """The batched forward pass: list of tap outputs for an input batch.
+
+    Batches shorter than `pad_to` are padded with zeros (and the padding dropped), so the
+    compiled function is traced for one batch shape only: the last batch and the spot check
+    cost no retracing.
+    """
     n_out = len(bottom.outputs)
 
     def run(x):
+        n = len(x)
+        if pad_to and n < pad_to:
+            x = np.concatenate([x, np.zeros((pad_to - n, *x.shape[1:]), dtype=x.dtype)])
         # predict_on_batch runs a compiled function in inference mode: measured 3.5x faster
         # than bottom(x, training=False) on the MLP bench and 1.4x on the conv net.
         out = bottom.predict_on_batch(x)
-        return list(out) if n_out > 1 else [out]
+        out = list(out) if n_out > 1 else [out]
+        return [o[:n] for o in out]
 
     return run
+
+
+def _prefetch(iterable, depth: int = 2):
+    """Iterate in a background thread, `depth` items ahead: reading the next batch overlaps
+    the forward pass (TensorFlow releases the GIL while it computes)."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(depth)
+    done, errors = object(), []
+
+    def produce():
+        try:
+            for item in iterable:
+                q.put(item)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the consumer
+            errors.append(err)
+        finally:
+            q.put(done)
+
+    threading.Thread(target=produce, daemon=True, name="reuse-prefetch").start()
+    while True:
+        item = q.get()
+        if item is done:
+            break
+        yield item
+    if errors:
+        raise errors[0]
+
+
+class _Writer:
+    """Writes computed batches to HDF5 in a background thread, in order.
+
+    `rows_done` is updated and the file flushed after each batch, so a killed run resumes
+    after the last batch that reached the file.
+    """
+
+    def __init__(self, handle, sets, depth: int = 2):
+        import queue
+        import threading
+
+        self._f, self._sets = handle, sets
+        self._q: queue.Queue = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True, name="reuse-writer")
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue
+            offset, outs = item
+            try:
+                for ds, value in zip(self._sets, outs, strict=True):
+                    ds[offset : offset + len(value)] = np.asarray(value, dtype=ds.dtype)
+                self._f.attrs.modify("rows_done", offset + len(outs[0]))
+                self._f.flush()
+            except BaseException as err:  # noqa: BLE001 - re-raised in the caller
+                self._error = err
+
+    def put(self, offset: int, outs: list) -> None:
+        if self._error is not None:
+            raise self._error
+        self._q.put((offset, [np.asarray(o) for o in outs]))
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def _plan_attrs(model, taps, fp, data, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path):
@@ -414,7 +497,7 @@ def cache_features(
 
     data, adapter, adapter_name = _fit_data(data, model)
     bottom = cuts.bottom_model(model, paths, graph)
-    forward = _forward(bottom)
+    forward = _forward(bottom, min(batch_size, n))
     refs = [graph.by_path(p).outputs[0] for p in paths]
     shapes = {p: tuple(int(d) for d in r.shape[1:]) for p, r in zip(paths, refs, strict=False)}
     dtypes = {p: (str(r.dtype) if str(r.dtype) in ("float16", "float32", "float64") else "float32") for p, r in zip(paths, refs, strict=False)}
@@ -443,18 +526,19 @@ def cache_features(
             total = (n - start_row + batch_size - 1) // batch_size
             if progress is not None:
                 batches = progress(batches, total=total, description="caching features")
-            for offset, xb, _ in batches:
-                if adapter is not None:
-                    xb = adapter(xb)
-                outs = forward(xb)
-                for ds, value in zip(sets, outs, strict=False):
-                    ds[offset : offset + len(xb)] = np.asarray(value, dtype=ds.dtype)
-                f.attrs.modify("rows_done", offset + len(xb))
-                f.flush()
-                _release_pages(getattr(data, "x", None), int(data.indices[offset + len(xb) - 1]))
-                if delay:
-                    time.sleep(delay)
-        verified = _spot_check(part, model, data, paths, verify, adapter, bottom=bottom) if verify else 0
+            writer = _Writer(f, sets)
+            try:
+                for offset, xb, _ in _prefetch(batches):
+                    if adapter is not None:
+                        xb = adapter(xb)
+                    writer.put(offset, forward(xb))
+                    # Pages of a memory-mapped input already read are dropped from RSS.
+                    _release_pages(getattr(data, "x", None), int(data.indices[offset + len(xb) - 1]))
+                    if delay:
+                        time.sleep(delay)
+            finally:
+                writer.close()
+        verified = _spot_check(part, model, data, paths, verify, adapter, forward=forward) if verify else 0
         with h5py.File(part, "r+") as f:
             if int(f.attrs["rows_done"]) != n:
                 raise CacheIncomplete(f"{part} holds {int(f.attrs['rows_done'])} of {n} rows", "run the command again with --resume")
@@ -544,14 +628,14 @@ def _rows_of(data, rows: np.ndarray) -> np.ndarray:
     return np.stack([found[int(r)] for r in rows])
 
 
-def _spot_check(path, model, data, taps, n_rows, adapter, rows=None, bottom=None) -> int:
+def _spot_check(path, model, data, taps, n_rows, adapter, rows=None, forward=None) -> int:
     """Recompute rows through the live model and compare them with the file."""
     import h5py
 
     from reuse import cuts
 
-    if bottom is None:
-        bottom = cuts.bottom_model(model, taps)
+    if forward is None:
+        forward = _forward(cuts.bottom_model(model, taps))
     with h5py.File(path, "r") as f:
         total = int(f.attrs["rows"])
         if rows is None:
@@ -561,7 +645,7 @@ def _spot_check(path, model, data, taps, n_rows, adapter, rows=None, bottom=None
         xb = _rows_of(data, rows)
         if adapter is not None:
             xb = adapter(xb)
-        live = _forward(bottom)(xb)
+        live = forward(xb)
         for tap, value in zip(taps, live, strict=False):
             stored = f[tap_dataset_name(tap)][rows]
             value = np.asarray(value, dtype=np.float64)
