@@ -24,13 +24,14 @@ because batches are the same, yields the same content as an uninterrupted run; a
 (`verify`) recomputes random rows through the live model; `open_cache` refuses an incomplete
 file or one whose fingerprint differs from the model it is used with.
 
-Compression default: none. Measured (bench/bench_cache.py, 60,000 rows of the 300 ELU
-features of a 784->5x300 MLP, batch 256, shared 2-core machine): none wrote 73.2 MB in 4.0 s;
-lzf 73.0 MB in 7.5 s; gzip:1 67.4 MB in 13.3 s; gzip:4 67.3 MB in 16.5 s; a batched read of
-the whole tap took 0.05 s (none), 0.02 s (lzf), 0.95 s (gzip:1), 0.78 s (gzip:4). Dense float
-features barely compress (ELU outputs have no exact zeros), gzip makes every finetune epoch
-read ~15x slower, and lzf doubles the write time for nothing here. lzf pays off for sparse
-features (ReLU convolution outputs with many exact zeros); choose it with --compression lzf.
+Compression default: none. Measured (bench/bench_cache.py, the 300 ELU features of a
+784->5x300 MLP, 60,000 rows, batch 256, shared 2-core machine; write / batched read of the
+whole tap / size): none 1.8 s / 0.05 s / 73.2 MB; lzf 4.7 s / 0.01 s / 73.0 MB; gzip:1
+7.2 s / 0.93 s / 67.4 MB; gzip:4 9.3 s / 0.82 s / 67.3 MB. Dense float features barely
+compress (ELU outputs have no exact zeros): gzip saves 8% and makes every epoch's read ~17x
+slower; lzf saves nothing and more than doubles the write. Reads from the page cache are
+cheap either way, so none wins. lzf pays off for sparse features (ReLU convolution outputs
+with many exact zeros): choose it with --compression lzf.
 """
 
 from __future__ import annotations
