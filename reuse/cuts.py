@@ -386,3 +386,29 @@ def frozen_prefix_top(model, graph: Graph | None = None) -> str | None:
         if valid[p] and any_frozen:
             best = graph.calls[p].path
     return best
+
+
+def frozen_taps(model, taps: list[str], graph: Graph | None = None) -> list[str]:
+    """The taps that depend on frozen layers only, from the input up.
+
+    A stage of training can use a cached tap only when nothing below it trains, so a stage
+    trains from `frozen_taps(model, cache.taps)[-1]` (the deepest), or from the raw inputs when
+    the list is empty.
+
+    Example:
+        >>> model.get_layer("hidden4").trainable = True
+        >>> frozen_taps(model, ["hidden2", "hidden3", "hidden4"])
+        ['hidden2', 'hidden3']
+
+    Raises:
+        LayerNotFound, CutError: a tap is not a valid cut point of the model.
+    """
+    graph = graph or trace(model)
+    result = []
+    for tap in taps:
+        path = check_cut(model, tap, graph)
+        below = graph.ancestors([graph.by_path(path).position])
+        if not any(getattr(graph.calls[p].layer, "trainable_weights", None) for p in below):
+            result.append(path)
+    order = {c.path: c.position for c in graph.calls}
+    return sorted(result, key=order.__getitem__)

@@ -24,11 +24,14 @@ because batches are the same, yields the same content as an uninterrupted run; a
 (`verify`) recomputes random rows through the live model; `open_cache` refuses an incomplete
 file or one whose fingerprint differs from the model it is used with.
 
-Compression default: none. Measured on this machine (bench/bench_cache.py, 60,000 rows of a
-784->5x300 ELU MLP, 300 float32 features): lzf and gzip save little on dense float features
-(ELU outputs have no exact zeros; ~7% with lzf) and cost write time (lzf ~+10%, gzip:4 ~+60%)
-and batched read time (lzf ~2x, gzip ~5x slower than none), which is what every finetune epoch
-pays. Pick lzf for sparse features (ReLU convolution outputs: often 30-60% smaller).
+Compression default: none. Measured (bench/bench_cache.py, the 300 ELU features of a
+784->5x300 MLP, 60,000 rows, batch 256, shared 2-core machine; write / batched read of the
+whole tap / size): none 1.8 s / 0.05 s / 73.2 MB; lzf 4.7 s / 0.01 s / 73.0 MB; gzip:1
+7.2 s / 0.93 s / 67.4 MB; gzip:4 9.3 s / 0.82 s / 67.3 MB. Dense float features barely
+compress (ELU outputs have no exact zeros): gzip saves 8% and makes every epoch's read ~17x
+slower; lzf saves nothing and more than doubles the write. Reads from the page cache are
+cheap either way, so none wins. lzf pays off for sparse features (ReLU convolution outputs
+with many exact zeros): choose it with --compression lzf.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reuse.errors import CacheIncomplete, CacheMismatch, DataError, UsageError
+from reuse.errors import CacheIncomplete, CacheMismatch, DataError, OutputError, UsageError
 
 CACHE_MARK = "reuse_feature_cache"
 FORMAT_VERSION = 1
@@ -214,6 +217,29 @@ def _input_adapter(model_shape: tuple, data_shape: tuple):
     )
 
 
+def _fit_data(data, model):
+    """(data, adapter, adapter name): the data fitted to the model's input shape.
+
+    Uses the data's own `reshape_for` when the reader has it, else a local adapter.
+    """
+    model_shape = tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
+    before = tuple(data.input_shape)
+    if not hasattr(data, "reshape_for"):
+        adapter, name = _input_adapter(model_shape, before)
+        return data, adapter, name
+    data = data.reshape_for(model.inputs[0].shape)
+    after = tuple(data.input_shape)
+    if after == before:
+        name = "none"
+    elif len(after) == 1 and len(before) > 1:
+        name = "flatten"
+    elif after == (*before, 1):
+        name = "add-channel"
+    else:
+        name = f"reshape {before}->{after}"
+    return data, None, name
+
+
 def _release_pages(x, upto: int) -> None:
     """Drop the pages of a memory-mapped input below row `upto` from this process's RSS.
 
@@ -263,16 +289,99 @@ def _check_layers(graph, positions: list[int], allow_augmentation_skip: bool) ->
     return notes
 
 
-def _forward(bottom):
+def _forward(bottom, pad_to: int | None = None):
+    """The batched forward pass: list of tap outputs for an input batch.
+
+    Batches shorter than `pad_to` are padded with zeros (and the padding dropped), so the
+    compiled function is traced for one batch shape only: the last batch and the spot check
+    cost no retracing.
+    """
     n_out = len(bottom.outputs)
 
     def run(x):
+        n = len(x)
+        if pad_to and n < pad_to:
+            x = np.concatenate([x, np.zeros((pad_to - n, *x.shape[1:]), dtype=x.dtype)])
         # predict_on_batch runs a compiled function in inference mode: measured 3.5x faster
         # than bottom(x, training=False) on the MLP bench and 1.4x on the conv net.
         out = bottom.predict_on_batch(x)
-        return list(out) if n_out > 1 else [out]
+        out = list(out) if n_out > 1 else [out]
+        return [o[:n] for o in out]
 
     return run
+
+
+def _prefetch(iterable, depth: int = 2):
+    """Iterate in a background thread, `depth` items ahead: reading the next batch overlaps
+    the forward pass (TensorFlow releases the GIL while it computes)."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(depth)
+    done, errors = object(), []
+
+    def produce():
+        try:
+            for item in iterable:
+                q.put(item)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the consumer
+            errors.append(err)
+        finally:
+            q.put(done)
+
+    threading.Thread(target=produce, daemon=True, name="reuse-prefetch").start()
+    while True:
+        item = q.get()
+        if item is done:
+            break
+        yield item
+    if errors:
+        raise errors[0]
+
+
+class _Writer:
+    """Writes computed batches to HDF5 in a background thread, in order.
+
+    `rows_done` is updated and the file flushed after each batch, so a killed run resumes
+    after the last batch that reached the file.
+    """
+
+    def __init__(self, handle, sets, depth: int = 2):
+        import queue
+        import threading
+
+        self._f, self._sets = handle, sets
+        self._q: queue.Queue = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True, name="reuse-writer")
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue
+            offset, outs = item
+            try:
+                for ds, value in zip(self._sets, outs, strict=True):
+                    ds[offset : offset + len(value)] = np.asarray(value, dtype=ds.dtype)
+                self._f.attrs.modify("rows_done", offset + len(outs[0]))
+                self._f.flush()
+            except BaseException as err:  # noqa: BLE001 - re-raised in the caller
+                self._error = err
+
+    def put(self, offset: int, outs: list) -> None:
+        if self._error is not None:
+            raise self._error
+        self._q.put((offset, [np.asarray(o) for o in outs]))
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def _plan_attrs(model, taps, fp, data, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path):
@@ -357,6 +466,8 @@ def cache_features(
     if verify < 0:
         raise UsageError(f"`verify` must be >= 0. Received: verify={verify}", "use e.g. --verify 3, or 0 to skip")
     comp, comp_opts, comp_spec = parse_compression(compression)
+    if Path(output).suffix.lower() not in (".h5", ".hdf5"):
+        raise OutputError(f"a feature cache is an HDF5 file. Received: -o {output}", "use -o NAME.h5")
     if len(model.inputs) != 1:
         raise UsageError(f"model {model.name} has {len(model.inputs)} inputs", "cache-features handles single-input models")
     n = len(data)
@@ -385,10 +496,9 @@ def cache_features(
     for note in notes:
         report.info(f"Note: {note}")
 
-    model_shape = tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
-    adapter, adapter_name = _input_adapter(model_shape, tuple(data.input_shape))
+    data, adapter, adapter_name = _fit_data(data, model)
     bottom = cuts.bottom_model(model, paths, graph)
-    forward = _forward(bottom)
+    forward = _forward(bottom, min(batch_size, n))
     refs = [graph.by_path(p).outputs[0] for p in paths]
     shapes = {p: tuple(int(d) for d in r.shape[1:]) for p, r in zip(paths, refs, strict=False)}
     dtypes = {p: (str(r.dtype) if str(r.dtype) in ("float16", "float32", "float64") else "float32") for p, r in zip(paths, refs, strict=False)}
@@ -417,18 +527,19 @@ def cache_features(
             total = (n - start_row + batch_size - 1) // batch_size
             if progress is not None:
                 batches = progress(batches, total=total, description="caching features")
-            for offset, xb, _ in batches:
-                if adapter is not None:
-                    xb = adapter(xb)
-                outs = forward(xb)
-                for ds, value in zip(sets, outs, strict=False):
-                    ds[offset : offset + len(xb)] = np.asarray(value, dtype=ds.dtype)
-                f.attrs.modify("rows_done", offset + len(xb))
-                f.flush()
-                _release_pages(getattr(data, "x", None), int(data.indices[offset + len(xb) - 1]))
-                if delay:
-                    time.sleep(delay)
-        verified = _spot_check(part, model, data, paths, verify, adapter, bottom=bottom) if verify else 0
+            writer = _Writer(f, sets)
+            try:
+                for offset, xb, _ in _prefetch(batches):
+                    if adapter is not None:
+                        xb = adapter(xb)
+                    writer.put(offset, forward(xb))
+                    # Pages of a memory-mapped input already read are dropped from RSS.
+                    _release_pages(getattr(data, "x", None), int(data.indices[offset + len(xb) - 1]))
+                    if delay:
+                        time.sleep(delay)
+            finally:
+                writer.close()
+        verified = _spot_check(part, model, data, paths, verify, adapter, forward=forward) if verify else 0
         with h5py.File(part, "r+") as f:
             if int(f.attrs["rows_done"]) != n:
                 raise CacheIncomplete(f"{part} holds {int(f.attrs['rows_done'])} of {n} rows", "run the command again with --resume")
@@ -518,14 +629,14 @@ def _rows_of(data, rows: np.ndarray) -> np.ndarray:
     return np.stack([found[int(r)] for r in rows])
 
 
-def _spot_check(path, model, data, taps, n_rows, adapter, rows=None, bottom=None) -> int:
+def _spot_check(path, model, data, taps, n_rows, adapter, rows=None, forward=None) -> int:
     """Recompute rows through the live model and compare them with the file."""
     import h5py
 
     from reuse import cuts
 
-    if bottom is None:
-        bottom = cuts.bottom_model(model, taps)
+    if forward is None:
+        forward = _forward(cuts.bottom_model(model, taps))
     with h5py.File(path, "r") as f:
         total = int(f.attrs["rows"])
         if rows is None:
@@ -535,7 +646,7 @@ def _spot_check(path, model, data, taps, n_rows, adapter, rows=None, bottom=None
         xb = _rows_of(data, rows)
         if adapter is not None:
             xb = adapter(xb)
-        live = _forward(bottom)(xb)
+        live = forward(xb)
         for tap, value in zip(taps, live, strict=False):
             stored = f[tap_dataset_name(tap)][rows]
             value = np.asarray(value, dtype=np.float64)
@@ -664,8 +775,7 @@ class FeatureCache:
         Raises:
             CacheMismatch: a row differs.
         """
-        model_shape = tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
-        adapter, _ = _input_adapter(model_shape, tuple(data.input_shape))
+        data, adapter, _ = _fit_data(data, model)
         return _spot_check(self.path, model, data, self.taps, n, adapter, rows=rows)
 
     def rebuild_command(self, model_path: str | None = None) -> str:

@@ -80,6 +80,10 @@ def cache_features_command(
 
     model_path, upstream = records.resolve_input(model)
     out = output or Path(model_path).with_name(f"{Path(model_path).name.split('.')[0]}.features.h5")
+    if Path(out).suffix.lower() not in (".h5", ".hdf5"):
+        from reuse.errors import OutputError
+
+        raise OutputError(f"a feature cache is an HDF5 file. Received: -o {out}", "use -o NAME.h5")
     check_output_path(out, [model_path, data])
     dataset = load_data(data, **_data_options(classes, limit, seed))
     keras_model = load_model(model_path, unsafe=unsafe)
