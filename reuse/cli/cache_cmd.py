@@ -7,25 +7,14 @@ from typing import Annotated
 
 import typer
 
+from reuse.cli import data_options as D
 from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command
-
-# Data selection options. The shared `reuse.cli.data_options` module replaces these when it
-# lands; `_data_options` is the one place that turns them into load_data keyword arguments.
-DataOpt = Annotated[str, typer.Option("--data", "-d", help="Data to run through the model (.npz, ...).")]
-ClassesOpt = Annotated[
-    str | None, typer.Option("--classes", help="Keep these classes and remap them to 0..k-1, e.g. 5-9 or 1,3,7.")
-]
-LimitOpt = Annotated[int | None, typer.Option("--limit", help="Use at most N rows.")]
-
-
-def _data_options(classes, limit, seed) -> dict:
-    return {k: v for k, v in {"classes": classes, "limit": limit, "seed": seed}.items() if v is not None}
 
 
 @command
 def cache_features_command(
     model: ModelArg = None,
-    data: DataOpt = ...,
+    data: D.DataOpt = None,
     at: Annotated[
         str | None,
         typer.Option("--at", help="Layer(s) to cache, comma-separated (default: the top frozen layer)."),
@@ -50,8 +39,15 @@ def cache_features_command(
             help="Cache through Random* augmentation layers (they run in inference mode: no augmentation).",
         ),
     ] = False,
-    classes: ClassesOpt = None,
-    limit: LimitOpt = None,
+    labels: D.LabelsOpt = None,
+    x_key: D.XKeyOpt = None,
+    y_key: D.YKeyOpt = None,
+    label_col: D.LabelColOpt = None,
+    image_size: D.ImageSizeOpt = None,
+    split: D.SplitOpt = None,
+    classes: D.ClassesOpt = None,
+    per_class: D.PerClassOpt = None,
+    limit: D.LimitOpt = None,
     seed: SeedOpt = None,
     unsafe: UnsafeOpt = False,
     json_flag: JsonOpt = False,
@@ -74,7 +70,6 @@ def cache_features_command(
     from reuse import report
     from reuse.atomic import check_output_path
     from reuse.cli.common import emit_record
-    from reuse.data import load_data
     from reuse.feature_cache import cache_features
     from reuse.model_io import load_model
 
@@ -85,7 +80,12 @@ def cache_features_command(
 
         raise OutputError(f"a feature cache is an HDF5 file. Received: -o {out}", "use -o NAME.h5")
     check_output_path(out, [model_path, data])
-    dataset = load_data(data, **_data_options(classes, limit, seed))
+    if data is None:
+        from reuse.errors import UsageError
+
+        raise UsageError("no data given", "pass --data DATA (the rows to run through the frozen layers)")
+    dataset = D.data_options(data, labels, x_key, y_key, label_col, image_size, split, classes, per_class, limit,
+                             None, seed).load()
     keras_model = load_model(model_path, unsafe=unsafe)
     taps = [t.strip() for t in at.split(",") if t.strip()] if at else None
     result = cache_features(
