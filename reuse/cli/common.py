@@ -23,7 +23,7 @@ ModelArg = Annotated[
         help="Model file or folder. Omit it (or pass -) to read the record of the previous "
         "reuse command from stdin.",
         show_default=False,
-        metavar="[MODEL]",
+        metavar="MODEL",
     ),
 ]
 JsonOpt = Annotated[
