@@ -691,14 +691,15 @@ def finetune(
         trainable = transfer.reused if options.unfreeze == "all" else [
             name for name in transfer.reused if _layer(transfer, name).trainable
         ]
-        if options.unfreeze == "none" and trainable and cache is not None:
-            report.info(f"note: {len(trainable)} reused layer(s) are trainable in the model; they train above the cached tap only")
         tap = deepest_tap_below(transfer, trainable, inputs.taps) if cache is not None else None
         if cache is not None and tap is None:
             raise UsageError(
-                "the cache's taps lie above layers that this run trains, so it cannot be used",
-                "freeze those layers first, cache a lower tap, or drop --features",
+                f"the cache's taps ({', '.join(inputs.taps)}) lie above reused layers that this run trains "
+                f"({', '.join(trainable[:3])}{', ...' if len(trainable) > 3 else ''}), so it cannot be used",
+                "freeze those layers first (reuse freeze --upto TAP), cache a lower tap, or drop --features",
             )
+        if trainable and cache is not None:
+            report.info(f"note: {len(trainable)} reused layer(s) are trainable in the model; they train from tap {tap}")
         plan = StagePlan(0, trainable, options.lr or default_lr(options.optimizer), tap)
         stages = gradual.run(transfer, inputs, options, history, plans=[plan], judge=False,
                              checkpoint_dir=checkpoint_dir, resume=resume)
