@@ -41,9 +41,10 @@ def _root(
 
 
 def _register() -> None:
-    from reuse.cli import finetune_cmd, inspect_cmd
+    from reuse.cli import cache_cmd, finetune_cmd, inspect_cmd
 
     app.command("inspect")(inspect_cmd.inspect_command)
+    app.command("cache-features")(cache_cmd.cache_features_command)
     app.command("finetune")(finetune_cmd.finetune_command)
     app.command("evaluate")(finetune_cmd.evaluate_command)
     app.command("predict")(finetune_cmd.predict_command)

@@ -1,0 +1,116 @@
+"""`reuse cache-features`: run the frozen part of a model once and stream its outputs to HDF5."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command
+
+# Data selection options. The shared `reuse.cli.data_options` module replaces these when it
+# lands; `_data_options` is the one place that turns them into load_data keyword arguments.
+DataOpt = Annotated[str, typer.Option("--data", "-d", help="Data to run through the model (.npz, ...).")]
+ClassesOpt = Annotated[
+    str | None, typer.Option("--classes", help="Keep these classes and remap them to 0..k-1, e.g. 5-9 or 1,3,7.")
+]
+LimitOpt = Annotated[int | None, typer.Option("--limit", help="Use at most N rows.")]
+
+
+def _data_options(classes, limit, seed) -> dict:
+    return {k: v for k, v in {"classes": classes, "limit": limit, "seed": seed}.items() if v is not None}
+
+
+@command
+def cache_features_command(
+    model: ModelArg = None,
+    data: DataOpt = ...,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Layer(s) to cache, comma-separated (default: the top frozen layer)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HDF5 file to write (default: <model>.features.h5).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Rows per forward pass and per HDF5 chunk.")] = 256,
+    compression: Annotated[
+        str, typer.Option("--compression", help="none, lzf or gzip[:level] (none: fastest to read back).")
+    ] = "none",
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run with the same options.")
+    ] = False,
+    verify: Annotated[
+        int, typer.Option("--verify", help="Recompute N random rows through the model and compare (0: skip).")
+    ] = 3,
+    allow_augmentation_skip: Annotated[
+        bool,
+        typer.Option(
+            "--allow-augmentation-skip",
+            help="Cache through Random* augmentation layers (they run in inference mode: no augmentation).",
+        ),
+    ] = False,
+    classes: ClassesOpt = None,
+    limit: LimitOpt = None,
+    seed: SeedOpt = None,
+    unsafe: UnsafeOpt = False,
+    json_flag: JsonOpt = False,
+) -> None:
+    """Compute the frozen layers once over the data and cache their outputs in HDF5.
+
+    Streams the data in batches, so memory does not grow with the data set. The file records
+    a fingerprint of the layers up to the taps, so `finetune` refuses a cache made with
+    another model. Interrupted runs continue with --resume; --verify spot-checks rows.
+
+    Examples:
+
+        reuse cache-features frozen.keras --data train.npz -o feats.h5
+
+        reuse cache-features frozen.keras --data train.npz --at hidden2,hidden3,hidden4
+
+        reuse freeze base.keras --upto hidden2 | reuse cache-features --data train.npz
+    """
+    from reuse import record as records
+    from reuse import report
+    from reuse.atomic import check_output_path
+    from reuse.cli.common import emit_record
+    from reuse.data import load_data
+    from reuse.feature_cache import cache_features
+    from reuse.model_io import load_model
+
+    model_path, upstream = records.resolve_input(model)
+    out = output or Path(model_path).with_name(f"{Path(model_path).name.split('.')[0]}.features.h5")
+    check_output_path(out, [model_path, data])
+    dataset = load_data(data, **_data_options(classes, limit, seed))
+    keras_model = load_model(model_path, unsafe=unsafe)
+    taps = [t.strip() for t in at.split(",") if t.strip()] if at else None
+    result = cache_features(
+        keras_model,
+        dataset,
+        out,
+        taps=taps,
+        batch_size=batch_size,
+        compression=compression,
+        resume=resume,
+        verify=verify,
+        allow_augmentation_skip=allow_augmentation_skip,
+        model_path=model_path,
+        progress=report.track,
+    )
+    shapes = ", ".join(f"{t} {tuple(s)}" for t, s in result.shapes.items())
+    report.info(
+        f"Cached {result.rows:,} rows of {shapes} to {result.path} in {result.seconds:.1f} s"
+        + (f" (resumed at row {result.resumed_at:,})" if result.resumed_at else "")
+        + (f"; {result.verified} rows verified" if result.verified else "")
+    )
+    rec = records.make_record(
+        "cache-features",
+        upstream,
+        model=model_path,
+        features=result.path,
+        taps=result.taps,
+        rows=result.rows,
+        cut=result.taps[-1],
+        data=data,
+    )
+    emit_record(rec, json_flag, human=lambda: typer.echo(f"{result.path}  ({result.rows:,} rows; taps: {', '.join(result.taps)})"))
