@@ -114,7 +114,7 @@ def test_evaluate_and_predict(task, tmp_path):
         (["--optimizer", "adamm"], "adam"),
         (["--schedule", "exponentail"], "exponential"),
         (["--lr", "-1"], "--lr must be > 0"),
-        (["--head", "dense:2:softmax"], "3 classes"),
+        (["--head", "dense:2:softmax"], "dense:3:softmax"),
         (["--unfreeze", "some"], "--unfreeze must be one of"),
     ],
 )
