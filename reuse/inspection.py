@@ -26,6 +26,9 @@ class Inspection:
     fast_path: bool = False
 
 
+# The columns of a model's layer list, shared by the full load and the TensorFlow-free path.
+MODEL_COLUMNS = ["index", "name", "class", "output_shape", "params", "trainable"]
+
 WEIGHT_FILE_SUFFIXES = (".npz", ".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".index")
 
 
@@ -33,7 +36,14 @@ def _is_checkpoint_prefix(p: Path) -> bool:
     return Path(str(p) + ".index").exists() or (p.is_dir() and (p / "checkpoint").exists() and not (p / "saved_model.pb").exists())
 
 
-def inspect(path: str | os.PathLike, *, weights: bool = False, unsafe: bool = False, full_load: bool = False) -> Inspection:
+def inspect(
+    path: str | os.PathLike,
+    *,
+    weights: bool = False,
+    unsafe: bool = False,
+    full_load: bool = False,
+    arch: str | os.PathLike | None = None,
+) -> Inspection:
     """Describe a model, weight file or feature cache.
 
     Example:
@@ -45,6 +55,8 @@ def inspect(path: str | os.PathLike, *, weights: bool = False, unsafe: bool = Fa
         weights: for models, list every weight tensor with its statistics.
         unsafe: allow Lambda layers (Keras safe_mode off).
         full_load: skip the TensorFlow-free fast path.
+        arch: the architecture for a `.weights.h5` file; with it the file is described as a
+            model (weights loaded into the architecture) instead of as a list of tensors.
 
     Raises:
         ModelLoadError: the path is missing or cannot be read.
@@ -53,6 +65,8 @@ def inspect(path: str | os.PathLike, *, weights: bool = False, unsafe: bool = Fa
     name = p.name.lower()
     if not p.exists() and not _is_checkpoint_prefix(p):
         raise ModelLoadError(f"{p}: no such file or folder", "check the path")
+    if arch is not None:
+        return inspect_loaded(p, weights=weights, unsafe=unsafe, arch=arch)
     if _is_checkpoint_prefix(p) or name.endswith(WEIGHT_FILE_SUFFIXES) or name.endswith(".weights.h5"):
         from reuse import weight_files
 
@@ -78,11 +92,11 @@ def inspect(path: str | os.PathLike, *, weights: bool = False, unsafe: bool = Fa
     return inspect_loaded(p, weights=weights, unsafe=unsafe)
 
 
-def inspect_loaded(path: Path, *, weights: bool = False, unsafe: bool = False) -> Inspection:
+def inspect_loaded(path: Path, *, weights: bool = False, unsafe: bool = False, arch=None) -> Inspection:
     """Describe a model through a full Keras load."""
-    from reuse import model_io, model_summary
+    from reuse import model_io
 
-    model = model_io.load_model(path, unsafe=unsafe)
+    model = model_io.load_model(path, unsafe=unsafe, arch=arch)
     return inspect_model(model, path=str(path), weights=weights)
 
 

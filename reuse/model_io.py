@@ -115,6 +115,82 @@ def _check_h5_model(path: Path) -> None:
         )
 
 
+def fix_tf_keras2_config(config: dict) -> dict:
+    """Adjust a tf.keras 2 model config where Keras 3 misreads it; returns a fixed copy.
+
+    Differences that break Keras 3 loads of ordinary tf.keras 2 files:
+    - BatchNormalization saved `axis` as a one-element list (every tf.keras application);
+      Keras 3 wants an int. DepthwiseConv2D saved `groups=1`, which Keras 3 refuses.
+    - In tf.keras 2 a nested Sequential counts its calls from 1 (node 0 is its own graph);
+      Keras 3 counts a Sequential's calls from 0, so references to it are off by one.
+
+    Example:
+        >>> fix_tf_keras2_config(json.loads(h5file.attrs["model_config"]))
+    """
+    config = json.loads(json.dumps(config))
+
+    def fix_refs(node_list, sequential: set[str]):
+        for node in node_list:
+            if isinstance(node, list):
+                for ref in node:
+                    if isinstance(ref, list) and ref and ref[0] in sequential and int(ref[1]) > 0:
+                        ref[1] = int(ref[1]) - 1
+
+    def visit(spec):
+        if not isinstance(spec, dict):
+            return
+        cls, cfg = spec.get("class_name"), spec.get("config")
+        if not isinstance(cfg, dict):
+            return
+        if cls == "BatchNormalization" and isinstance(cfg.get("axis"), list) and len(cfg["axis"]) == 1:
+            cfg["axis"] = int(cfg["axis"][0])
+        if cls in ("DepthwiseConv1D", "DepthwiseConv2D") and cfg.get("groups") == 1:
+            del cfg["groups"]
+        layers = cfg.get("layers")
+        if isinstance(layers, list):
+            for layer in layers:
+                visit(layer)
+            if cls in ("Functional", "Model"):
+                sequential = {layer.get("name") for layer in layers if layer.get("class_name") == "Sequential"}
+                if sequential:
+                    for layer in layers:
+                        fix_refs(layer.get("inbound_nodes", []), sequential)
+                    for key in ("output_layers",):
+                        refs = cfg.get(key)
+                        if refs and isinstance(refs[0], str):
+                            refs = [refs]
+                        fix_refs([refs or []], sequential)
+
+    visit(config)
+    return config
+
+
+def _load_h5(path: Path, unsafe: bool):
+    """A full-model .h5 file; tf.keras 2 files get their config fixed for Keras 3 first."""
+    import h5py
+    import keras
+
+    with h5py.File(path, "r") as f:
+        version = f.attrs.get("keras_version", b"")
+        version = version.decode() if isinstance(version, bytes) else str(version)
+        raw = f.attrs["model_config"]
+    if not version.startswith("2."):
+        return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
+    config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    fixed = fix_tf_keras2_config(config)
+    if fixed == config:
+        return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
+    # The input is never modified: the fixed config goes into a temporary copy.
+    import shutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "model.h5"
+        shutil.copyfile(path, copy)
+        with h5py.File(copy, "r+") as f:
+            f.attrs["model_config"] = json.dumps(fixed)
+        return keras.models.load_model(copy, compile=False, safe_mode=not unsafe)
+
+
 def _translate_keras_error(path: Path, err: Exception) -> ModelLoadError:
     text = str(err)
     if "safe_mode" in text or "arbitrary code execution" in text:
@@ -172,6 +248,8 @@ def load_model(path: str | os.PathLike, *, unsafe: bool = False, arch: str | os.
 
     _register_custom_objects()
     try:
+        if kind == "h5":
+            return _load_h5(p, unsafe)
         return keras.models.load_model(p, compile=False, safe_mode=not unsafe)
     except ModelLoadError:
         raise
@@ -252,7 +330,6 @@ def _load_legacy_savedmodel(path: Path):
             f"{path} is a legacy tf.keras SavedModel, which needs the optional tf_keras package",
             f"install it with: {TF_KERAS_INSTALL}",
         ) from None
-    import keras
 
     try:
         legacy = tf_keras.models.load_model(str(path), compile=False)
@@ -265,7 +342,7 @@ def _load_legacy_savedmodel(path: Path):
         h5 = Path(tmp) / "legacy.h5"
         legacy.save(h5, save_format="h5")
         try:
-            return keras.models.load_model(h5, compile=False)
+            return _load_h5(h5, unsafe=False)
         except Exception as err:
             raise _translate_keras_error(path, err) from err
 

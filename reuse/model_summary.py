@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from reuse.inspection import MODEL_COLUMNS
 from reuse.layer_tree import output_shape, walk, weight_count
 
-COLUMNS = ["index", "name", "class", "output_shape", "params", "trainable"]
+COLUMNS = MODEL_COLUMNS
 WEIGHT_COLUMNS = ["layer", "weight", "shape", "dtype", "trainable", "min", "max", "mean", "zeros"]
 
 

@@ -283,7 +283,7 @@ class TrainingInputs:
     def __init__(self, transfer: TransferModel, *, x=None, y=None, cache=None, val=None, val_split=None, seed=None):
         self.transfer = transfer
         self.cache = cache
-        self.y = y if cache is None else cache.labels()
+        self.y = y if cache is None else cache.labels
         self.x = x
         self._features: dict[str, np.ndarray] = {}
         self._val_features: dict[str, np.ndarray] = {}
@@ -335,7 +335,7 @@ class TrainingInputs:
                 )
             return self.x
         if tap not in self._features:
-            self._features[tap] = self.cache.features(tap)
+            self._features[tap] = self.cache.array(tap)
         return self._features[tap]
 
 
@@ -521,27 +521,20 @@ class _DivergenceGuard:
 # ------------------------------------------------------------------------------ finetune
 
 
-def resolve_cache(path, transfer: TransferModel, data_identity: dict | None):
-    """Open a feature cache for `transfer`, refusing one that was made from another model or data."""
+def resolve_cache(path, transfer: TransferModel, data=None):
+    """Open a feature cache for `transfer`, refusing one made from another model or other data."""
     from reuse import feature_cache
 
-    cache = feature_cache.open_cache(path, model=transfer.model, taps=None)
+    cache = feature_cache.open_cache(path, model=transfer.model)
     usable = [t for t in cache.taps if t in transfer.reused]
     if not usable:
         raise CacheMismatch(
             f"the cache {path} holds taps {', '.join(cache.taps)}, none of which is a reused layer of this model "
-            f"(reused: ..., {', '.join(transfer.reused[-3:])})",
-            f"rebuild it with `reuse cache-features MODEL --data DATA --at {transfer.cut}`",
+            f"(the reused layers end at {transfer.cut})",
+            f"rebuild it: {cache.rebuild_command()}",
         )
-    if data_identity is not None:
-        cached = cache.data_identity()
-        for key in ("sha256", "selection"):
-            if cached.get(key) != data_identity.get(key):
-                raise CacheMismatch(
-                    f"the cache {path} was made from other data ({key} differs: cache {str(cached.get(key))[:16]!r}, "
-                    f"--data {str(data_identity.get(key))[:16]!r})",
-                    "pass the same --data and selection flags as cache-features, or rebuild the cache",
-                )
+    if data is not None and hasattr(data, "identity"):
+        cache.check_data(data)
     return cache
 
 
@@ -592,7 +585,8 @@ def finetune(
     if features is not None:
         from reuse import feature_cache
 
-        labels = feature_cache.open_cache(features).labels()
+        with feature_cache.open_cache(features) as peek:
+            labels = peek.labels
         y = labels if y is None else y
     if y is None:
         raise DataError("no labels to train on", "pass --data with labels, or a feature cache that stores them")
@@ -604,7 +598,7 @@ def finetune(
         vx, vy, _ = _arrays(val)
         val_arrays = (fit_input_shape(vx, transfer.model, source=getattr(val, "path", "--val")), vy)
 
-    cache = resolve_cache(features, transfer, identity) if features is not None else None
+    cache = resolve_cache(features, transfer, data) if features is not None else None
     inputs = TrainingInputs(transfer, x=x, y=y, cache=cache, val=val_arrays, val_split=options.val_split, seed=options.seed)
     if cache is not None and x is None and val_arrays is None and not options.val_split and options.early_stopping is not None:
         report.info("note: no validation data; early stopping watches the training loss")

@@ -157,7 +157,7 @@ def test_finetune_from_cache_never_runs_layers_below_tap(task, tmp_path):
     from reuse.feature_cache import open_cache
 
     x, _ = load_data(train).arrays()
-    cached = open_cache(feats).features("hidden3")
+    cached = open_cache(feats).array("hidden3")
     top = cuts.top_model(result.model, "hidden3")
     np.testing.assert_allclose(result.model.predict(x, verbose=0), top.predict(cached, verbose=0), rtol=1e-5, atol=1e-6)
 
@@ -194,13 +194,17 @@ def test_early_stopping_restores_best(task):
     from reuse.training import finetune
 
     path, train, valid = task
-    result = finetune(load_model(path), load_data(train), val=load_data(valid), epochs=30, seed=0,
-                      early_stopping=1, lr=0.5, optimizer="sgd")
+    # Validation labels that disagree with the training labels: val_loss rises as training
+    # goes on, so early stopping must stop and bring back the first epoch's weights.
+    vx, vy = load_data(valid).arrays()
+    wrong = save_npz(valid.with_name("wrong.npz"), vx, (vy + 1) % 3)
+    result = finetune(load_model(path), load_data(train), val=load_data(wrong), epochs=30, seed=0,
+                      early_stopping=2, lr=0.05)
     val_losses = [r["val_loss"] for r in result.history]
     assert len(val_losses) < 30
     from reuse.evaluation import evaluate
 
-    ev = evaluate(result.model, load_data(valid))
+    ev = evaluate(result.model, load_data(wrong))
     assert ev.loss == pytest.approx(min(val_losses), rel=1e-3)
 
 

@@ -17,6 +17,10 @@ def inspect_command(
         bool, typer.Option("--weights", "-w", help="List every weight tensor: shape, dtype, min, max, mean, zeros.")
     ] = False,
     fmt: FormatOpt = "table",
+    arch: Annotated[
+        str | None,
+        typer.Option("--arch", help="Architecture (.keras/.h5 model or .json config) for a .weights.h5 file."),
+    ] = None,
     full_load: Annotated[
         bool, typer.Option("--full-load", help="Load the model with Keras instead of reading the file directly.")
     ] = False,
@@ -33,13 +37,15 @@ def inspect_command(
 
         reuse inspect models/digits_0to4.keras --weights --format csv
 
+        reuse inspect model.weights.h5 --arch base.keras
+
         reuse freeze base.keras --upto hidden2 | reuse inspect
     """
     from reuse import record
     from reuse.inspection import inspect
 
     path, _ = record.resolve_input(model)
-    result = inspect(path, weights=weights, unsafe=unsafe, full_load=full_load)
+    result = inspect(path, weights=weights, unsafe=unsafe, full_load=full_load, arch=arch)
     fmt_value = getattr(fmt, "value", fmt)
     footer = []
     if result.totals:
@@ -51,7 +57,22 @@ def inspect_command(
     for key, value in result.info.items():
         if fmt_value == "table" and not isinstance(value, (dict, list)):
             footer.insert(0, f"{key}: {value}")
+    if fmt_value == "table":
+        footer[:0] = _signature_lines(result.info.get("signatures", {}))
     extra = {"path": str(path), "kind": result.kind, **result.totals}
     if result.info:
         extra["info"] = result.info
     render_rows(result.rows, result.columns, fmt_value, title=f"{path}", footer=footer, extra=extra)
+
+
+def _signature_lines(signatures: dict) -> list[str]:
+    """`serve(features: float32 (None, 8)) -> output_0: float32 (None, 3)`, one per signature."""
+
+    def spec(s: dict) -> str:
+        shape = "?" if s["shape"] is None else "(" + ", ".join("None" if d is None else str(d) for d in s["shape"]) + ")"
+        return f"{s['name']}: {s['dtype']} {shape}"
+
+    return [
+        f"signature {name}({', '.join(spec(s) for s in sig['inputs'])}) -> {', '.join(spec(s) for s in sig['outputs'])}"
+        for name, sig in signatures.items()
+    ]
