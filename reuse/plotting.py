@@ -154,10 +154,14 @@ def plot_history(paths, output, *, smooth: int | None = None, metrics: list[str]
                         ax.plot(epochs, moving_average(values, smooth), style, color=color, label=label + f" (avg {smooth})")
                     else:
                         ax.plot(epochs, values, style, color=color, label=label, marker="." if len(values) < 30 else None)
-        for boundary in _stage_starts(rows, epochs):
+        stages = [r.get("stage") for r in rows]
+        for boundary, stage in zip(_stage_starts(rows, epochs), _stage_labels(stages), strict=True):
             for row_axes in axes:
                 for ax in row_axes:
                     ax.axvline(boundary, color=color, linestyle=":", alpha=0.6)
+            if len(runs) == 1:
+                loss_ax.text(boundary, 1.0, f" stage {stage}", transform=loss_ax.get_xaxis_transform(),
+                             fontsize=7, va="top", ha="left", color="gray")
         lrs = _column(rows, "lr")
         if any(math.isfinite(v) and v > 0 for v in lrs):
             if lr_ax is None:
@@ -193,6 +197,15 @@ def _stage_starts(rows: list[dict], epochs: list[float]) -> list[float]:
     """Where a new stage began: half an epoch before its first epoch."""
     stages = [r.get("stage") for r in rows]
     return [epochs[i] - 0.5 for i in range(1, len(rows)) if stages[i] != stages[i - 1]]
+
+
+def _stage_labels(stages: list) -> list[str]:
+    out = []
+    for i in range(1, len(stages)):
+        if stages[i] != stages[i - 1]:
+            value = stages[i]
+            out.append(str(int(value)) if isinstance(value, float) and value.is_integer() else str(value))
+    return out
 
 
 def _save(fig, plt, output, atomic_path) -> Path:
@@ -242,7 +255,7 @@ def plot_lr_find(result, output, *, title: str | None = None) -> Path:
     ax.set_ylabel("training loss")
     top = np.nanpercentile(data["smoothed"], 95) if data["smoothed"] else None
     if top is not None and math.isfinite(top):
-        low = float(np.nanmin(data["smoothed"]))
+        low = min(float(np.nanmin(data["smoothed"])), float(np.nanpercentile(data["losses"], 5)))
         ax.set_ylim(low - 0.05 * (top - low + 1e-12), top + 0.25 * (top - low + 1e-12))
     ax.legend(fontsize=8)
     ax.set_title(title or "learning-rate range test")

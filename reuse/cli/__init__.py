@@ -41,13 +41,25 @@ def _root(
 
 
 def _register() -> None:
-    from reuse.cli import cache_cmd, finetune_cmd, inspect_cmd
+    from reuse.cli import (
+        cache_cmd,
+        check_cmd,
+        finetune_cmd,
+        inspect_cmd,
+        lr_find_cmd,
+        plot_cmd,
+        sparsify_cmd,
+    )
 
     app.command("inspect")(inspect_cmd.inspect_command)
     app.command("cache-features")(cache_cmd.cache_features_command)
     app.command("finetune")(finetune_cmd.finetune_command)
     app.command("evaluate")(finetune_cmd.evaluate_command)
     app.command("predict")(finetune_cmd.predict_command)
+    app.command("lr-find")(lr_find_cmd.lr_find_command)
+    app.command("check")(check_cmd.check_command)
+    app.command("plot")(plot_cmd.plot_command)
+    app.command("sparsify")(sparsify_cmd.sparsify_command)
 
 
 _register()
