@@ -267,8 +267,9 @@ def _sweep(train_model, optimizer, x, y, options, start, end, steps, stop_factor
 def steepest(lrs: list[float], losses: list[float]) -> float:
     """The rate where the loss falls fastest against log(lr) (fastai's `steep`).
 
-    The last steps (where the stop rule fired) are left out, so a blow-up is not mistaken
-    for a fall.
+    The slope is measured over a window of a tenth of the sweep on each side, so step-to-step
+    noise on the plateau does not pass for a fall, and only the part before the lowest loss
+    counts, so the blow-up is not mistaken for one either.
 
     Example:
         >>> steepest([1e-4, 1e-3, 1e-2, 1e-1, 1], [2.0, 1.9, 1.0, 0.9, 5.0])
@@ -276,11 +277,18 @@ def steepest(lrs: list[float], losses: list[float]) -> float:
     """
     values = np.asarray(losses, dtype=float)
     logs = np.log10(np.asarray(lrs, dtype=float))
-    if len(values) < 3:
+    n = len(values)
+    if n < 3:
         return float(lrs[0])
-    slope = np.gradient(values, logs)
-    upto = max(2, int(np.argmin(values)) + 1)  # only the descending part counts
-    return float(lrs[int(np.argmin(slope[:upto]))])
+    k = max(1, n // 10)
+    upto = max(1, int(np.argmin(values)))
+    best, pick = math.inf, 0
+    for i in range(upto + 1):
+        lo, hi = max(0, i - k), min(n - 1, i + k)
+        slope = (values[hi] - values[lo]) / (logs[hi] - logs[lo])
+        if slope < best:
+            best, pick = slope, i
+    return float(lrs[pick])
 
 
 def valley(lrs: list[float], losses: list[float]) -> float:

@@ -104,10 +104,8 @@ def lr_find_command(
     )
 
     def human():
-        con = report.console()
-        con.print(f"suggested lr {result.suggestion:.3g} ({result.rule})")
         if plot:
-            con.print(f"  plot: {plot}")
+            report.console().print(f"wrote {plot}")
 
     emit_record(rec, json_flag, human)
 
