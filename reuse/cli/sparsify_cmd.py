@@ -93,7 +93,8 @@ def _render(result, before, after) -> None:
 
     from reuse import report
 
-    table = Table(title=f"sparsity per kernel ({result.scope})", title_justify="left")
+    how = f"|w| < {result.threshold:g}" if result.threshold is not None else f"--sparsity {result.target:g}, {result.scope} scope"
+    table = Table(title=f"sparsity per kernel ({how})", title_justify="left")
     for col in ("layer", "weight", "size", "zeros before", "zeros", "sparsity"):
         table.add_column(col, justify="left" if col in ("layer", "weight") else "right")
     for r in result.rows:
