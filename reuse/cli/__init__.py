@@ -40,20 +40,17 @@ def _root(
     report.set_quiet(quiet)
 
 
-def _keep_examples(func):
-    """Mark each example line in a docstring so Click prints it as written, unwrapped."""
-    import re
-
-    doc = func.__doc__ or ""
-    head, sep, tail = doc.partition("Examples:")
-    if sep:
-        tail = re.sub(r"\n\n([ \t]+)(?=\S)", lambda m: f"\n\n{m.group(1)}\b\n{m.group(1)}", tail)
-        func.__doc__ = head + sep + tail
-    return func
-
-
-def _register() -> None:
-    from reuse.cli import cache_cmd, finetune_cmd, freeze_cmd, import_cmd, inspect_cmd
+    from reuse.cli import (
+        cache_cmd,
+        check_cmd,
+        finetune_cmd,
+        freeze_cmd,
+        import_cmd,
+        inspect_cmd,
+        lr_find_cmd,
+        plot_cmd,
+        sparsify_cmd,
+    )
 
     def command(name: str):
         return lambda func: app.command(name)(_keep_examples(func))
@@ -66,6 +63,10 @@ def _register() -> None:
     command("evaluate")(finetune_cmd.evaluate_command)
     command("predict")(finetune_cmd.predict_command)
     command("import-weights")(import_cmd.import_weights_command)
+    command("lr-find")(lr_find_cmd.lr_find_command)
+    command("check")(check_cmd.check_command)
+    command("plot")(plot_cmd.plot_command)
+    command("sparsify")(sparsify_cmd.sparsify_command)
 
 
 _register()
