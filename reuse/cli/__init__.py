@@ -40,6 +40,19 @@ def _root(
     report.set_quiet(quiet)
 
 
+def _keep_examples(func):
+    """Mark each example line in a docstring so Click prints it as written, unwrapped."""
+    import re
+
+    doc = func.__doc__ or ""
+    head, sep, tail = doc.partition("Examples:")
+    if sep:
+        tail = re.sub(r"\n\n([ \t]+)(?=\S)", lambda m: f"\n\n{m.group(1)}\b\n{m.group(1)}", tail)
+        func.__doc__ = head + sep + tail
+    return func
+
+
+def _register() -> None:
     from reuse.cli import (
         cache_cmd,
         check_cmd,
