@@ -74,8 +74,8 @@ def check(model, data=None, options=None, *, features=None, subset: int = 20, st
     import keras
 
     from reuse.errors import UsageError
-    from reuse.lr_finder import _Restorer, prepare
-    from reuse.training import FinetuneOptions, apply_trainable
+    from reuse.lr_finder import _Restorer
+    from reuse.training import FinetuneOptions, apply_trainable, prepare
 
     if subset < 2:
         raise UsageError(f"`subset` must be >= 2. Received: subset={subset}", "e.g. --subset 20")

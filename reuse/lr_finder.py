@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from reuse.errors import DataError, TrainingDiverged, UsageError
+from reuse.errors import TrainingDiverged, UsageError
+from reuse.training import prepare
 
 RULES = ("valley", "steepest")
 
@@ -51,67 +52,6 @@ class LrFindResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class PreparedRun:
-    """A transfer model set up as `finetune`'s first stage would train it."""
-
-    transfer: object
-    inputs: object  # reuse.training.TrainingInputs
-    trainable: list[str]
-    tap: str | None
-    cache: object = None
-
-    def train_model(self):
-        """The model the stage fits: the whole model, or the part above the cached tap."""
-        from reuse import cuts
-
-        return self.transfer.model if self.tap is None else cuts.top_model(self.transfer.model, self.tap)
-
-
-def prepare(model, data=None, *, features=None, options) -> PreparedRun:
-    """Build the transfer model and pick the trainable layers and cached tap as `finetune` does.
-
-    With `--unfreeze gradual`, the first stage (the head alone) is what gets prepared.
-
-    Example:
-        >>> run = prepare(base, dataset, options=FinetuneOptions())
-        >>> run.train_model().fit(*run.inputs.train(run.tap))
-
-    Raises:
-        DataError: no labels; CacheMismatch: a cache made from another model or data.
-    """
-    from reuse import training
-
-    options.check()
-    x, y, _ = training._arrays(data)
-    if features is not None:
-        from reuse import feature_cache
-
-        with feature_cache.open_cache(features) as peek:
-            labels = peek.labels
-        y = labels if y is None else y
-    if y is None:
-        raise DataError("no labels to train on", "pass --data with labels, or a feature cache that stores them")
-    transfer = training.build_transfer_model(model, y, options)
-    if x is not None:
-        x = training.fit_input_shape(x, transfer.model, source=getattr(data, "path", "--data"))
-    cache = training.resolve_cache(features, transfer, data) if features is not None else None
-    inputs = training.TrainingInputs(transfer, x=x, y=y, cache=cache, seed=options.seed)
-    if options.unfreeze == "all":
-        trainable = list(transfer.reused)
-    elif options.unfreeze == "gradual":
-        trainable = []
-    else:
-        trainable = [n for n in transfer.reused if training._layer(transfer, n).trainable]
-    tap = training.deepest_tap_below(transfer, trainable, inputs.taps) if cache is not None else None
-    if cache is not None and tap is None:
-        raise UsageError(
-            "the cache's taps lie above layers that this run trains, so it cannot be used",
-            "freeze those layers first, cache a lower tap, or drop --features",
-        )
-    return PreparedRun(transfer, inputs, trainable, tap, cache)
 
 
 class _Restorer:

@@ -11,7 +11,6 @@ biases and normalization parameters are few and each one matters.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -49,31 +48,19 @@ class SparsifyReport:
         return {**asdict(self), "size": self.size, "zeros": self.zeros, "sparsity": self.sparsity}
 
 
-def select_layers(model, layers: str | None = None) -> list[str]:
-    """Paths of the leaf layers that `--layers REGEX` selects (full match; all when None).
-
-    This is the one place that turns a selector into layer paths, so the selectors of
-    `reuse freeze` can replace it.
+def select_layers(model, layers: str | None = None, **selectors) -> list[str]:
+    """Paths of the leaf layers a freeze-style selector chooses (every leaf when none is given).
 
     Raises:
-        UsageError: a malformed regular expression.
-        SelectionError: the expression matches no layer (with real names to choose from).
+        UsageError / SelectionError / LayerNotFound: as `reuse.freezing.select`.
     """
-    from reuse.layer_tree import closest, leaves
+    from reuse.freezing import select
+    from reuse.layer_tree import leaves
 
-    paths = [e.path for e in leaves(model)]
-    if layers is None:
-        return paths
-    try:
-        pattern = re.compile(layers)
-    except re.error as err:
-        raise UsageError(f"--layers is not a valid regular expression ({err}). Received: {layers!r}", "e.g. --layers 'hidden[123]'") from None
-    chosen = [p for p in paths if pattern.fullmatch(p) or pattern.fullmatch(p.rsplit("/", 1)[-1])]
+    chosen = {k: v for k, v in {"layers": layers, **selectors}.items() if v not in (None, False)}
     if not chosen:
-        near = closest(layers, paths)
-        hint = f"did you mean {', '.join(near)}?" if near else f"layers: {', '.join(paths[:12])}"
-        raise SelectionError(f"--layers {layers!r} matches no layer (full match on names)", hint)
-    return chosen
+        return [e.path for e in leaves(model)]
+    return [e.path for e in select(model, **chosen)]
 
 
 def _kernels(model, paths: list[str]) -> list[tuple[str, object]]:
@@ -95,6 +82,7 @@ def sparsify(
     sparsity: float | None = None,
     scope: str = "layer",
     layers: str | None = None,
+    selectors: dict | None = None,
 ) -> SparsifyReport:
     """Zero the smallest-magnitude kernel weights of `model`, in place.
 
@@ -126,7 +114,7 @@ def sparsify(
         raise UsageError(f"--sparsity must be in [0, 1). Received: sparsity={sparsity}", "e.g. --sparsity 0.9")
     if scope not in SCOPES:
         raise UsageError(f"--scope must be layer or global. Received: scope={scope!r}", "use --scope layer or --scope global")
-    kernels = _kernels(model, select_layers(model, layers))
+    kernels = _kernels(model, select_layers(model, layers, **(selectors or {})))
     if not kernels:
         raise SelectionError("the selected layers have no kernel to sparsify", "select dense, convolution or embedding layers")
     values = [np.asarray(v.numpy()) for _, v in kernels]

@@ -652,25 +652,9 @@ def finetune(
             "drop --features (or --no-cache), or use --unfreeze none or gradual",
         )
 
-    x, y, identity = _arrays(data)
-    if features is not None:
-        from reuse import feature_cache
-
-        with feature_cache.open_cache(features) as peek:
-            labels = peek.labels
-        y = labels if y is None else y
-    if y is None:
-        raise DataError("no labels to train on", "pass --data with labels, or a feature cache that stores them")
-    transfer = build_transfer_model(model, y, options)
-    if x is not None:
-        x = fit_input_shape(x, transfer.model, source=getattr(data, "path", "--data"))
-    val_arrays = None
-    if val is not None:
-        vx, vy, _ = _arrays(val)
-        val_arrays = (fit_input_shape(vx, transfer.model, source=getattr(val, "path", "--val")), vy)
-
-    cache = resolve_cache(features, transfer, data) if features is not None else None
-    inputs = TrainingInputs(transfer, x=x, y=y, cache=cache, val=val_arrays, val_split=options.val_split, seed=options.seed)
+    run = prepare(model, data, val=val, features=features, options=options)
+    transfer, inputs, cache = run.transfer, run.inputs, run.cache
+    x, y, val_arrays = inputs.x, inputs.y, (inputs.val_x, inputs.val_y) if inputs.val_x is not None else None
     if cache is not None and x is None and val_arrays is None and not options.val_split and options.early_stopping is not None:
         report.info("note: no validation data; early stopping watches the training loss")
 
@@ -688,16 +672,7 @@ def finetune(
         else:
             stages = gradual.run(transfer, inputs, options, history, checkpoint_dir=checkpoint_dir, resume=resume)
     else:
-        trainable = transfer.reused if options.unfreeze == "all" else [
-            name for name in transfer.reused if _layer(transfer, name).trainable
-        ]
-        tap = deepest_tap_below(transfer, trainable, inputs.taps) if cache is not None else None
-        if cache is not None and tap is None:
-            raise UsageError(
-                f"the cache's taps ({', '.join(inputs.taps)}) lie above reused layers that this run trains "
-                f"({', '.join(trainable[:3])}{', ...' if len(trainable) > 3 else ''}), so it cannot be used",
-                "freeze those layers first (reuse freeze --upto TAP), cache a lower tap, or drop --features",
-            )
+        trainable, tap = run.trainable, run.tap
         if trainable and cache is not None:
             report.info(f"note: {len(trainable)} reused layer(s) are trainable in the model; they train from tap {tap}")
         plan = StagePlan(0, trainable, options.lr or default_lr(options.optimizer), tap)
@@ -765,6 +740,70 @@ def _search_reuse_depth(base, y, x, cache, val_arrays, options: FinetuneOptions)
         all_stages.extend(stage)
     report.info(f"reuse-depth search: keeping cut {best[2].cut}")
     return best[2], best[3], all_stages, best[5]
+
+
+@dataclass
+class PreparedRun:
+    """A transfer model set up as the first stage of `finetune` trains it."""
+
+    transfer: TransferModel
+    inputs: TrainingInputs
+    trainable: list[str]
+    tap: str | None
+    cache: object = None
+
+    def train_model(self):
+        """The model the stage fits: the whole model, or the part above the cached tap."""
+        from reuse import cuts
+
+        return self.transfer.model if self.tap is None else cuts.top_model(self.transfer.model, self.tap)
+
+
+def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptions) -> PreparedRun:
+    """Build the transfer model, its inputs (raw or cached), and the first stage's trainable
+    layers and tap — the setup `finetune`, `lr_find` and `check` share.
+
+    Example:
+        >>> run = prepare(base, dataset, options=FinetuneOptions())
+        >>> run.train_model().fit(*run.inputs.train(run.tap))
+
+    Raises:
+        DataError: no labels. CacheMismatch: a cache made from another model or data.
+        UsageError: a cache whose taps lie above layers the first stage trains.
+    """
+    options.check()
+    x, y, _ = _arrays(data)
+    if features is not None:
+        from reuse import feature_cache
+
+        with feature_cache.open_cache(features) as peek:
+            labels = peek.labels
+        y = labels if y is None else y
+    if y is None:
+        raise DataError("no labels to train on", "pass --data with labels, or a feature cache that stores them")
+    transfer = build_transfer_model(model, y, options)
+    if x is not None:
+        x = fit_input_shape(x, transfer.model, source=getattr(data, "path", "--data"))
+    val_arrays = None
+    if val is not None:
+        vx, vy, _ = _arrays(val)
+        val_arrays = (fit_input_shape(vx, transfer.model, source=getattr(val, "path", "--val")), vy)
+    cache = resolve_cache(features, transfer, data) if features is not None else None
+    inputs = TrainingInputs(transfer, x=x, y=y, cache=cache, val=val_arrays, val_split=options.val_split, seed=options.seed)
+    if options.unfreeze == "all":
+        trainable = list(transfer.reused)
+    elif options.unfreeze == "gradual":
+        trainable = []
+    else:
+        trainable = [n for n in transfer.reused if _layer(transfer, n).trainable]
+    tap = deepest_tap_below(transfer, trainable, inputs.taps) if cache is not None else None
+    if cache is not None and tap is None:
+        raise UsageError(
+            f"the cache's taps ({', '.join(inputs.taps)}) lie above reused layers that this run trains "
+            f"({', '.join(trainable[:3])}{', ...' if len(trainable) > 3 else ''}), so it cannot be used",
+            "freeze those layers first (reuse freeze --upto TAP), cache a lower tap, or drop --features",
+        )
+    return PreparedRun(transfer, inputs, trainable, tap, cache)
 
 
 def history_has_finite(history: list[dict]) -> bool:

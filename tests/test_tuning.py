@@ -267,7 +267,7 @@ def test_sparsify_threshold_and_layer_selection():
         k = np.array(model.get_layer(name).kernel)
         assert np.all((k == 0) | (np.abs(k) >= 0.2)) and np.any(k == 0)
     assert np.array_equal(np.array(model.get_layer("hidden3").kernel), untouched)
-    with pytest.raises(SelectionError, match="matches no layer"):
+    with pytest.raises(SelectionError, match="no layer name fully matches"):
         sparsify(model, threshold=0.2, layers="hiden9")
 
 

@@ -9,6 +9,7 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
+from reuse.cli.selector_options import ExceptTopOpt, FromOpt, IndexOpt, LayersOpt, ToOpt, UptoOpt
 
 
 @command
@@ -18,7 +19,13 @@ def sparsify_command(
     threshold: Annotated[float | None, typer.Option("--threshold", help="Zero every kernel weight with |w| < T.")] = None,
     sparsity: Annotated[float | None, typer.Option("--sparsity", help="Zero this fraction of the kernel weights (the smallest), e.g. 0.9.")] = None,
     scope: Annotated[str, typer.Option("--scope", help="layer: each kernel reaches --sparsity; global: the smallest weights over all selected kernels.")] = "layer",
-    layers: Annotated[str | None, typer.Option("--layers", help="Only layers whose name fully matches this regex, e.g. 'hidden[123]'. Default: every layer with a kernel.")] = None,
+    layers: LayersOpt = None,
+    upto: UptoOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    index: IndexOpt = None,
+    except_top: ExceptTopOpt = None,
+    in_place: Annotated[bool, typer.Option("--in-place", help="Overwrite the input model.")] = False,
     data: D.DataOpt = None,
     labels: D.LabelsOpt = None,
     x_key: D.XKeyOpt = None,
@@ -51,14 +58,15 @@ def sparsify_command(
 
     path, upstream = record.resolve_input(model)
     out = Path(output) if output else Path(path).with_name(Path(path).name.split(".")[0] + ".sparse.keras")
-    check_output_path(out, [path, data])
+    check_output_path(out, [path, data], in_place=in_place)
     dataset = None
     if data is not None:
         dataset = D.data_options(data, labels=labels, x_key=x_key, y_key=y_key, label_col=label_col, image_size=image_size,
                                  split=split, classes=classes, per_class=per_class, limit=limit, seed=seed).load()
     net = model_io.load_model(path, unsafe=unsafe)
     before = _evaluate(net, dataset)
-    result = sparsify(net, threshold=threshold, sparsity=sparsity, scope=scope, layers=layers)
+    result = sparsify(net, threshold=threshold, sparsity=sparsity, scope=scope, layers=layers,
+                      selectors={"upto": upto, "from_": from_, "to": to, "index": index, "except_top": except_top})
     after = _evaluate(net, dataset)
     model_io.save_model(net, out)
     summary = {"sparsity": round(result.sparsity, 6), "zeros": result.zeros, "size": result.size, "scope": scope}
