@@ -46,7 +46,7 @@ def test_gradual_from_cache_keeps_untouched_layers_and_reports_stages(frozen_tas
     assert made.exit_code == 0, made.stderr
     out = tmp_path / "tuned.keras"
     result = cli(["finetune", path, "--data", train, "--val", valid, "--features", feats, "--unfreeze", "gradual",
-                  "--max-unfreeze", "2", "--epochs", "4", "--early-stopping", "2", "--seed", "0", "-o", out, "--json"])
+                  "--max-unfreeze", "2", "--unfreeze-step", "1", "--epochs", "4", "--early-stopping", "2", "--seed", "0", "-o", out, "--json"])
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout.strip().splitlines()[-1])
     stages = record["stages"]
