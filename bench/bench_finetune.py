@@ -8,7 +8,7 @@ Both paths are the library's own: `reuse.training.run_stage` with a StagePlan wh
 cut (features from `reuse.feature_cache.cache_features`, read back by `open_cache`) against the
 same StagePlan with tap None (raw inputs through the frozen layers). Each run trains 2 epochs
 and the second epoch is timed (a callback), so tracing and compiling are excluded. The rows are
-the 60,000 MNIST training images when /work/shared/data/mnist (or $REUSE_MNIST) exists, else
+the 60,000 MNIST training images when ../shared/data/mnist (or $REUSE_MNIST) exists, else
 60,000 random rows of 784 floats in [0, 1) (the speed does not depend on the values).
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-MNIST = Path(os.environ.get("REUSE_MNIST", "/work/shared/data/mnist"))
+MNIST = Path(os.environ.get("REUSE_MNIST", ROOT.parent / "shared" / "data" / "mnist"))
 ROWS, BATCH, REPEATS = 60_000, 256, 3
 
 

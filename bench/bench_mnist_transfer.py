@@ -19,7 +19,7 @@ Compared, with the same data and seed:
   unfreeze every reused layer, recompile with Adam(1e-4) and train again the same way (step 2).
 
 Each variant's wall time runs from loading the model to the trained model (data already in
-memory). Rows are skipped when MNIST is absent (/work/shared/data/mnist or $REUSE_MNIST).
+memory). Rows are skipped when MNIST is absent (../shared/data/mnist or $REUSE_MNIST).
 Run alone: `python bench/run.py mnist_transfer` (about 2-4 minutes on 2 cores for 3 seeds).
 """
 
@@ -34,7 +34,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-MNIST = Path(os.environ.get("REUSE_MNIST", "/work/shared/data/mnist"))
+MNIST = Path(os.environ.get("REUSE_MNIST", ROOT.parent / "shared" / "data" / "mnist"))
 MODEL = ROOT / "models" / "mnist_0to4.keras"
 SEEDS = tuple(int(s) for s in os.environ.get("REUSE_BENCH_SEEDS", "0,1,2").split(","))
 N_VALID, PER_CLASS = 5000, 100
