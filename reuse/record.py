@@ -8,6 +8,7 @@ omitted and stdin is a pipe. Fields (all optional except `reuse` and `command`):
     command    the command that wrote it ("freeze", "cache-features", ...)
     model      absolute path of the model the next step should use
     frozen     names of the non-trainable layers of that model
+    trainable  names of the layers of that model that train (layers with parameters only)
     cut        the cut layer (top of the frozen part / of the reused layers)
     features   absolute path of a feature cache (HDF5)
     taps       layer names cached in `features`
@@ -34,7 +35,7 @@ from reuse._version import __version__
 from reuse.errors import UsageError
 
 # Fields that describe the model: a command that writes a new model drops the old values.
-MODEL_BOUND_FIELDS = ("features", "taps", "rows", "cut", "frozen", "metrics")
+MODEL_BOUND_FIELDS = ("features", "taps", "rows", "cut", "frozen", "trainable", "metrics")
 
 
 def make_record(command: str, upstream: dict | None = None, *, drop=(), **fields: Any) -> dict:

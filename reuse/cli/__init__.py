@@ -41,9 +41,11 @@ def _root(
 
 
 def _register() -> None:
-    from reuse.cli import cache_cmd, finetune_cmd, import_cmd, inspect_cmd
+    from reuse.cli import cache_cmd, finetune_cmd, freeze_cmd, import_cmd, inspect_cmd
 
     app.command("inspect")(inspect_cmd.inspect_command)
+    app.command("freeze")(freeze_cmd.freeze_command)
+    app.command("unfreeze")(freeze_cmd.unfreeze_command)
     app.command("cache-features")(cache_cmd.cache_features_command)
     app.command("finetune")(finetune_cmd.finetune_command)
     app.command("evaluate")(finetune_cmd.evaluate_command)
