@@ -45,7 +45,7 @@ class FinetuneOptions:
     clip_value: float | None = None
     label_smoothing: float = 0.0
     early_stopping: int | None = None
-    epochs: int = 10
+    epochs: int = 20  # the same default as `reuse finetune --epochs`
     batch_size: int = 32
     seed: int | None = None
     val_split: float | None = None
