@@ -7,6 +7,8 @@
 # top, and evaluate on held-out images.
 #
 #   bash examples/demo.sh [WORK_DIR]     # default WORK_DIR: demo/ (gitignored)
+#
+# EPOCHS=N caps the epochs of each stage (the tests use it; the demo runs with the defaults).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,7 +53,7 @@ say "3. Fine-tune a new 5-class softmax head with gradual unfreezing. Stage 0 tr
     "   learning rate, and is kept only if the validation loss improves (--max-unfreeze N stops" \
     "   earlier). Each stage trains from the deepest cached tap below its lowest trainable layer."
 run reuse finetune "$WORK/frozen.keras" --features "$WORK/feats.h5" --data "$WORK/train.npz" \
-  --val "$WORK/valid.npz" --unfreeze gradual --seed 0 -o "$WORK/tuned.keras"
+  --val "$WORK/valid.npz" --unfreeze gradual --seed 0 ${EPOCHS:+--epochs "$EPOCHS"} -o "$WORK/tuned.keras"
 
 say "4. Test accuracy on the held-out digits 5-9 (180 images no step above has seen)."
 run reuse evaluate "$WORK/tuned.keras" --data "$WORK/test.npz"

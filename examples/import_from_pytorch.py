@@ -18,12 +18,14 @@ Exits 0 with a message when PyTorch is not installed.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+EPOCHS = int(os.environ.get("EPOCHS", 20))  # per stage; the tests set EPOCHS to run quickly
 ARCH = "input:64,dense:64:elu:name=fc1,dense:64:elu:name=fc2,dense:5:softmax:name=fc3"
 
 
@@ -78,10 +80,14 @@ def main(work: Path) -> float | None:
         x_test, y_test = f["x"], f["y"]
     with torch.no_grad():
         probs = torch.softmax(net(torch.from_numpy(x_test)), dim=1).numpy()
-    print(f"PyTorch MLP: test accuracy {(probs.argmax(1) == y_test).mean():.4f} on digits 0-4; saved {work / 'mlp.pt'}")
+    print(
+        f"PyTorch MLP: test accuracy {(probs.argmax(1) == y_test).mean():.4f} on digits 0-4; saved {work / 'mlp.pt'}"
+    )
 
     # 2. Import into Keras; the check runs the imported model on x_test and compares with PyTorch.
-    report = reuse.import_weights(work / "mlp.pt", ARCH, strict=True, check_inputs=x_test, check_outputs=probs)
+    report = reuse.import_weights(
+        work / "mlp.pt", ARCH, strict=True, check_inputs=x_test, check_outputs=probs
+    )
     counts = report.counts()
     print(f"imported: {counts}; check: max |keras - torch| = {report.check['max_abs_diff']:.2e}")
     keras_probs = report.model.predict(x_test, verbose=0)
@@ -92,11 +98,15 @@ def main(work: Path) -> float | None:
     model = reuse.load_model(work / "imported.keras")
     reuse.freeze(model, upto="fc2")
     train, valid, test = (reuse.load_data(target[name]) for name in ("train", "valid", "test"))
-    result = reuse.finetune(model, train, val=valid, cut="fc2", unfreeze="gradual", seed=0)
+    result = reuse.finetune(
+        model, train, val=valid, cut="fc2", unfreeze="gradual", epochs=EPOCHS, seed=0
+    )
     for stage in result.stages:
         row = stage.row()
-        print(f"stage {row['stage']}: trainable {row['trainable']:<10} {row['epochs']:>3} epochs  "
-              f"best {row['monitor']} {row['best']:.4f}  kept {row['kept']}")
+        print(
+            f"stage {row['stage']}: trainable {row['trainable']:<10} {row['epochs']:>3} epochs  "
+            f"best {row['monitor']} {row['best']:.4f}  kept {row['kept']}"
+        )
     ev = reuse.evaluate(result.model, test)
     print(f"test accuracy {ev.accuracy:.4f} on {ev.rows} held-out images of digits 5-9")
     return ev.accuracy

@@ -25,7 +25,9 @@ HELD_OUT = 5000  # the base model's validation images: the first 5,000 of the tr
 CLASSES = range(5, 10)
 
 
-def _draw(y: np.ndarray, positions: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
+def _draw(
+    y: np.ndarray, positions: np.ndarray, per_class: int, rng: np.random.Generator
+) -> np.ndarray:
     chosen = []
     for c in CLASSES:
         rows = positions[y[positions] == c]
@@ -79,12 +81,23 @@ def table(work: str) -> None:
         stages = tuned.get("stages") or []
         epochs = sum(s["epochs"] for s in stages)
         train_s = sum(s["seconds"] for s in stages)
-        rows.append((name, evaluated["metrics"]["accuracy"], train_s, wall, epochs, tuned.get("used_cache", False)))
+        rows.append(
+            (
+                name,
+                evaluated["metrics"]["accuracy"],
+                train_s,
+                wall,
+                epochs,
+                tuned.get("used_cache", False),
+            )
+        )
     header = f"{'variant':<28} {'test acc':>8} {'train s':>8} {'wall s':>7} {'epochs':>6}  cache"
     print(header)
     print("-" * len(header))
     for name, acc, train_s, wall, epochs, cached in rows:
-        print(f"{name:<28} {acc:>8.4f} {train_s:>8.1f} {wall:>7.1f} {epochs:>6}  {'yes' if cached else 'no'}")
+        print(
+            f"{name:<28} {acc:>8.4f} {train_s:>8.1f} {wall:>7.1f} {epochs:>6}  {'yes' if cached else 'no'}"
+        )
 
 
 def _record(path: Path) -> dict:

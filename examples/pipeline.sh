@@ -10,6 +10,8 @@
 # it wrote, the frozen layers, the feature cache...) that the next one reads from stdin.
 #
 #   bash examples/pipeline.sh [WORK_DIR]     # default WORK_DIR: demo/pipeline (gitignored)
+#
+# EPOCHS=N sets finetune's --epochs (the tests use it to run quickly).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +26,7 @@ set -x
 reuse inspect base.keras
 reuse freeze base.keras --upto hidden2 -o frozen.keras \
   | reuse cache-features --data train.npz -o feats.h5 \
-  | reuse finetune --data train.npz --val valid.npz --head auto -o tuned.keras \
+  | reuse finetune --data train.npz --val valid.npz --head auto ${EPOCHS:+--epochs "$EPOCHS"} -o tuned.keras \
   | tee tuned.json
 # The last record names the tuned model; evaluate reads it from stdin too.
 reuse evaluate --data test.npz < tuned.json

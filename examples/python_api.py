@@ -9,6 +9,7 @@ The same steps as `make demo` (examples/demo.sh), with the library functions und
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import reuse
 from reuse.demo_data import write_digits_npz
 
 ROOT = Path(__file__).resolve().parent.parent
+EPOCHS = int(os.environ.get("EPOCHS", 20))  # per stage; the tests set EPOCHS to run quickly
 
 
 def main(work: Path) -> float:
@@ -33,7 +35,15 @@ def main(work: Path) -> float:
     cache = reuse.cache_features(model, train, work / "feats.h5", taps=taps)
     print(f"cached {cache.rows} rows of {', '.join(cache.taps)} in {cache.seconds:.1f} s")
 
-    result = reuse.finetune(model, train, val=valid, features=work / "feats.h5", unfreeze="gradual", seed=0)
+    result = reuse.finetune(
+        model,
+        train,
+        val=valid,
+        features=work / "feats.h5",
+        unfreeze="gradual",
+        epochs=EPOCHS,
+        seed=0,
+    )
     for stage in result.stages:
         row = stage.row()
         print(
