@@ -104,11 +104,23 @@ def _record(path: Path) -> dict:
     return json.loads(path.read_text().strip().splitlines()[-1])
 
 
+def main(argv: list[str]) -> int:
+    from reuse.errors import ReuseError
+
+    command, *args = argv or ["--help"]
+    try:
+        if command == "prepare" and len(args) == 2:
+            prepare(*args)
+        elif command == "table" and len(args) == 1:
+            table(*args)
+        else:
+            print(__doc__, file=sys.stderr)
+            return 2
+    except ReuseError as err:  # the same one-line report as the `reuse` commands
+        print(f"Error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    command, *args = sys.argv[1:] or ["--help"]
-    if command == "prepare" and len(args) == 2:
-        prepare(*args)
-    elif command == "table" and len(args) == 1:
-        table(*args)
-    else:
-        sys.exit(__doc__)
+    sys.exit(main(sys.argv[1:]))

@@ -29,6 +29,10 @@ if [ $# -lt 1 ] || [ ! -d "$1" ]; then
   echo "usage: $0 MNIST_DIR [WORK_DIR]   (MNIST_DIR: a folder with the four MNIST IDX files)" >&2
   exit 2
 fi
+if ! compgen -G "$1/train-images-idx3-ubyte*" > /dev/null; then
+  echo "Error: $1 holds no MNIST files (train-images-idx3-ubyte[.gz], ...) — pass the folder of the four IDX files" >&2
+  exit 2
+fi
 MNIST=$(cd "$1" && pwd)
 cd "$(dirname "$0")/.."
 WORK=${2:-demo/mnist}

@@ -149,7 +149,10 @@ def test_mnist_transfer_table(mnist_dir, tmp_path):
     assert rows[0][1] == rows[1][1] and rows[0][4] == rows[1][4]
 
 
-def test_mnist_transfer_needs_a_folder():
+def test_mnist_transfer_needs_a_folder_of_mnist_files(tmp_path):
     result = shell("bash examples/mnist_transfer.sh /nonexistent", cwd=ROOT)
     assert result.returncode == 2
     assert "usage:" in result.stderr
+    result = shell(f"bash examples/mnist_transfer.sh {tmp_path}", cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"Error: {tmp_path} holds no MNIST files")
