@@ -130,8 +130,9 @@ def test_mnist_transfer_table(mnist_dir, tmp_path):
         timeout=1200,
     )
     _check(result)
-    table = result.stdout[result.stdout.index("variant") :].splitlines()
-    rows = [line.split() for line in table[2:]]
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("variant "))
+    rows = [line.split() for line in lines[header + 2 :]]
     assert [r[0] for r in rows] == [
         "1-frozen",
         "2-frozen-cached",
