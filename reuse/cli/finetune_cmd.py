@@ -170,10 +170,14 @@ def _render_stage_table(rows: list[dict]) -> None:
     from reuse import report
 
     table = Table(title="stages", title_justify="left")
+    # One monitor for every stage (the usual case) goes in the header, keeping the rows narrow.
+    monitors = {r["monitor"] for r in rows}
+    shared = monitors.pop() if len(monitors) == 1 else None
     for col in ("stage", "trainable", "tap", "epochs", "best", "lr", "seconds", "kept"):
-        table.add_column(col, justify="right" if col in ("stage", "epochs", "best", "lr", "seconds") else "left")
+        header = f"best {shared}" if col == "best" and shared else col
+        table.add_column(header, justify="right" if col in ("stage", "epochs", "best", "lr", "seconds") else "left")
     for r in rows:
-        best = "" if r["best"] is None else f"{r['best']:.4f} ({r['monitor']})"
+        best = "" if r["best"] is None else f"{r['best']:.4f}" + ("" if shared else f" ({r['monitor']})")
         table.add_row(str(r["stage"]), r["trainable"], r["tap"], str(r["epochs"]), best, f"{r['lr']:.3g}",
                       f"{r['seconds']:.1f}", "yes" if r["kept"] else "no")
     report.render(table)
