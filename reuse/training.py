@@ -337,7 +337,10 @@ class TrainingInputs:
             from reuse import cuts
 
             bottom = cuts.bottom_model(self.transfer.model, [tap])
-            self._val_features[tap] = np.asarray(bottom.predict(self.val_x, batch_size=256, verbose=0))
+            # Eager calls in batches: a compiled predict on each new tap model would retrace.
+            self._val_features[tap] = np.concatenate(
+                [np.asarray(bottom(self.val_x[i : i + 256], training=False)) for i in range(0, len(self.val_x), 256)]
+            )
         return self._val_features[tap], self.val_y
 
     def _inputs(self, tap: str | None):

@@ -274,3 +274,14 @@ def test_tensorboard_logs(task, tmp_path):
     result = cli(["finetune", path, "--data", train, "-o", tmp_path / "t.keras", "--epochs", "1", "--tensorboard", logs, "--json"])
     assert result.exit_code == 0, result.stderr
     assert list(logs.rglob("events.out.tfevents.*"))
+
+
+def test_evaluate_reports_original_labels_after_classes(task, tmp_path):
+    path, train, valid = task
+    out = tmp_path / "tuned.keras"
+    assert cli(["finetune", path, "--data", train, "-o", out, "--epochs", "1", "--json"]).exit_code == 0
+    ev = cli(["evaluate", out, "--data", valid, "--classes", "1-2", "--json"])
+    assert ev.exit_code == 0, ev.stderr
+    rec = json.loads(ev.stdout)
+    assert [row["label"] for row in rec["per_class"]][:2] == [1, 2]
+    assert "stages" not in rec

@@ -231,7 +231,11 @@ def evaluate_command(
                      split=split, classes=classes, per_class=per_class, limit=limit, seed=seed)
     dataset = opts.load()
     ev = evaluate(model_io.load_model(path, unsafe=unsafe), dataset, batch_size=batch_size)
-    rec = record.make_record("evaluate", upstream, model=path, data=str(data), metrics=ev.metrics(), per_class=ev.per_class)
+    inverse = {int(new): old for old, new in (dataset.class_map or {}).items()}
+    for row in ev.per_class:  # report the labels as they are in the data, not as remapped
+        row["label"] = inverse.get(row["class"], row["class"])
+    rec = record.make_record("evaluate", upstream, drop=("stages", "history", "report", "used_cache"), model=path,
+                             data=str(data), metrics=ev.metrics(), per_class=ev.per_class)
 
     def human():
         from rich.table import Table
@@ -240,10 +244,10 @@ def evaluate_command(
         con.print(f"{ev.rows} rows  loss ({ev.loss_name}) {ev.loss:.4f}" + (f"  accuracy {ev.accuracy:.4f}" if ev.accuracy is not None else ""))
         if ev.per_class:
             table = Table()
-            for col in ("class", "support", "precision", "recall"):
+            for col in ("label", "support", "precision", "recall"):
                 table.add_column(col, justify="right")
             for r in ev.per_class:
-                table.add_row(str(r["class"]), str(r["support"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}")
+                table.add_row(str(r["label"]), str(r["support"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}")
             con.print(table)
 
     emit_record(rec, json_flag, human)
