@@ -52,9 +52,9 @@ def test_demo_prints_each_step_and_ends_with_the_stage_table_and_test_accuracy(t
     table = err[err.index("stages\n") :]
     rows = re.findall(r"│\s+(\d+) │ ([\w ,]+?)\s+│ (\w+)\s+│\s+(\d+) │", table)
     assert rows and rows[0][:3] == ("0", "head only", "hidden4"), table
-    assert [r[2] for r in rows] == ["hidden4", "hidden3", "hidden2", "hidden1", "input"][
-        : len(rows)
-    ]
+    # Two layers per stage (the default --unfreeze-step): hidden4+3 train from hidden2, then
+    # hidden4..1 from the raw input.
+    assert [r[2] for r in rows] == ["hidden4", "hidden2", "input"][: len(rows)]
     # stdout is not a terminal here, so each step that writes something prints its record.
     records = _records(result.stdout)
     assert [r["command"] for r in records] == ["cache-features", "finetune", "evaluate"]
