@@ -49,7 +49,7 @@ reuse freeze "$MODEL" --upto hidden2 -o "$WORK/frozen.keras" \
 run reuse inspect "$WORK/frozen.keras"
 
 say "3. Fine-tune a new 5-class softmax head with gradual unfreezing. Stage 0 trains the head with" \
-    "   every reused layer frozen; each next stage unfreezes one more layer from the top, halves the" \
+    "   every reused layer frozen; each next stage unfreezes two more layers from the top, halves the" \
     "   learning rate, and is kept only if the validation loss improves (--max-unfreeze N stops" \
     "   earlier). Each stage trains from the deepest cached tap below its lowest trainable layer."
 run reuse finetune "$WORK/frozen.keras" --features "$WORK/feats.h5" --data "$WORK/train.npz" \
