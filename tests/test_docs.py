@@ -33,3 +33,14 @@ def test_readme_opens_with_the_two_commands():
     lines = [line.strip() for line in (ROOT / "README.md").read_text().splitlines()[:12]]
     assert any(line.startswith("make demo") for line in lines)
     assert any(line.startswith("make test") for line in lines)
+
+
+def test_every_help_answers_without_tensorflow(tmp_path):
+    from tests.helpers import shell
+
+    for name in _commands():
+        result = shell(f"python -X importtime -m reuse {name} --help", tmp_path)
+        assert result.returncode == 0, result.stderr
+        imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+        heavy = imported & {"tensorflow", "keras", "torch", "matplotlib", "h5py"}
+        assert not heavy, f"`reuse {name} --help` imports {heavy}"

@@ -15,13 +15,15 @@ A command declares them with these `Annotated` aliases and turns them into a `Da
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from reuse.cli.common import SeedOpt
-from reuse.data import DataOptions, parse_classes, parse_image_size
 from reuse.errors import UsageError
+
+if TYPE_CHECKING:  # numpy-heavy; imported when a command runs, not for --help
+    from reuse.data import DataOptions
 
 __all__ = [
     "DataOpt",
@@ -190,6 +192,8 @@ def data_options(
     Raises:
         UsageError: a malformed value (named, with the value received).
     """
+    from reuse.data import DataOptions, parse_classes, parse_image_size
+
     if classes is not None:
         parse_classes(classes)
     for name, value in (("per_class", per_class), ("limit", limit)):
