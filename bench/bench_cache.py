@@ -96,8 +96,13 @@ def _throughput(name, model, data, tmp: Path) -> list[dict]:
     bare_t, cache_t = min(bare), min(cached)
     return [
         {"name": f"{name}: bare forward pass", "value": ROWS / bare_t, "unit": "rows/s"},
-        {"name": f"{name}: cache-features", "value": ROWS / cache_t, "unit": "rows/s",
-         "ratio": bare_t / cache_t, "target": ">= 0.9x bare pass"},
+        {
+            "name": f"{name}: cache-features",
+            "value": ROWS / cache_t,
+            "unit": "rows/s",
+            "ratio": bare_t / cache_t,
+            "target": ">= 0.9x bare pass",
+        },
     ]
 
 
@@ -120,7 +125,13 @@ def _compression(model, data, tmp: Path) -> list[dict]:
             read = time.perf_counter() - started
         rows.append({"name": f"mlp compression {spec}: write", "value": write, "unit": "s"})
         rows.append({"name": f"mlp compression {spec}: batched read", "value": read, "unit": "s"})
-        rows.append({"name": f"mlp compression {spec}: size", "value": out.stat().st_size / 1e6, "unit": "MB"})
+        rows.append(
+            {
+                "name": f"mlp compression {spec}: size",
+                "value": out.stat().st_size / 1e6,
+                "unit": "MB",
+            }
+        )
     return rows
 
 
@@ -162,7 +173,10 @@ def _rss(tmp: Path) -> list[dict]:
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         out = subprocess.run(
             [sys.executable, "-c", _RSS_CHILD, str(npy), str(tmp / f"rss{rows}.h5"), str(ROOT)],
-            capture_output=True, text=True, env=env, check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
         )
         figures[rows] = json.loads(out.stdout.strip().splitlines()[-1])
         npy.unlink()
@@ -170,9 +184,18 @@ def _rss(tmp: Path) -> list[dict]:
     small, big = figures[60_000]["maxrss_kb"], figures[600_000]["maxrss_kb"]
     return [
         {"name": "peak RSS, 60k rows (memmap .npy)", "value": small / 1024, "unit": "MiB"},
-        {"name": "peak RSS, 600k rows (memmap .npy)", "value": big / 1024, "unit": "MiB",
-         "ratio": big / small, "target": "< 1.15x the 60k run"},
-        {"name": "cache-features 600k rows (MLP)", "value": 600_000 / figures[600_000]["seconds"], "unit": "rows/s"},
+        {
+            "name": "peak RSS, 600k rows (memmap .npy)",
+            "value": big / 1024,
+            "unit": "MiB",
+            "ratio": big / small,
+            "target": "< 1.15x the 60k run",
+        },
+        {
+            "name": "cache-features 600k rows (MLP)",
+            "value": 600_000 / figures[600_000]["seconds"],
+            "unit": "rows/s",
+        },
     ]
 
 

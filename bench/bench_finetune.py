@@ -32,7 +32,9 @@ def _data(tmp: Path):
     """(Dataset of 60,000 rows of 28x28 inputs, description)."""
     from reuse.data import load_data
 
-    if (MNIST / "train-images-idx3-ubyte.gz").exists() or (MNIST / "train-images-idx3-ubyte").exists():
+    if (MNIST / "train-images-idx3-ubyte.gz").exists() or (
+        MNIST / "train-images-idx3-ubyte"
+    ).exists():
         return load_data(MNIST, split="train"), "MNIST train (60,000 images)"
     rng = np.random.default_rng(0)
     path = tmp / "synthetic.npz"
@@ -99,7 +101,9 @@ def _compare(label: str, base, data, tmp: Path, repeats: int = REPEATS) -> list[
     tap = transfer.cut
     cache_path = tmp / f"{label}.h5"
     started = time.perf_counter()
-    feature_cache.cache_features(transfer.model, shaped, cache_path, taps=[tap], batch_size=BATCH, verify=0)
+    feature_cache.cache_features(
+        transfer.model, shaped, cache_path, taps=[tap], batch_size=BATCH, verify=0
+    )
     cache_s = time.perf_counter() - started
     cache = feature_cache.open_cache(cache_path, model=transfer.model)
     try:
@@ -116,8 +120,13 @@ def _compare(label: str, base, data, tmp: Path, repeats: int = REPEATS) -> list[
     target = {"mlp": ">= 4x", "conv": ">= 10x"}[label]
     what = {"mlp": "MNIST 5x100 ELU MLP", "conv": "conv base 32/64/64"}[label]
     return [
-        {"name": f"finetune epoch from cache, {what} (batch 256, median of {repeats})", "value": c, "unit": "s",
-         "ratio": r / c, "target": target},
+        {
+            "name": f"finetune epoch from cache, {what} (batch 256, median of {repeats})",
+            "value": c,
+            "unit": "s",
+            "ratio": r / c,
+            "target": target,
+        },
         {"name": f"finetune epoch through frozen layers, {what}", "value": r, "unit": "s"},
         {"name": f"cache-features once, {what} (tap {tap})", "value": cache_s, "unit": "s"},
     ]

@@ -43,11 +43,21 @@ def run() -> list[dict]:
         subprocess.run([sys.executable, "-c", build], check=True, capture_output=True, env=_env())
         inspect_s = _wall([*reuse, "inspect", str(path)])
         keras_s = _wall(
-            [sys.executable, "-c", f"import keras; keras.models.load_model({str(path)!r}).summary()"], repeats=3
+            [
+                sys.executable,
+                "-c",
+                f"import keras; keras.models.load_model({str(path)!r}).summary()",
+            ],
+            repeats=3,
         )
     ratio = keras_s / inspect_s
     return [
-        {"name": "reuse --help (wall, median of 5)", "value": help_s, "unit": "s", "target": "< 0.3 s"},
+        {
+            "name": "reuse --help (wall, median of 5)",
+            "value": help_s,
+            "unit": "s",
+            "target": "< 0.3 s",
+        },
         {
             "name": "reuse inspect mlp5.keras (wall, median of 5)",
             "value": inspect_s,

@@ -56,7 +56,9 @@ def task_data(seed: int):
     for label in range(5):
         candidates = np.flatnonzero((pool.y == label) & (pool.indices >= N_VALID))
         picks.append(rng.choice(candidates, PER_CLASS, replace=False))
-    train = pool.subset(np.sort(np.concatenate(picks)), f"per_class{PER_CLASS}:seed{seed}:from{N_VALID}")
+    train = pool.subset(
+        np.sort(np.concatenate(picks)), f"per_class{PER_CLASS}:seed{seed}:from{N_VALID}"
+    )
     test = load_data(MNIST, split="test", classes="5-9")
     return train, val, test
 
@@ -85,9 +87,15 @@ def hand_script(train, val, test, seed: int) -> dict:
         layer.trainable = False
 
     def fit(lr: float) -> int:
-        model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(lr),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         stop = keras.callbacks.EarlyStopping(patience=HAND_PATIENCE, restore_best_weights=True)
-        h = model.fit(xt, yt, epochs=HAND_EPOCHS, validation_data=(xv, yv), callbacks=[stop], verbose=0)
+        h = model.fit(
+            xt, yt, epochs=HAND_EPOCHS, validation_data=(xv, yv), callbacks=[stop], verbose=0
+        )
         return len(h.history["loss"])
 
     epochs1 = fit(1e-3)
@@ -99,11 +107,15 @@ def hand_script(train, val, test, seed: int) -> dict:
     epochs2 = fit(HAND_LR2)
     step2_s = time.perf_counter() - started
     acc2 = accuracy(model, xs, ys)
-    return {"hand step 1 (frozen, Adam 1e-3)": (acc1, step1_s, epochs1),
-            "hand step 2 (+ unfreeze all, Adam 1e-4)": (acc2, step1_s + step2_s, epochs2)}
+    return {
+        "hand step 1 (frozen, Adam 1e-3)": (acc1, step1_s, epochs1),
+        "hand step 2 (+ unfreeze all, Adam 1e-4)": (acc2, step1_s + step2_s, epochs2),
+    }
 
 
-def reuse_variant(train, val, test, seed: int, *, frozen: bool = False, **options) -> tuple[float, float, int, list]:
+def reuse_variant(
+    train, val, test, seed: int, *, frozen: bool = False, **options
+) -> tuple[float, float, int, list]:
     """`frozen`: freeze every layer first, as `reuse freeze` does (the shipped model is trainable,
     and `unfreeze="none"` keeps each reused layer's own state)."""
     from reuse.model_io import load_model
@@ -145,7 +157,9 @@ def run() -> list[dict]:
         for name, (acc, s, e) in ((k, v) for k, v in runs[-1].items() if not k.startswith("_")):
             report.info(f"seed {seed}: {name}: test accuracy {acc:.4f}, {s:.1f} s, {e} epochs")
         for row in runs[-1]["_stages"]:
-            report.info(f"  stage {row['stage']}: {row['trainable']}, {row['epochs']} epochs, best {row['best']:.4f}, kept {row['kept']}")
+            report.info(
+                f"  stage {row['stage']}: {row['trainable']}, {row['epochs']} epochs, best {row['best']:.4f}, kept {row['kept']}"
+            )
     rows = []
     gradual = np.array([r["reuse finetune --unfreeze gradual (defaults)"][0] for r in runs])
     for name in [k for k in runs[0] if not k.startswith("_")]:
@@ -164,7 +178,13 @@ def run() -> list[dict]:
             row["gradual_minus_this"] = float((gradual - accs).mean())
             row["gradual_wins_seeds"] = f"{int((gradual > accs).sum())}/{len(runs)}"
         rows.append(row)
-        rows.append({"name": f"MNIST 5-9, {name}: wall time (mean)", "value": float(secs.mean()), "unit": "s"})
+        rows.append(
+            {
+                "name": f"MNIST 5-9, {name}: wall time (mean)",
+                "value": float(secs.mean()),
+                "unit": "s",
+            }
+        )
     return rows
 
 

@@ -55,7 +55,9 @@ def main(argv: list[str]) -> int:
             print(f"{r['name'].ljust(width)}  skipped: {r['skipped']}")
             continue
         ratio = f"{r['ratio']:.2f}x" if r.get("ratio") is not None else ""
-        print(f"{r['name'].ljust(width)}  {r['value']:>12.4g}  {r.get('unit', ''):8}  {ratio:>7}  {r.get('target', '')}")
+        print(
+            f"{r['name'].ljust(width)}  {r['value']:>12.4g}  {r.get('unit', ''):8}  {ratio:>7}  {r.get('target', '')}"
+        )
     print(f"wrote {ROOT / 'bench.json'}", file=sys.stderr)
     return 0
 

@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-EPOCHS = int(os.environ["EPOCHS"]) if os.environ.get("EPOCHS") else None  # None: the defaults; tests set EPOCHS
+EPOCHS = (
+    int(os.environ["EPOCHS"]) if os.environ.get("EPOCHS") else None
+)  # None: the defaults; tests set EPOCHS
 ARCH = "input:64,dense:64:elu:name=fc1,dense:64:elu:name=fc2,dense:5:softmax:name=fc3"
 
 

@@ -17,7 +17,9 @@ import reuse
 from reuse.demo_data import write_digits_npz
 
 ROOT = Path(__file__).resolve().parent.parent
-EPOCHS = int(os.environ["EPOCHS"]) if os.environ.get("EPOCHS") else None  # None: the defaults; tests set EPOCHS
+EPOCHS = (
+    int(os.environ["EPOCHS"]) if os.environ.get("EPOCHS") else None
+)  # None: the defaults; tests set EPOCHS
 
 
 def main(work: Path) -> float:

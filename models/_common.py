@@ -36,13 +36,17 @@ def mlp(name: str, n_in: int, hidden: int, units: int, n_out: int):
     layers = [keras.Input((n_in,), name="pixels")]
     for i in range(1, hidden + 1):
         layers.append(
-            keras.layers.Dense(units, activation="elu", kernel_initializer="he_normal", name=f"hidden{i}")
+            keras.layers.Dense(
+                units, activation="elu", kernel_initializer="he_normal", name=f"hidden{i}"
+            )
         )
     layers.append(keras.layers.Dense(n_out, activation="softmax", name="output"))
     return keras.Sequential(layers, name=name)
 
 
-def train(model, train_xy, valid_xy, *, lr: float, batch_size: int, epochs: int, patience: int) -> dict:
+def train(
+    model, train_xy, valid_xy, *, lr: float, batch_size: int, epochs: int, patience: int
+) -> dict:
     """Adam + sparse categorical cross-entropy, early stopping on val_loss (best weights kept)."""
     import keras
 
@@ -51,11 +55,18 @@ def train(model, train_xy, valid_xy, *, lr: float, batch_size: int, epochs: int,
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=True
+    )
     start = time.perf_counter()
     history = model.fit(
-        *train_xy, validation_data=valid_xy, epochs=epochs, batch_size=batch_size,
-        shuffle=True, callbacks=[stop], verbose=2,
+        *train_xy,
+        validation_data=valid_xy,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        callbacks=[stop],
+        verbose=2,
     )
     losses = history.history["val_loss"]
     best = min(range(len(losses)), key=losses.__getitem__)
@@ -101,11 +112,15 @@ def weights_sha256(path: Path) -> str:
 
 
 def layer_table(model) -> str:
-    rows = ["| # | Layer | Class | Output shape | Activation | Initializer | Parameters |",
-            "|---|---|---|---|---|---|---:|"]
+    rows = [
+        "| # | Layer | Class | Output shape | Activation | Initializer | Parameters |",
+        "|---|---|---|---|---|---|---:|",
+    ]
     for tensor in model.inputs:
         name = tensor.name.split(":")[0]
-        rows.append(f"| | `{name}` (input) | Input | {tuple(tensor.shape)} {tensor.dtype} | | | 0 |")
+        rows.append(
+            f"| | `{name}` (input) | Input | {tuple(tensor.shape)} {tensor.dtype} | | | 0 |"
+        )
     for i, layer in enumerate(model.layers):
         config = layer.get_config()
         init = config.get("kernel_initializer", {})
@@ -123,11 +138,15 @@ def environment() -> str:
     import numpy as np
     import tensorflow as tf
 
-    return (f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-            f"NumPy {np.__version__}, {platform.machine()} CPU")
+    return (
+        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+        f"NumPy {np.__version__}, {platform.machine()} CPU"
+    )
 
 
-def write_card(path: Path, *, title: str, summary: str, facts: dict[str, str], sections: dict[str, str]) -> Path:
+def write_card(
+    path: Path, *, title: str, summary: str, facts: dict[str, str], sections: dict[str, str]
+) -> Path:
     """A model card: title, summary, a facts table (`key` | value) and free sections.
 
     Tests read the facts table (`sha256`, `test_accuracy`, ...), so keep its keys stable.

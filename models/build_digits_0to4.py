@@ -26,7 +26,9 @@ def build(out: Path, epochs: int = EPOCHS) -> dict:
     parts = digits_split(range(5), seed=0)
     xy = {name: (part["x"], part["y"]) for name, part in parts.items()}
     model = _common.mlp(NAME, n_in=64, hidden=HIDDEN, units=UNITS, n_out=5)
-    run = _common.train(model, xy["train"], xy["valid"], lr=LR, batch_size=BATCH, epochs=epochs, patience=PATIENCE)
+    run = _common.train(
+        model, xy["train"], xy["valid"], lr=LR, batch_size=BATCH, epochs=epochs, patience=PATIENCE
+    )
     shipped = _common.save_shipped(model, out)
     acc, correct = _common.accuracy(shipped, *xy["test"])
     n_test = len(xy["test"][1])
@@ -59,8 +61,8 @@ Split: `reuse.demo_data.digits_split(range(5), seed=0)`: per class 60% train / 2
             "Training": f"""\
 Adam (learning rate {LR}), sparse categorical cross-entropy, batch size {BATCH}, shuffled each
 epoch, up to {epochs} epochs with early stopping on the validation loss (patience {PATIENCE}; the
-weights of the best epoch are kept). Best epoch {run['best_epoch']} of {run['epochs_run']}, validation
-loss {run['val_loss']:.4f}; {run['seconds']:.1f} s on {_common.environment()}.""",
+weights of the best epoch are kept). Best epoch {run["best_epoch"]} of {run["epochs_run"]}, validation
+loss {run["val_loss"]:.4f}; {run["seconds"]:.1f} s on {_common.environment()}.""",
             "Test accuracy": f"""\
 {acc:.4f} ({correct} of {n_test} test images of digits 0-4), measured on the saved file.""",
             "Rebuild": f"""\
@@ -76,10 +78,19 @@ python models/build_digits_0to4.py    # under a minute; rewrites models/{NAME}.k
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--out", type=Path, default=Path(__file__).resolve().parent / f"{NAME}.keras",
-                        help="where to write the model (the card is written beside it, .md)")
-    parser.add_argument("--epochs", type=int, default=EPOCHS,
-                        help=f"most epochs to train (default {EPOCHS}; fewer only for quick checks)")
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / f"{NAME}.keras",
+        help="where to write the model (the card is written beside it, .md)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=EPOCHS,
+        help=f"most epochs to train (default {EPOCHS}; fewer only for quick checks)",
+    )
     args = parser.parse_args()
     if args.epochs < 1:
         parser.error(f"--epochs must be >= 1. Received: --epochs {args.epochs}")

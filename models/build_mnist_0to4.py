@@ -31,11 +31,16 @@ def find_file(folder: Path, stem: str) -> Path:
     from reuse.errors import DataError
 
     if not folder.is_dir():
-        raise DataError(f"MNIST folder {folder} does not exist", "pass the folder that holds the four MNIST IDX files")
+        raise DataError(
+            f"MNIST folder {folder} does not exist",
+            "pass the folder that holds the four MNIST IDX files",
+        )
     for candidate in (folder / f"{stem}.gz", folder / stem):
         if candidate.exists():
             return candidate
-    raise DataError(f"{folder} has no {stem}[.gz]", "pass the folder that holds the four MNIST IDX files")
+    raise DataError(
+        f"{folder} has no {stem}[.gz]", "pass the folder that holds the four MNIST IDX files"
+    )
 
 
 def load_mnist_0to4(folder: Path) -> dict[str, tuple]:
@@ -65,7 +70,15 @@ def build(mnist_dir: Path, out: Path) -> dict:
     data = load_mnist_0to4(mnist_dir)
     _common.deterministic()
     model = _common.mlp(NAME, n_in=784, hidden=HIDDEN, units=UNITS, n_out=5)
-    run = _common.train(model, data["train"], data["valid"], lr=LR, batch_size=BATCH, epochs=EPOCHS, patience=PATIENCE)
+    run = _common.train(
+        model,
+        data["train"],
+        data["valid"],
+        lr=LR,
+        batch_size=BATCH,
+        epochs=EPOCHS,
+        patience=PATIENCE,
+    )
     shipped = _common.save_shipped(model, out)
     acc, correct = _common.accuracy(shipped, *data["test"])
     n_test = len(data["test"][1])
@@ -99,8 +112,8 @@ Inputs: the 784 pixels, flattened, divided by 255, as float32 in [0, 1]. Labels:
             "Training": f"""\
 Adam (learning rate {LR}), sparse categorical cross-entropy, batch size {BATCH}, shuffled each
 epoch, up to {EPOCHS} epochs with early stopping on the validation loss (patience {PATIENCE}; the
-weights of the best epoch are kept). Best epoch {run['best_epoch']} of {run['epochs_run']}, validation
-loss {run['val_loss']:.4f}; {run['seconds']:.0f} s on {_common.environment()}.""",
+weights of the best epoch are kept). Best epoch {run["best_epoch"]} of {run["epochs_run"]}, validation
+loss {run["val_loss"]:.4f}; {run["seconds"]:.0f} s on {_common.environment()}.""",
             "Test accuracy": f"""\
 {acc:.4f} ({correct:,} of {n_test:,} t10k test images of digits 0-4), measured on the saved file.""",
             "Rebuild": f"""\
@@ -117,8 +130,13 @@ python models/build_mnist_0to4.py MNIST_DIR    # 1-2 min on 2 CPU cores; rewrite
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mnist_dir", type=Path, help="folder with the four MNIST IDX files")
-    parser.add_argument("-o", "--out", type=Path, default=Path(__file__).resolve().parent / f"{NAME}.keras",
-                        help="where to write the model (the card is written beside it, .md)")
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / f"{NAME}.keras",
+        help="where to write the model (the card is written beside it, .md)",
+    )
     args = parser.parse_args()
     if not args.out.parent.is_dir():
         parser.error(f"folder {args.out.parent} does not exist. Received: --out {args.out}")

@@ -44,20 +44,34 @@ def split_named(text: str, what: str, option: str) -> tuple[str, dict[str, str]]
                     f"write {option} {name}:key=value,key=value",
                 )
             if key in params:
-                raise SpecError(f"{option}: `{key}` is given twice. Received: {text}", "give each key once")
+                raise SpecError(
+                    f"{option}: `{key}` is given twice. Received: {text}", "give each key once"
+                )
             params[key] = value.strip()
     return name, params
 
 
-def number(key: str, value: str, *, lo: float | None = None, hi: float | None = None,
-           lo_open: bool = False, hi_open: bool = False, example: str = "0.1") -> float:
+def number(
+    key: str,
+    value: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    example: str = "0.1",
+) -> float:
     """`value` as a finite float within the bounds; the error names `key` and echoes `value`."""
     try:
         out = float(value)
     except (TypeError, ValueError):
-        raise SpecError(f"`{key}` must be a number. Received: {key}={value}", f"e.g. {key}={example}") from None
+        raise SpecError(
+            f"`{key}` must be a number. Received: {key}={value}", f"e.g. {key}={example}"
+        ) from None
     if not math.isfinite(out):
-        raise SpecError(f"`{key}` must be a finite number. Received: {key}={value}", f"e.g. {key}={example}")
+        raise SpecError(
+            f"`{key}` must be a finite number. Received: {key}={value}", f"e.g. {key}={example}"
+        )
     _check_bounds(key, value, out, lo, hi, lo_open, hi_open)
     return out
 
@@ -69,7 +83,9 @@ def integer(key: str, value: str, *, lo: int | None = None) -> int:
     except (TypeError, ValueError):
         as_float = math.nan
     if not math.isfinite(as_float) or as_float != int(as_float):
-        raise SpecError(f"`{key}` must be a whole number. Received: {key}={value}", f"e.g. {key}=100")
+        raise SpecError(
+            f"`{key}` must be a whole number. Received: {key}={value}", f"e.g. {key}=100"
+        )
     out = int(as_float)
     _check_bounds(key, value, out, lo, None, False, False)
     return out
@@ -89,15 +105,21 @@ def numbers(key: str, value: str) -> list[float]:
     """A `;`-separated list of numbers (`,` already separates keys)."""
     items = [v.strip() for v in str(value).split(";") if v.strip()]
     if not items:
-        raise SpecError(f"`{key}` must be a ;-separated list of numbers. Received: {key}={value}",
-                        f"e.g. {key}=100;200")
+        raise SpecError(
+            f"`{key}` must be a ;-separated list of numbers. Received: {key}={value}",
+            f"e.g. {key}=100;200",
+        )
     return [number(key, v) for v in items]
 
 
 def _check_bounds(key, raw, out, lo, hi, lo_open, hi_open) -> None:
     if lo is not None and (out < lo or (lo_open and out == lo)):
         op = ">" if lo_open else ">="
-        raise SpecError(f"`{key}` must be {op} {lo:g}. Received: {key}={raw}", f"give a value {op} {lo:g}")
+        raise SpecError(
+            f"`{key}` must be {op} {lo:g}. Received: {key}={raw}", f"give a value {op} {lo:g}"
+        )
     if hi is not None and (out > hi or (hi_open and out == hi)):
         op = "<" if hi_open else "<="
-        raise SpecError(f"`{key}` must be {op} {hi:g}. Received: {key}={raw}", f"give a value {op} {hi:g}")
+        raise SpecError(
+            f"`{key}` must be {op} {hi:g}. Received: {key}={raw}", f"give a value {op} {hi:g}"
+        )

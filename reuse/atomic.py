@@ -46,7 +46,9 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     """
     target = Path(target)
     suffix = suffix if suffix is not None else "".join(target.suffixes) or target.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{suffix}", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=f".part{suffix}", dir=target.parent
+    )
     os.close(fd)
     os.unlink(tmp)
     tmp_path = Path(tmp)

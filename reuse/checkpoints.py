@@ -80,10 +80,15 @@ class Checkpointer:
         weights = self._write(f"{tag}.model.npz", lambda p: _save_arrays(p, model.get_weights()))
         opt_vars = [np.array(v) for opt in optimizers for v in opt.variables]
         opt_file = self._write(f"{tag}.optimizer.npz", lambda p: _save_arrays(p, opt_vars))
-        best_file = self._write(f"{tag}.best.npz", lambda p: _save_arrays(p, best_weights)) if best_weights is not None else None
+        best_file = (
+            self._write(f"{tag}.best.npz", lambda p: _save_arrays(p, best_weights))
+            if best_weights is not None
+            else None
+        )
         stage_best_file = (
             self._write(f"{tag}.stage_best.npz", lambda p: _save_arrays(p, stage_best_weights))
-            if stage_best_weights is not None else None
+            if stage_best_weights is not None
+            else None
         )
         state = {
             "stage": stage,
@@ -102,7 +107,12 @@ class Checkpointer:
             "options": self.options,
         }
         self._write(STATE, lambda p: Path(p).write_text(json.dumps(state, default=float) + "\n"))
-        keep = {STATE, weights.name, opt_file.name, *(f.name for f in (best_file, stage_best_file) if f)}
+        keep = {
+            STATE,
+            weights.name,
+            opt_file.name,
+            *(f.name for f in (best_file, stage_best_file) if f),
+        }
         for old in self.dir.iterdir():
             if old.name not in keep and not old.name.startswith("."):
                 old.unlink(missing_ok=True)
@@ -127,7 +137,10 @@ def load_state(directory: str | os.PathLike, options: dict) -> ResumeState:
     d = Path(directory)
     path = d / STATE
     if not path.exists():
-        raise UsageError(f"no checkpoint in {d} (no {STATE})", "run once with --checkpoint-dir first, or drop --resume")
+        raise UsageError(
+            f"no checkpoint in {d} (no {STATE})",
+            "run once with --checkpoint-dir first, or drop --resume",
+        )
     state = json.loads(path.read_text())
     ignore = {"epochs_hint"}
     differ = [k for k in options if k not in ignore and state["options"].get(k) != options.get(k)]

@@ -43,11 +43,24 @@ class CheckResult:
     details: dict = field(default_factory=dict)
 
     def row(self) -> dict:
-        return {"name": self.name, "status": self.status, "reason": self.reason, "details": self.details}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "reason": self.reason,
+            "details": self.details,
+        }
 
 
-def check(model, data=None, options=None, *, features=None, subset: int = 20, steps: int = 300,
-          batch: int = 128) -> list[CheckResult]:
+def check(
+    model,
+    data=None,
+    options=None,
+    *,
+    features=None,
+    subset: int = 20,
+    steps: int = 300,
+    batch: int = 128,
+) -> list[CheckResult]:
     """Run the four checks on `model` trained as `finetune` would with `options`.
 
     Example:
@@ -90,10 +103,16 @@ def check(model, data=None, options=None, *, features=None, subset: int = 20, st
     try:
         run = prepare(model, data, features=features, options=plain)
         apply_trainable(run.transfer, run.trainable, train_bn=plain.train_bn)
-        x_all, y_all = run.inputs.train(None) if run.inputs.x is not None else run.inputs.train(run.tap)
+        x_all, y_all = (
+            run.inputs.train(None) if run.inputs.x is not None else run.inputs.train(run.tap)
+        )
         tap_for_measure = None if run.inputs.x is not None else run.tap
         rows = _sample(len(y_all), batch, plain.seed)
-        measure_model = run.transfer.model if tap_for_measure is None else _top(run.transfer.model, tap_for_measure)
+        measure_model = (
+            run.transfer.model
+            if tap_for_measure is None
+            else _top(run.transfer.model, tap_for_measure)
+        )
         xb, yb = x_all[rows], y_all[rows]
         results = [
             initial_loss(measure_model, run.transfer, xb, yb),
@@ -150,22 +169,53 @@ def initial_loss(model, transfer, x, y) -> CheckResult:
     expected, label = reference_loss(transfer, y)
     details = {"loss": loss, "expected": expected, "rows": int(len(y))}
     if not math.isfinite(loss):
-        return CheckResult("initial_loss", "fail", f"the initial loss is {loss}: the inputs or the weights hold NaN/Inf", details)
+        return CheckResult(
+            "initial_loss",
+            "fail",
+            f"the initial loss is {loss}: the inputs or the weights hold NaN/Inf",
+            details,
+        )
     if expected is None:
         variance = float(np.var(np.asarray(y, dtype=float)))
         details["expected"] = variance
         if loss > 10 * max(variance, 1e-12):
-            return CheckResult("initial_loss", "warn", f"initial loss {loss:.4g} is over 10x the targets' variance {variance:.4g}: scale the targets or the features", details)
-        return CheckResult("initial_loss", "pass", f"initial loss {loss:.4g} vs variance of the targets {variance:.4g}", details)
+            return CheckResult(
+                "initial_loss",
+                "warn",
+                f"initial loss {loss:.4g} is over 10x the targets' variance {variance:.4g}: scale the targets or the features",
+                details,
+            )
+        return CheckResult(
+            "initial_loss",
+            "pass",
+            f"initial loss {loss:.4g} vs variance of the targets {variance:.4g}",
+            details,
+        )
     ratio = loss / expected
     details["ratio"] = ratio
     text = f"initial loss {loss:.4f} vs {label} = {expected:.4f} (x{ratio:.2f})"
     if ratio > 3:
-        return CheckResult("initial_loss", "fail", text + ": the fresh head is far too confident — features too large or a bad initialization", details)
+        return CheckResult(
+            "initial_loss",
+            "fail",
+            text
+            + ": the fresh head is far too confident — features too large or a bad initialization",
+            details,
+        )
     if ratio > 1.5:
-        return CheckResult("initial_loss", "warn", text + ": the fresh head starts overconfident — check the feature scale", details)
+        return CheckResult(
+            "initial_loss",
+            "warn",
+            text + ": the fresh head starts overconfident — check the feature scale",
+            details,
+        )
     if ratio < 0.8:
-        return CheckResult("initial_loss", "warn", text + ": lower than chance before training — do the labels leak into the inputs?", details)
+        return CheckResult(
+            "initial_loss",
+            "warn",
+            text + ": lower than chance before training — do the labels leak into the inputs?",
+            details,
+        )
     return CheckResult("initial_loss", "pass", text, details)
 
 
@@ -180,7 +230,9 @@ def overfit_tiny(run, options, *, subset: int = 20, steps: int = 300) -> CheckRe
     train_model = run.train_model()
     # A tiny subset tolerates a bolder rate; the point is capacity, not generalization.
     lr = options.lr or 10 * default_lr(options.optimizer)
-    factory = optimizers.optimizer_factory(options.optimizer, clipnorm=options.clip_norm, clipvalue=options.clip_value)
+    factory = optimizers.optimizer_factory(
+        options.optimizer, clipnorm=options.clip_norm, clipvalue=options.clip_value
+    )
     train_model.compile(optimizer=factory(lr), loss=run.transfer.loss)
     first = _loss_value(run.transfer.loss, ys, _forward(train_model, xs))
     regression = run.transfer.task == "regression"
@@ -192,15 +244,39 @@ def overfit_tiny(run, options, *, subset: int = 20, steps: int = 300) -> CheckRe
         if not math.isfinite(loss) or loss < target:
             break
     final = _loss_value(run.transfer.loss, ys, _forward(train_model, xs))
-    details = {"rows": int(len(rows)), "steps": len(losses), "lr": lr, "first": first, "final": final, "target": target}
+    details = {
+        "rows": int(len(rows)),
+        "steps": len(losses),
+        "lr": lr,
+        "first": first,
+        "final": final,
+        "target": target,
+    }
     if not math.isfinite(final) or not all(math.isfinite(v) for v in losses):
-        return CheckResult("overfit_tiny", "fail", f"the loss became NaN/Inf while overfitting {len(rows)} rows at lr {lr:g}: lower --lr", details)
+        return CheckResult(
+            "overfit_tiny",
+            "fail",
+            f"the loss became NaN/Inf while overfitting {len(rows)} rows at lr {lr:g}: lower --lr",
+            details,
+        )
     text = f"loss on {len(rows)} rows went {first:.4f} → {final:.4f} in {len(losses)} steps (lr {lr:g})"
     if final <= target:
         return CheckResult("overfit_tiny", "pass", text, details)
     if final < 0.5 * first:
-        return CheckResult("overfit_tiny", "warn", text + f", not below {target:.3g}: more steps (--steps), a higher --lr, or a larger head", details)
-    return CheckResult("overfit_tiny", "fail", text + ": the model cannot fit even a tiny sample — check labels, loss and which layers train; try a higher --lr or a larger head", details)
+        return CheckResult(
+            "overfit_tiny",
+            "warn",
+            text
+            + f", not below {target:.3g}: more steps (--steps), a higher --lr, or a larger head",
+            details,
+        )
+    return CheckResult(
+        "overfit_tiny",
+        "fail",
+        text
+        + ": the model cannot fit even a tiny sample — check labels, loss and which layers train; try a higher --lr or a larger head",
+        details,
+    )
 
 
 def _stratified(y: np.ndarray, k: int, seed: int | None) -> np.ndarray:
@@ -212,7 +288,9 @@ def _stratified(y: np.ndarray, k: int, seed: int | None) -> np.ndarray:
     labels = np.asarray(y).reshape(n, -1)
     if labels.shape[1] != 1 or not np.issubdtype(labels.dtype, np.integer):
         return np.sort(rng.choice(n, size=k, replace=False))
-    groups = [rng.permutation(np.flatnonzero(labels[:, 0] == c)).tolist() for c in np.unique(labels[:, 0])]
+    groups = [
+        rng.permutation(np.flatnonzero(labels[:, 0] == c)).tolist() for c in np.unique(labels[:, 0])
+    ]
     chosen: list[int] = []
     while len(chosen) < k:
         for g in groups:
@@ -245,7 +323,9 @@ def gradient_norms(model, transfer, x, y) -> CheckResult:
     rows = []
     vanishing, exploding = [], []
     for entry in per_layer.values():
-        entry["grad_norm"] = math.sqrt(entry["grad_norm"]) if math.isfinite(entry["grad_norm"]) else float("inf")
+        entry["grad_norm"] = (
+            math.sqrt(entry["grad_norm"]) if math.isfinite(entry["grad_norm"]) else float("inf")
+        )
         entry["weight_norm"] = math.sqrt(entry["weight_norm"])
         entry["relative"] = entry["grad_norm"] / max(entry["weight_norm"], 1e-12)
         flag = ""
@@ -260,11 +340,25 @@ def gradient_norms(model, transfer, x, y) -> CheckResult:
         rows.append(entry)
     details = {"layers": rows}
     if exploding:
-        return CheckResult("gradients", "fail", f"exploding gradients (norm > {EXPLODING_NORM:g}) in {', '.join(exploding)}: clip them (--clip-norm 1) or lower the learning rate", details)
+        return CheckResult(
+            "gradients",
+            "fail",
+            f"exploding gradients (norm > {EXPLODING_NORM:g}) in {', '.join(exploding)}: clip them (--clip-norm 1) or lower the learning rate",
+            details,
+        )
     if vanishing:
-        return CheckResult("gradients", "warn", f"vanishing gradients (< {VANISHING_RELATIVE:g} of the weight norm) in {', '.join(vanishing)}: those layers will barely learn if unfrozen", details)
+        return CheckResult(
+            "gradients",
+            "warn",
+            f"vanishing gradients (< {VANISHING_RELATIVE:g} of the weight norm) in {', '.join(vanishing)}: those layers will barely learn if unfrozen",
+            details,
+        )
     norms = [r["grad_norm"] for r in rows]
-    text = f"{len(rows)} layers, gradient norms {min(norms):.2g} .. {max(norms):.2g}" if rows else "no layer has weights"
+    text = (
+        f"{len(rows)} layers, gradient norms {min(norms):.2g} .. {max(norms):.2g}"
+        if rows
+        else "no layer has weights"
+    )
     return CheckResult("gradients", "pass", text, details)
 
 
@@ -274,7 +368,13 @@ def _is_parameter(variable) -> bool:
     return not name.startswith("moving_")
 
 
-_ACTIVATION_KINDS = {"relu": "relu", "relu6": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "hard_sigmoid": "sigmoid"}
+_ACTIVATION_KINDS = {
+    "relu": "relu",
+    "relu6": "relu",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "hard_sigmoid": "sigmoid",
+}
 
 
 def _activation_kind(layer) -> str | None:
@@ -282,7 +382,9 @@ def _activation_kind(layer) -> str | None:
     if cls == "ReLU":
         return "relu"
     activation = getattr(layer, "activation", None)
-    name = getattr(activation, "__name__", None) or (activation if isinstance(activation, str) else None)
+    name = getattr(activation, "__name__", None) or (
+        activation if isinstance(activation, str) else None
+    )
     return _ACTIVATION_KINDS.get(name) if name else None
 
 
@@ -306,7 +408,12 @@ def activations(model, transfer, x) -> CheckResult:
             continue
         watched.append((call.path, kind, call.outputs[0]))
     if not watched:
-        return CheckResult("activations", "pass", "no ReLU, sigmoid or tanh layers below the output", {"layers": []})
+        return CheckResult(
+            "activations",
+            "pass",
+            "no ReLU, sigmoid or tanh layers below the output",
+            {"layers": []},
+        )
     inputs = graph.inputs if len(graph.inputs) > 1 else graph.inputs[0]
     probe = keras.Model(inputs, [t for _, _, t in watched])
     values = _forward(probe, x)
@@ -318,7 +425,9 @@ def activations(model, transfer, x) -> CheckResult:
         if kind == "relu":
             dead = int(np.sum(~np.any(a > 0, axis=0)))
             fraction = dead / units
-            rows.append({"layer": path, "kind": kind, "units": units, "dead": dead, "fraction": fraction})
+            rows.append(
+                {"layer": path, "kind": kind, "units": units, "dead": dead, "fraction": fraction}
+            )
             if dead == units:
                 dead_all.append(path)
             elif fraction > DEAD_WARN_FRACTION:
@@ -329,17 +438,39 @@ def activations(model, transfer, x) -> CheckResult:
             at_edge = (a < lo + margin) | (a > hi - margin)
             count = int(np.sum(np.mean(at_edge, axis=0) > 0.9))
             fraction = count / units
-            rows.append({"layer": path, "kind": kind, "units": units, "saturated": count, "fraction": fraction})
+            rows.append(
+                {
+                    "layer": path,
+                    "kind": kind,
+                    "units": units,
+                    "saturated": count,
+                    "fraction": fraction,
+                }
+            )
             if fraction > SATURATED_WARN_FRACTION:
                 saturated.append(f"{path} ({count}/{units})")
     details = {"layers": rows, "rows": int(len(x))}
     if dead_all:
-        return CheckResult("activations", "fail", f"every ReLU unit of {', '.join(dead_all)} is dead on {len(x)} rows: nothing passes through — reinitialize, or lower the learning rate that killed them", details)
+        return CheckResult(
+            "activations",
+            "fail",
+            f"every ReLU unit of {', '.join(dead_all)} is dead on {len(x)} rows: nothing passes through — reinitialize, or lower the learning rate that killed them",
+            details,
+        )
     problems = []
     if dead_some:
-        problems.append(f"dead ReLU units in {', '.join(dead_some)} (try leaky_relu/elu or a lower lr)")
+        problems.append(
+            f"dead ReLU units in {', '.join(dead_some)} (try leaky_relu/elu or a lower lr)"
+        )
     if saturated:
-        problems.append(f"saturated units in {', '.join(saturated)} (scale the inputs, or use batchnorm)")
+        problems.append(
+            f"saturated units in {', '.join(saturated)} (scale the inputs, or use batchnorm)"
+        )
     if problems:
         return CheckResult("activations", "warn", "; ".join(problems), details)
-    return CheckResult("activations", "pass", f"{len(rows)} layers: no dead ReLU units, no saturated sigmoid/tanh units", details)
+    return CheckResult(
+        "activations",
+        "pass",
+        f"{len(rows)} layers: no dead ReLU units, no saturated sigmoid/tanh units",
+        details,
+    )

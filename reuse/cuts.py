@@ -113,7 +113,9 @@ def _run(container, inputs: list, prefix: str, on_call) -> list:
         for layer in container.layers:
             x = _dispatch(layer, prefix, (x,), {}, [x], on_call)
         return [x]
-    tensor_dict = {id(k): v for k, v in zip(container.inputs, inputs, strict=False) if v is not None}
+    tensor_dict = {
+        id(k): v for k, v in zip(container.inputs, inputs, strict=False) if v is not None
+    }
     nodes_by_depth = container._nodes_by_depth
     for depth in sorted(nodes_by_depth, reverse=True):
         for node in nodes_by_depth[depth]:
@@ -124,7 +126,11 @@ def _run(container, inputs: list, prefix: str, on_call) -> list:
                 args, kwargs = node.arguments.fill_in(tensor_dict)
                 flat_in = [tensor_dict[id(t)] for t in node.input_tensors]
             else:
-                args, kwargs, flat_in = None, None, [tensor_dict.get(id(t)) for t in node.input_tensors]
+                args, kwargs, flat_in = (
+                    None,
+                    None,
+                    [tensor_dict.get(id(t)) for t in node.input_tensors],
+                )
             outputs = _dispatch(node.operation, prefix, args, kwargs, flat_in, on_call)
             if outputs is None:
                 continue
@@ -149,7 +155,10 @@ def _dispatch(op, prefix: str, args, kwargs, flat_in: list, on_call):
 def _new_inputs(model) -> list:
     import keras
 
-    return [keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=f"{t.name}_reuse") for t in model.inputs]
+    return [
+        keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=f"{t.name}_reuse")
+        for t in model.inputs
+    ]
 
 
 def trace(model, *, substitute: dict | None = None, inputs: list | None = None) -> Graph:
@@ -281,7 +290,10 @@ def resolve(model, name: str, graph: Graph | None = None) -> str:
                 last = call
         if last is not None:
             return last.path
-    raise CutError(f"cannot cut at '{name}': it is a nested model with several outputs", "name a layer inside it")
+    raise CutError(
+        f"cannot cut at '{name}': it is a nested model with several outputs",
+        "name a layer inside it",
+    )
 
 
 def check_cut(model, name: str, graph: Graph | None = None) -> str:
@@ -336,7 +348,9 @@ def bottom_model(model, taps: list[str], graph: Graph | None = None):
     paths = [check_cut(model, t, graph) for t in taps]
     outputs = [graph.by_path(p).outputs[0] for p in paths]
     inputs = graph.inputs if len(graph.inputs) > 1 else graph.inputs[0]
-    return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=f"{model.name}_bottom")
+    return keras.Model(
+        inputs, outputs if len(outputs) > 1 else outputs[0], name=f"{model.name}_bottom"
+    )
 
 
 def top_model(model, cut: str, graph: Graph | None = None):
@@ -356,12 +370,19 @@ def top_model(model, cut: str, graph: Graph | None = None):
     graph = graph or trace(model)
     path = check_cut(model, cut, graph)
     ref = graph.by_path(path).outputs[0]
-    cut_input = keras.Input(shape=tuple(ref.shape[1:]), dtype=ref.dtype, name=f"{path.replace('/', '_')}_features")
+    cut_input = keras.Input(
+        shape=tuple(ref.shape[1:]), dtype=ref.dtype, name=f"{path.replace('/', '_')}_features"
+    )
     top = trace(model, substitute={path: cut_input}, inputs=[None] * len(model.inputs))
     outputs = top.outputs
     if any(o is None for o in outputs):
-        raise CutError(f"cannot cut at '{cut}': part of the output does not depend on it", "choose a higher layer")
-    return keras.Model(cut_input, outputs if len(outputs) > 1 else outputs[0], name=f"{model.name}_top")
+        raise CutError(
+            f"cannot cut at '{cut}': part of the output does not depend on it",
+            "choose a higher layer",
+        )
+    return keras.Model(
+        cut_input, outputs if len(outputs) > 1 else outputs[0], name=f"{model.name}_top"
+    )
 
 
 def frozen_prefix_top(model, graph: Graph | None = None) -> str | None:
@@ -379,7 +400,9 @@ def frozen_prefix_top(model, graph: Graph | None = None) -> str | None:
         if type(layer).__name__ == "InputLayer":
             continue
         weights = getattr(layer, "weights", [])
-        if getattr(layer, "trainable", True) and (weights or is_training_noise(layer) or is_augmentation(layer)):
+        if getattr(layer, "trainable", True) and (
+            weights or is_training_noise(layer) or is_augmentation(layer)
+        ):
             break
         if weights and not layer.trainable:
             any_frozen = True

@@ -33,7 +33,8 @@ def _check_classes(classes: Iterable[int]) -> list[int]:
         chosen = [int(c) for c in classes]
     except (TypeError, ValueError):
         raise UsageError(
-            f"`classes` must be digits 0-9. Received: classes={classes!r}", "e.g. classes=range(5, 10)"
+            f"`classes` must be digits 0-9. Received: classes={classes!r}",
+            "e.g. classes=range(5, 10)",
         ) from None
     bad = [c for c in chosen if not 0 <= c <= 9]
     if not chosen or bad:
@@ -42,7 +43,9 @@ def _check_classes(classes: Iterable[int]) -> list[int]:
             "e.g. classes=range(5, 10) or --classes 5-9",
         )
     if len(set(chosen)) != len(chosen):
-        raise UsageError(f"`classes` lists a digit twice. Received: classes={chosen}", "list each digit once")
+        raise UsageError(
+            f"`classes` lists a digit twice. Received: classes={chosen}", "list each digit once"
+        )
     return chosen
 
 
@@ -65,7 +68,9 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ReuseError("the demo data needs scikit-learn, which is not installed", SKLEARN_INSTALL) from None
+        raise ReuseError(
+            "the demo data needs scikit-learn, which is not installed", SKLEARN_INSTALL
+        ) from None
     digits = load_digits()
     # Pixel values are counts 0..16 of an 4x4 block of the original 32x32 bitmap.
     x = (digits.data / 16.0).astype(np.float32)
@@ -118,7 +123,12 @@ def digits_split(
     for name in SPLITS:
         index = np.sort(np.concatenate(picked[name])).astype(np.int64)
         labels = np.array([lookup[int(d)] for d in y[index]], dtype=np.int64)
-        out[name] = {"x": x[index], "y": labels, "classes": np.array(chosen, dtype=np.int64), "index": index}
+        out[name] = {
+            "x": x[index],
+            "y": labels,
+            "classes": np.array(chosen, dtype=np.int64),
+            "index": index,
+        }
     return out
 
 
@@ -170,7 +180,10 @@ def parse_classes(text: str) -> list[int]:
             lo, sep, hi = part.strip().partition("-")
             chosen.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
     except ValueError:
-        raise UsageError(f"--classes must look like 5-9 or 0,2,4. Received: --classes {text}", "e.g. --classes 5-9") from None
+        raise UsageError(
+            f"--classes must look like 5-9 or 0,2,4. Received: --classes {text}",
+            "e.g. --classes 5-9",
+        ) from None
     return _check_classes(chosen)
 
 
@@ -182,13 +195,18 @@ def main(argv: list[str] | None = None) -> int:
         epilog="Example: python -m reuse.demo_data demo --classes 5-9",
     )
     parser.add_argument("out_dir", help="folder to write train.npz, valid.npz, test.npz into")
-    parser.add_argument("--classes", default="5-9", help="digits to keep, e.g. 5-9 or 0,2,4 (default 5-9)")
+    parser.add_argument(
+        "--classes", default="5-9", help="digits to keep, e.g. 5-9 or 0,2,4 (default 5-9)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
-    parser.add_argument("--keep-labels", action="store_true", help="keep the digits as labels instead of 0..k-1")
+    parser.add_argument(
+        "--keep-labels", action="store_true", help="keep the digits as labels instead of 0..k-1"
+    )
     args = parser.parse_args(argv)
     try:
-        paths = write_digits_npz(args.out_dir, parse_classes(args.classes), seed=args.seed,
-                                 remap=not args.keep_labels)
+        paths = write_digits_npz(
+            args.out_dir, parse_classes(args.classes), seed=args.seed, remap=not args.keep_labels
+        )
     except ReuseError as err:
         print(f"Error: {err}", file=sys.stderr)
         return err.exit_code

@@ -86,7 +86,10 @@ def GroupedOptimizerModel(inner, factory, lr, scales: dict[str, float]):  # noqa
             return {m.name: m.result() for m in self.metrics}
 
     model = _Grouped()
-    main = next((opt for scale, opt, _ in model.groups if scale == 1.0), model.groups[0][1] if model.groups else None)
+    main = next(
+        (opt for scale, opt, _ in model.groups if scale == 1.0),
+        model.groups[0][1] if model.groups else None,
+    )
     model._reuse_main_optimizer = main
     original_compile = model.compile
 

@@ -35,13 +35,19 @@ def predict_array(model, data, batch_size: int = 256) -> np.ndarray:
     from reuse.training import fit_input_shape
 
     if isinstance(data, np.ndarray):
-        return np.asarray(model.predict(fit_input_shape(data.astype(np.float32), model), batch_size=batch_size, verbose=0))
+        return np.asarray(
+            model.predict(
+                fit_input_shape(data.astype(np.float32), model), batch_size=batch_size, verbose=0
+            )
+        )
     outputs = []
     for _, xb, _ in data.batches(batch_size):
         xb = fit_input_shape(xb, model, source=getattr(data, "path", "data"))
         outputs.append(np.asarray(model.predict_on_batch(xb)))
     if not outputs:
-        raise DataError(f"{getattr(data, 'path', 'data')}: no rows to predict", "check the selection flags")
+        raise DataError(
+            f"{getattr(data, 'path', 'data')}: no rows to predict", "check the selection flags"
+        )
     return np.concatenate(outputs)
 
 
@@ -57,7 +63,10 @@ def evaluate(model, data, *, batch_size: int = 256) -> Evaluation:
     """
     y = data.y if hasattr(data, "y") else None
     if y is None:
-        raise DataError(f"{getattr(data, 'path', 'data')} has no labels to evaluate against", "pass labelled data")
+        raise DataError(
+            f"{getattr(data, 'path', 'data')} has no labels to evaluate against",
+            "pass labelled data",
+        )
     probs = predict_array(model, data, batch_size)
     y = np.asarray(y)
     n_out = probs.shape[-1] if probs.ndim > 1 else 1
@@ -82,8 +91,12 @@ def evaluate(model, data, *, batch_size: int = 256) -> Evaluation:
         return _classification(labels, predicted, 2, loss, "binary_crossentropy")
     target = y.reshape(probs.shape) if y.size == probs.size else None
     if target is None:
-        raise DataError(f"targets of shape {y.shape} do not fit outputs of shape {probs.shape}", "check --data")
-    return Evaluation(rows=len(y), loss=float(np.mean((probs - target) ** 2)), loss_name="mse", accuracy=None)
+        raise DataError(
+            f"targets of shape {y.shape} do not fit outputs of shape {probs.shape}", "check --data"
+        )
+    return Evaluation(
+        rows=len(y), loss=float(np.mean((probs - target) ** 2)), loss_name="mse", accuracy=None
+    )
 
 
 def _classification(labels, predicted, k, loss, loss_name) -> Evaluation:
@@ -120,7 +133,9 @@ def predict(model, data, output, *, batch_size: int = 256, class_map: dict | Non
 
     out = Path(output)
     if out.suffix.lower() not in (".npy", ".csv"):
-        raise OutputError(f"cannot write predictions as '{out.name}'", "use -o preds.npy or -o preds.csv")
+        raise OutputError(
+            f"cannot write predictions as '{out.name}'", "use -o preds.npy or -o preds.csv"
+        )
     probs = predict_array(model, data, batch_size)
     with atomic_path(out) as tmp:
         if out.suffix.lower() == ".npy":
@@ -139,7 +154,9 @@ def _write_csv(path, probs, class_map, indices) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         header = ["row"] + [f"p{i}" for i in range(probs2.shape[1])]
-        classify = probs2.shape[1] > 1 or (probs2.shape[1] == 1 and probs2.min() >= 0 and probs2.max() <= 1)
+        classify = probs2.shape[1] > 1 or (
+            probs2.shape[1] == 1 and probs2.min() >= 0 and probs2.max() <= 1
+        )
         if classify:
             header.append("class")
         writer.writerow(header)

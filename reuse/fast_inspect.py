@@ -128,7 +128,11 @@ def _describe(config: dict, stored: int | None, path: str) -> Inspection:
         path=path,
         columns=list(MODEL_COLUMNS),
         rows=rows,
-        totals={"trainable_params": trainable, "frozen_params": frozen, "total_params": trainable + frozen},
+        totals={
+            "trainable_params": trainable,
+            "frozen_params": frozen,
+            "total_params": trainable + frozen,
+        },
         info={"model": config["config"]["name"]},
         fast_path=True,
     )
@@ -140,7 +144,9 @@ _CONTAINERS = ("Sequential", "Functional", "Model")
 def _registered(spec: dict) -> bool:
     """True for a class that Keras resolves to something other than its own built-in layer."""
     module = spec.get("module")
-    if module is not None and not (module == "keras" or module.startswith(("keras.layers", "keras.src."))):
+    if module is not None and not (
+        module == "keras" or module.startswith(("keras.layers", "keras.src."))
+    ):
         return True
     name = spec.get("registered_name")
     return name is not None and name != spec.get("class_name")
@@ -168,11 +174,25 @@ def _layer(spec, input_shapes, rows, prefix, depth, parent_trainable, counter, r
         # Keras re-creates a nested Sequential without its `trainable` flag (Sequential.from_config
         # does not pass it), so the loaded container reports True; a Functional keeps it.
         trainable = True if cls == "Sequential" else bool(cfg.get("trainable", True))
-        row = {"index": None, "name": prefix + name, "class": cls, "output_shape": None, "params": 0,
-               "trainable": trainable, "depth": depth}
+        row = {
+            "index": None,
+            "name": prefix + name,
+            "class": cls,
+            "output_shape": None,
+            "params": 0,
+            "trainable": trainable,
+            "depth": depth,
+        }
         rows.append(row)
-        outs, weights = _container(spec, input_shapes, rows, prefix + name + "/", depth + 1,
-                                   parent_trainable and trainable, counter)
+        outs, weights = _container(
+            spec,
+            input_shapes,
+            rows,
+            prefix + name + "/",
+            depth + 1,
+            parent_trainable and trainable,
+            counter,
+        )
         row["params"] = sum(n for n, _ in weights)
         row["output_shape"] = _shape_out(outs) if record_shape else None
         return outs, weights
@@ -240,6 +260,7 @@ def _history_refs(node) -> list[tuple[str, int, int]]:
     """The (layer, node, tensor) references of one inbound node, in argument order."""
     refs: list[tuple[str, int, int]] = []
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
+
         def collect(value):
             if isinstance(value, dict):
                 if value.get("class_name") == "__keras_tensor__":
@@ -268,8 +289,12 @@ def _functional(cfg, input_shapes, rows, prefix, depth, parent_trainable, counte
     produced: dict[str, list[list[Shape]]] = {}  # layer name -> outputs of each of its nodes
     # A nested Functional model starts with a built-in node (its own graph), so references to
     # its calls count from 1 in the config.
-    offset = {s.get("name", s.get("config", {}).get("name")): 1 if s.get("class_name") in ("Functional", "Model") else 0
-              for s in cfg["layers"]}
+    offset = {
+        s.get("name", s.get("config", {}).get("name")): 1
+        if s.get("class_name") in ("Functional", "Model")
+        else 0
+        for s in cfg["layers"]
+    }
 
     def lookup(ref):
         name, node, tensor = ref
@@ -369,7 +394,9 @@ def _conv_spatial(spatial, cfg, kernel_key="kernel_size"):
     padding = cfg.get("padding", "valid").lower()
     if padding == "causal" and n != 1:
         raise _Decline("causal padding")
-    return ks, tuple(_conv_len(L, k, s, d, padding) for L, k, s, d in zip(spatial, ks, ss, ds, strict=True))
+    return ks, tuple(
+        _conv_len(L, k, s, d, padding) for L, k, s, d in zip(spatial, ks, ss, ds, strict=True)
+    )
 
 
 def _need(value):
@@ -433,7 +460,11 @@ def _separable(rank):
         filters = int(cfg["filters"])
         ks, out = _conv_spatial(spatial, cfg)
         cin = _need(ch)
-        weights = [((*ks, cin, dm), True), ((1,) * rank + (cin * dm, filters), True), *_bias(cfg, filters)]
+        weights = [
+            ((*ks, cin, dm), True),
+            ((1,) * rank + (cin * dm, filters), True),
+            *_bias(cfg, filters),
+        ]
         return [_join(shape, out, filters, last)], weights
 
     return rule
@@ -572,7 +603,10 @@ def _zero_padding(rank, sign):
             spatial, ch, last = shape[1:-1], shape[-1], True
         else:
             spatial, ch, last = _split(shape, cfg)
-        out = [None if d is None else d + sign * (a + b) for d, (a, b) in zip(spatial, pairs, strict=True)]
+        out = [
+            None if d is None else d + sign * (a + b)
+            for d, (a, b) in zip(spatial, pairs, strict=True)
+        ]
         return [_join(shape, out, ch, last)], []
 
     return rule
@@ -648,9 +682,22 @@ def _activation(cfg, inputs):
 
 
 _SHAPE_PRESERVING = (
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-    "GaussianDropout", "AlphaDropout", "ReLU", "LeakyReLU", "ELU", "Softmax", "Rescaling",
-    "ActivityRegularization", "Identity", "UnitNormalization", "Masking",
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "Softmax",
+    "Rescaling",
+    "ActivityRegularization",
+    "Identity",
+    "UnitNormalization",
+    "Masking",
 )
 
 _RULES = {name: _same for name in _SHAPE_PRESERVING}

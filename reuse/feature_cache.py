@@ -93,7 +93,10 @@ def parse_compression(spec: str | None) -> tuple[str | None, int | None, str]:
         except ValueError:
             value = -1
         if not 0 <= value <= 9:
-            raise UsageError(f"gzip level must be 0-9. Received: --compression {spec}", "use e.g. --compression gzip:4")
+            raise UsageError(
+                f"gzip level must be 0-9. Received: --compression {spec}",
+                "use e.g. --compression gzip:4",
+            )
         return "gzip", value, f"gzip:{value}"
     raise UsageError(f"unknown compression '{spec}'", "use --compression none, lzf or gzip[:level]")
 
@@ -157,8 +160,10 @@ def fingerprint(model, taps: list[str], graph=None) -> dict:
     layers = {}
     for p in graph.ancestors(positions):
         call = graph.calls[p]
-        sources = [graph.calls[graph.producer[i]].path if graph.producer.get(i, -1) >= 0 else "<input>"
-                   for i in call.inputs]
+        sources = [
+            graph.calls[graph.producer[i]].path if graph.producer.get(i, -1) >= 0 else "<input>"
+            for i in call.inputs
+        ]
         config = f"{call.path} {type(call.layer).__name__} {sources} {_layer_config(call.layer)}\n"
         arch.update(config.encode())
         w_digest = hashlib.sha256()
@@ -202,6 +207,7 @@ class CacheResult:
 
 def _input_adapter(model_shape: tuple, data_shape: tuple):
     """A function that fits data batches to the model input, or raises DataError."""
+
     def fits(a, b):
         return len(a) == len(b) and all(m is None or m == d for m, d in zip(a, b, strict=False))
 
@@ -276,11 +282,19 @@ def _check_layers(graph, positions: list[int], allow_augmentation_skip: bool) ->
             "cut below them with --at, or pass --allow-augmentation-skip to cache without augmentation",
         )
     if augment:
-        notes.append(f"caching runs the augmentation layers {', '.join(augment)} in inference mode (no augmentation)")
+        notes.append(
+            f"caching runs the augmentation layers {', '.join(augment)} in inference mode (no augmentation)"
+        )
     noise = [c.path for c in below if cuts.is_training_noise(c.layer)]
     if noise:
-        notes.append(f"caching runs {', '.join(noise)} in inference mode (no dropout or noise in the cached features)")
-    trainable = [c.path for c in below if getattr(c.layer, "trainable", False) and getattr(c.layer, "trainable_weights", [])]
+        notes.append(
+            f"caching runs {', '.join(noise)} in inference mode (no dropout or noise in the cached features)"
+        )
+    trainable = [
+        c.path
+        for c in below
+        if getattr(c.layer, "trainable", False) and getattr(c.layer, "trainable_weights", [])
+    ]
     if trainable:
         notes.append(
             f"the cached layers include trainable layers ({', '.join(trainable[:5])}"
@@ -384,7 +398,9 @@ class _Writer:
             raise self._error
 
 
-def _plan_attrs(model, taps, fp, data, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path):
+def _plan_attrs(
+    model, taps, fp, data, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path
+):
     from reuse._version import __version__
 
     return {
@@ -399,7 +415,9 @@ def _plan_attrs(model, taps, fp, data, batch_size, comp_spec, adapter_name, shap
         "tap_shapes": json.dumps({t: list(shapes[t]) for t in taps}),
         "tap_dtypes": json.dumps(dtypes),
         "data_identity": json.dumps(data.identity, sort_keys=True, default=str),
-        "class_map": json.dumps({str(k): v for k, v in data.class_map.items()} if data.class_map else None),
+        "class_map": json.dumps(
+            {str(k): v for k, v in data.class_map.items()} if data.class_map else None
+        ),
         "rows": len(data),
         "batch_size": batch_size,
         "compression": comp_spec,
@@ -410,7 +428,15 @@ def _plan_attrs(model, taps, fp, data, batch_size, comp_spec, adapter_name, shap
 
 
 # Attributes that must agree for --resume to continue a partial file.
-_RESUME_KEYS = ("fingerprint", "taps", "data_identity", "rows", "batch_size", "compression", "input_adapter")
+_RESUME_KEYS = (
+    "fingerprint",
+    "taps",
+    "data_identity",
+    "rows",
+    "batch_size",
+    "compression",
+    "input_adapter",
+)
 
 
 def cache_features(
@@ -462,17 +488,30 @@ def cache_features(
 
     started = time.perf_counter()
     if batch_size <= 0:
-        raise UsageError(f"`batch_size` must be > 0. Received: batch_size={batch_size}", "use e.g. --batch-size 256")
+        raise UsageError(
+            f"`batch_size` must be > 0. Received: batch_size={batch_size}",
+            "use e.g. --batch-size 256",
+        )
     if verify < 0:
-        raise UsageError(f"`verify` must be >= 0. Received: verify={verify}", "use e.g. --verify 3, or 0 to skip")
+        raise UsageError(
+            f"`verify` must be >= 0. Received: verify={verify}", "use e.g. --verify 3, or 0 to skip"
+        )
     comp, comp_opts, comp_spec = parse_compression(compression)
     if Path(output).suffix.lower() not in (".h5", ".hdf5"):
-        raise OutputError(f"a feature cache is an HDF5 file. Received: -o {output}", "use -o NAME.h5")
+        raise OutputError(
+            f"a feature cache is an HDF5 file. Received: -o {output}", "use -o NAME.h5"
+        )
     if len(model.inputs) != 1:
-        raise UsageError(f"model {model.name} has {len(model.inputs)} inputs", "cache-features handles single-input models")
+        raise UsageError(
+            f"model {model.name} has {len(model.inputs)} inputs",
+            "cache-features handles single-input models",
+        )
     n = len(data)
     if n == 0:
-        raise DataError(f"{getattr(data, 'path', 'data')}: the selection is empty (0 rows)", "check --classes / --limit")
+        raise DataError(
+            f"{getattr(data, 'path', 'data')}: the selection is empty (0 rows)",
+            "check --classes / --limit",
+        )
 
     graph = cuts.trace(model)
     if not taps:
@@ -501,9 +540,14 @@ def cache_features(
     forward = _forward(bottom, min(batch_size, n))
     refs = [graph.by_path(p).outputs[0] for p in paths]
     shapes = {p: tuple(int(d) for d in r.shape[1:]) for p, r in zip(paths, refs, strict=False)}
-    dtypes = {p: (str(r.dtype) if str(r.dtype) in ("float16", "float32", "float64") else "float32") for p, r in zip(paths, refs, strict=False)}
+    dtypes = {
+        p: (str(r.dtype) if str(r.dtype) in ("float16", "float32", "float64") else "float32")
+        for p, r in zip(paths, refs, strict=False)
+    }
     fp = fingerprint(model, paths, graph)
-    attrs = _plan_attrs(model, paths, fp, data, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path)
+    attrs = _plan_attrs(
+        model, paths, fp, data, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path
+    )
 
     out = Path(output)
     part = part_path(out)
@@ -512,7 +556,9 @@ def cache_features(
         start_row = _resumable_rows(part, attrs)
         report.info(f"Resuming {part.name} at row {start_row:,} of {n:,}")
     elif part.exists():
-        report.info(f"Note: starting over; an unfinished cache {part} from an earlier run is replaced (--resume continues it)")
+        report.info(
+            f"Note: starting over; an unfinished cache {part} from an earlier run is replaced (--resume continues it)"
+        )
         part.unlink()
     elif resume:
         report.info(f"Note: no unfinished cache {part.name} to resume; starting from the first row")
@@ -534,19 +580,28 @@ def cache_features(
                         xb = adapter(xb)
                     writer.put(offset, forward(xb))
                     # Pages of a memory-mapped input already read are dropped from RSS.
-                    _release_pages(getattr(data, "x", None), int(data.indices[offset + len(xb) - 1]))
+                    _release_pages(
+                        getattr(data, "x", None), int(data.indices[offset + len(xb) - 1])
+                    )
                     if delay:
                         time.sleep(delay)
             finally:
                 writer.close()
-        verified = _spot_check(part, model, data, paths, verify, adapter, forward=forward) if verify else 0
+        verified = (
+            _spot_check(part, model, data, paths, verify, adapter, forward=forward) if verify else 0
+        )
         with h5py.File(part, "r+") as f:
             if int(f.attrs["rows_done"]) != n:
-                raise CacheIncomplete(f"{part} holds {int(f.attrs['rows_done'])} of {n} rows", "run the command again with --resume")
+                raise CacheIncomplete(
+                    f"{part} holds {int(f.attrs['rows_done'])} of {n} rows",
+                    "run the command again with --resume",
+                )
             f.attrs["complete"] = True
         os.replace(part, out)
     except KeyboardInterrupt:
-        report.warn(f"interrupted; the rows written so far are kept in {part} — continue with --resume")
+        report.warn(
+            f"interrupted; the rows written so far are kept in {part} — continue with --resume"
+        )
         raise
     except CacheMismatch:
         # A failed spot check must not leave a file that looks resumable and good.
@@ -565,7 +620,9 @@ def cache_features(
     )
 
 
-def _create(part: Path, attrs: dict, data, paths, shapes, dtypes, batch_size, comp, comp_opts) -> None:
+def _create(
+    part: Path, attrs: dict, data, paths, shapes, dtypes, batch_size, comp, comp_opts
+) -> None:
     import h5py
 
     n = len(data)
@@ -722,7 +779,14 @@ class FeatureCache:
     def indices(self) -> np.ndarray:
         return self._f["indices"][...]
 
-    def batches(self, tap: str, batch_size: int | None = None, *, shuffle: bool = False, seed: int | None = None):
+    def batches(
+        self,
+        tap: str,
+        batch_size: int | None = None,
+        *,
+        shuffle: bool = False,
+        seed: int | None = None,
+    ):
         """(x, y) batches of a tap; shuffled by chunk and within each chunk when `shuffle`."""
         ds = self.dataset(tap)
         y = self.labels
@@ -800,7 +864,13 @@ class FeatureCache:
         )
 
 
-def open_cache(path: str | os.PathLike, model=None, taps: list[str] | None = None, *, model_path: str | None = None) -> FeatureCache:
+def open_cache(
+    path: str | os.PathLike,
+    model=None,
+    taps: list[str] | None = None,
+    *,
+    model_path: str | None = None,
+) -> FeatureCache:
     """Open a complete feature cache; with `model`, refuse one made from another model.
 
     Example:
@@ -831,14 +901,22 @@ def open_cache(path: str | os.PathLike, model=None, taps: list[str] | None = Non
                 f"{p} was not finished (the unfinished rows are in {part.name})",
                 "run `reuse cache-features ... --resume` with the same options to finish it",
             )
-        raise DataError(f"{p}: no such file", "check the --features path, or run reuse cache-features")
+        raise DataError(
+            f"{p}: no such file", "check the --features path, or run reuse cache-features"
+        )
     try:
         handle = h5py.File(p, "r")
     except OSError as err:
-        raise DataError(f"{p} is not a readable HDF5 file ({str(err).splitlines()[0][:100]})", "rebuild the cache") from None
+        raise DataError(
+            f"{p} is not a readable HDF5 file ({str(err).splitlines()[0][:100]})",
+            "rebuild the cache",
+        ) from None
     try:
         if CACHE_MARK not in handle.attrs:
-            raise CacheMismatch(f"{p} is an HDF5 file but not a reuse feature cache", "make one with reuse cache-features")
+            raise CacheMismatch(
+                f"{p} is an HDF5 file but not a reuse feature cache",
+                "make one with reuse cache-features",
+            )
         if not bool(handle.attrs.get("complete", False)):
             done = int(handle.attrs.get("rows_done", 0))
             raise CacheIncomplete(
@@ -875,12 +953,20 @@ def _check_model(cache: FeatureCache, model, model_path: str | None) -> None:
     if fp["taps"] != cache.taps:
         what = f"tap names differ (cache: {', '.join(cache.taps)}; model: {', '.join(fp['taps'])})"
     elif fp["architecture"] != attrs.get("fingerprint_architecture"):
-        changed = [k for k in fp["layers"] if k not in stored or stored[k]["config"] != fp["layers"][k]["config"]]
+        changed = [
+            k
+            for k in fp["layers"]
+            if k not in stored or stored[k]["config"] != fp["layers"][k]["config"]
+        ]
         gone = [k for k in stored if k not in fp["layers"]]
         detail = ", ".join(changed[:3] + gone[:3]) or "layer wiring"
         what = f"the architecture up to the taps differs ({detail})"
     else:
-        changed = [k for k in fp["layers"] if stored.get(k, {}).get("weights") != fp["layers"][k]["weights"]]
+        changed = [
+            k
+            for k in fp["layers"]
+            if stored.get(k, {}).get("weights") != fp["layers"][k]["weights"]
+        ]
         what = f"the weights of {', '.join(changed[:5]) or 'the frozen layers'} differ"
     raise CacheMismatch(f"{cache.path} was made with another model: {what}", hint)
 

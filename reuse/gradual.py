@@ -41,11 +41,17 @@ def unfreeze_order(transfer: TransferModel, *, train_bn: bool = False) -> list[s
     return order
 
 
-def plan_stages(transfer: TransferModel, options: FinetuneOptions, taps: list[str]) -> list[StagePlan]:
+def plan_stages(
+    transfer: TransferModel, options: FinetuneOptions, taps: list[str]
+) -> list[StagePlan]:
     """Every stage the run may take, in order (the run stops early when a stage does not help)."""
     base_lr = options.lr or default_lr(options.optimizer)
     order = unfreeze_order(transfer, train_bn=options.train_bn)
-    limit = len(order) if options.max_unfreeze is None else min(len(order), max(0, options.max_unfreeze))
+    limit = (
+        len(order)
+        if options.max_unfreeze is None
+        else min(len(order), max(0, options.max_unfreeze))
+    )
     plans = [StagePlan(0, [], base_lr, deepest_tap_below(transfer, [], taps), options.stage_epochs)]
     count, stage = 0, 1
     while count < limit:
@@ -56,7 +62,16 @@ def plan_stages(transfer: TransferModel, options: FinetuneOptions, taps: list[st
         if options.layer_lr_decay:
             # The top unfrozen layer gets lr / F, the next lr / F^2, ...; the head keeps lr.
             scales = {name: options.layer_lr_decay ** -(i + 1) for i, name in enumerate(trainable)}
-        plans.append(StagePlan(stage, trainable, lr, deepest_tap_below(transfer, trainable, taps), options.stage_epochs, scales))
+        plans.append(
+            StagePlan(
+                stage,
+                trainable,
+                lr,
+                deepest_tap_below(transfer, trainable, taps),
+                options.stage_epochs,
+                scales,
+            )
+        )
         stage += 1
     return plans
 
@@ -90,9 +105,17 @@ def run(
     from reuse.training import StageProgress, apply_trainable
 
     if judge and not inputs.has_validation():
-        report.info("note: gradual unfreezing judges stages on validation data; none given, so 20% of the training rows are held out (--val-split)")
+        report.info(
+            "note: gradual unfreezing judges stages on validation data; none given, so 20% of the training rows are held out (--val-split)"
+        )
         inputs.__init__(  # re-split the same inputs
-            transfer, x=inputs.x, y=inputs.y, cache=inputs.cache, val=None, val_split=0.2, seed=options.seed
+            transfer,
+            x=inputs.x,
+            y=inputs.y,
+            cache=inputs.cache,
+            val=None,
+            val_split=0.2,
+            seed=options.seed,
         )
     plans = plans if plans is not None else plan_stages(transfer, options, inputs.taps)
     results: list[StageResult] = list(prior or [])
@@ -101,13 +124,17 @@ def run(
     best_weights = _weights(transfer.model) if kept_prior else None
     epoch, first = len(history), 0
     progress = None
-    fingerprint = {k: v for k, v in asdict(options).items() if k not in ("epochs_hint", "tensorboard")}
+    fingerprint = {
+        k: v for k, v in asdict(options).items() if k not in ("epochs_hint", "tensorboard")
+    }
     saver = checkpoints.Checkpointer(checkpoint_dir, fingerprint) if checkpoint_dir else None
     if resume:
         if checkpoint_dir is None:
             from reuse.errors import UsageError
 
-            raise UsageError("--resume needs --checkpoint-dir", "pass the folder of the run to resume")
+            raise UsageError(
+                "--resume needs --checkpoint-dir", "pass the folder of the run to resume"
+            )
         state = checkpoints.load_state(checkpoint_dir, fingerprint)
         transfer.model.set_weights(checkpoints.load_arrays(state.weights))
         results = [StageResult(**r) for r in state.results]
@@ -116,48 +143,86 @@ def run(
         best_weights = checkpoints.load_arrays(state.best_weights) if state.best_weights else None
         epoch, first = state.global_epoch, state.stage
         progress = StageProgress(
-            epochs_done=state.stage_epochs_done, best=state.stage_best, wait=state.stage_wait,
-            best_weights=checkpoints.load_arrays(state.stage_best_weights) if state.stage_best_weights else None,
+            epochs_done=state.stage_epochs_done,
+            best=state.stage_best,
+            wait=state.stage_wait,
+            best_weights=checkpoints.load_arrays(state.stage_best_weights)
+            if state.stage_best_weights
+            else None,
             optimizer_state=checkpoints.load_arrays(state.optimizer) if state.optimizer else None,
         )
-        report.info(f"resuming at stage {first}, epoch {state.stage_epochs_done + 1} of that stage (trainable: {', '.join(state.trainable) or 'head only'})")
+        report.info(
+            f"resuming at stage {first}, epoch {state.stage_epochs_done + 1} of that stage (trainable: {', '.join(state.trainable) or 'head only'})"
+        )
 
     for plan in [p for p in plans if p.index >= first]:
         if plan.tap is None and inputs.x is None:
-            report.info(f"stage {plan.index}: no cached tap lies below {plan.trainable[-1]} and no raw data was given; stopping")
+            report.info(
+                f"stage {plan.index}: no cached tap lies below {plan.trainable[-1]} and no raw data was given; stopping"
+            )
             break
 
-        def save(model_to_fit, optimizers, stage_progress, global_epoch, plan=plan, best=(best_metric, best_weights)):
+        def save(
+            model_to_fit,
+            optimizers,
+            stage_progress,
+            global_epoch,
+            plan=plan,
+            best=(best_metric, best_weights),
+        ):
             saver.save(
-                model=transfer.model, optimizers=optimizers, stage=plan.index,
-                stage_epochs_done=stage_progress.epochs_done, global_epoch=global_epoch,
-                trainable=plan.trainable, results=[asdict(r) for r in results], history=history,
-                best_metric=best[0], best_weights=best[1], stage_best=stage_progress.best,
-                stage_wait=stage_progress.wait, stage_best_weights=stage_progress.best_weights,
+                model=transfer.model,
+                optimizers=optimizers,
+                stage=plan.index,
+                stage_epochs_done=stage_progress.epochs_done,
+                global_epoch=global_epoch,
+                trainable=plan.trainable,
+                results=[asdict(r) for r in results],
+                history=history,
+                best_metric=best[0],
+                best_weights=best[1],
+                stage_best=stage_progress.best,
+                stage_wait=stage_progress.wait,
+                stage_best_weights=stage_progress.best_weights,
             )
 
         result = run_stage(
-            transfer, plan, inputs, options, history, initial_epoch=epoch, progress=progress,
+            transfer,
+            plan,
+            inputs,
+            options,
+            history,
+            initial_epoch=epoch,
+            progress=progress,
             on_epoch=save if saver else None,
         )
         progress = None
         epoch = len(history)
-        improved = result.best_metric is not None and (best_metric is None or result.best_metric < best_metric)
+        improved = result.best_metric is not None and (
+            best_metric is None or result.best_metric < best_metric
+        )
         result.kept = (bool(improved) or not judge) and result.best_metric is not None
         results.append(result)
         _announce(result)
         if result.kept:
             best_metric, best_weights = result.best_metric, _weights(transfer.model)
             if result.diverged:
-                report.warn(f"stage {plan.index}: the loss became NaN or Inf; kept the last good weights")
+                report.warn(
+                    f"stage {plan.index}: the loss became NaN or Inf; kept the last good weights"
+                )
             continue
         if best_weights is not None:
             transfer.model.set_weights(best_weights)
         why = (
             "the loss diverged (NaN/Inf): learning rate too high, bad initialization, or bad inputs"
-            if result.diverged else "the validation metric did not improve"
+            if result.diverged
+            else "the validation metric did not improve"
         )
-        back = f"back to the weights of stage {[r for r in results if r.kept][-1].index}" if best_weights is not None else "nothing kept"
+        back = (
+            f"back to the weights of stage {[r for r in results if r.kept][-1].index}"
+            if best_weights is not None
+            else "nothing kept"
+        )
         report.info(f"stage {plan.index} not kept ({why}); {back}")
         break
     # Leave the model's trainability as it was at the best stage.

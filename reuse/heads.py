@@ -20,7 +20,18 @@ import numpy as np
 from reuse import _spec
 from reuse.errors import DataError, SpecError, UsageError
 
-ACTIVATIONS = ["relu", "leaky_relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid", "softmax", "linear"]
+ACTIVATIONS = [
+    "relu",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "swish",
+    "tanh",
+    "sigmoid",
+    "softmax",
+    "linear",
+]
 HE_ACTIVATIONS = {"relu", "leaky_relu", "elu", "gelu", "swish"}
 LECUN_ACTIVATIONS = {"selu"}
 
@@ -40,7 +51,16 @@ otherwise. auto: softmax over k classes (integer labels), sigmoid (one 0/1 colum
 (float targets), with the matching loss.
 Example: dense:100:elu,dropout:0.3,dense:5:softmax"""
 
-_KINDS = ["dense", "dropout", "alphadropout", "gaussiannoise", "batchnorm", "activation", "flatten", "gap"]
+_KINDS = [
+    "dense",
+    "dropout",
+    "alphadropout",
+    "gaussiannoise",
+    "batchnorm",
+    "activation",
+    "flatten",
+    "gap",
+]
 _KIND_ALIASES = {
     "batchnormalization": "batchnorm",
     "bn": "batchnorm",
@@ -49,7 +69,12 @@ _KIND_ALIASES = {
     "gaussian_noise": "gaussiannoise",
     "noise": "gaussiannoise",
 }
-_ACTIVATION_ALIASES = {"silu": "swish", "leakyrelu": "leaky_relu", "none": "linear", "identity": "linear"}
+_ACTIVATION_ALIASES = {
+    "silu": "swish",
+    "leakyrelu": "leaky_relu",
+    "none": "linear",
+    "identity": "linear",
+}
 _USAGE = {
     "dense": "dense:UNITS[:ACTIVATION], e.g. dense:100:elu",
     "dropout": "dropout:RATE, e.g. dropout:0.3",
@@ -78,7 +103,11 @@ _LOSSES = {
     "mean_squared_logarithmic_error": "msle",
 }
 LOSS_NAMES = sorted(set(_LOSSES.values()))
-_CROSS_ENTROPY = {"sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy"}
+_CROSS_ENTROPY = {
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+    "binary_crossentropy",
+}
 
 
 @dataclass(frozen=True)
@@ -128,13 +157,17 @@ def parse_layer_spec(text: str) -> list[LayerSpec]:
         SpecError: an unknown layer kind or activation, a bad or missing argument.
     """
     if text is None or not text.strip():
-        raise SpecError("--head is empty", "give auto or layers, e.g. --head dense:100:elu,dense:5:softmax")
+        raise SpecError(
+            "--head is empty", "give auto or layers, e.g. --head dense:100:elu,dense:5:softmax"
+        )
     specs = []
     for token in text.split(","):
         token = token.strip()
         if not token:
-            raise SpecError(f"--head has an empty layer (two commas in a row?). Received: {text}",
-                            "separate layers with one comma")
+            raise SpecError(
+                f"--head has an empty layer (two commas in a row?). Received: {text}",
+                "separate layers with one comma",
+            )
         specs.append(_parse_token(token))
     return specs
 
@@ -145,13 +178,19 @@ def _parse_token(token: str) -> LayerSpec:
     kind = _KIND_ALIASES.get(kind, kind)
     args = parts[1:]
     if kind not in _KINDS:
-        raise SpecError(f"unknown head layer '{parts[0]}' in '{token}'", _spec.did_you_mean(kind, _KINDS))
+        raise SpecError(
+            f"unknown head layer '{parts[0]}' in '{token}'", _spec.did_you_mean(kind, _KINDS)
+        )
     usage = f"write {_USAGE[kind]}"
     if kind == "dense":
         if not 1 <= len(args) <= 2 or not args[0]:
             raise SpecError(f"'{token}' needs UNITS and at most one ACTIVATION", usage)
         units = _spec.integer("UNITS", args[0], lo=1)
-        return LayerSpec("dense", units=units, activation=_activation(args[1] if len(args) > 1 else "linear", token))
+        return LayerSpec(
+            "dense",
+            units=units,
+            activation=_activation(args[1] if len(args) > 1 else "linear", token),
+        )
     if kind in ("dropout", "alphadropout", "gaussiannoise"):
         if len(args) != 1 or not args[0]:
             raise SpecError(f"'{token}' needs exactly one number", usage)
@@ -173,7 +212,9 @@ def _activation(name: str, token: str) -> str:
     key = name.strip().lower()
     key = _ACTIVATION_ALIASES.get(key, key)
     if key not in ACTIVATIONS:
-        raise SpecError(f"unknown activation '{name}' in '{token}'", _spec.did_you_mean(key, ACTIVATIONS))
+        raise SpecError(
+            f"unknown activation '{name}' in '{token}'", _spec.did_you_mean(key, ACTIVATIONS)
+        )
     return key
 
 
@@ -215,14 +256,23 @@ def kernel_constraint(max_norm: float | None):
     if max_norm is None:
         return None
     if not max_norm > 0:
-        raise UsageError(f"--max-norm must be > 0. Received: --max-norm {max_norm}", "e.g. --max-norm 3")
+        raise UsageError(
+            f"--max-norm must be > 0. Received: --max-norm {max_norm}", "e.g. --max-norm 3"
+        )
     # axis=0: the norm of the weights feeding each output unit (Dense kernel is (in, out)).
     return keras.constraints.MaxNorm(max_value=float(max_norm), axis=0)
 
 
-def build_layers(specs: list[LayerSpec], *, l1: float = 0.0, l2: float = 0.0,
-                 max_norm: float | None = None, seed: int | None = None, name_prefix: str = "head",
-                 input_shape: tuple | None = None) -> list:
+def build_layers(
+    specs: list[LayerSpec],
+    *,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    max_norm: float | None = None,
+    seed: int | None = None,
+    name_prefix: str = "head",
+    input_shape: tuple | None = None,
+) -> list:
     """Fresh Keras layers for `specs`, named `<prefix>_<kind>_<n>` (n counts per kind from 1).
 
         layers = build_layers(parse_layer_spec("dense:100:elu,dense:5:softmax"), l2=1e-4, seed=0)
@@ -261,12 +311,19 @@ def build_layers(specs: list[LayerSpec], *, l1: float = 0.0, l2: float = 0.0,
         layer_seed = None if seed is None else int(seed) + i
         if spec.kind == "dense":
             init_for = _effective_activation(specs, i)
-            init = keras.initializers.get({"class_name": initializer_name(init_for),
-                                           "config": {"seed": layer_seed}})
-            layers.append(keras.layers.Dense(
-                spec.units, activation=_keras_activation(spec.activation), kernel_initializer=init,
-                kernel_regularizer=kernel_regularizer(*regularizer_args), kernel_constraint=constraint,
-                name=name))
+            init = keras.initializers.get(
+                {"class_name": initializer_name(init_for), "config": {"seed": layer_seed}}
+            )
+            layers.append(
+                keras.layers.Dense(
+                    spec.units,
+                    activation=_keras_activation(spec.activation),
+                    kernel_initializer=init,
+                    kernel_regularizer=kernel_regularizer(*regularizer_args),
+                    kernel_constraint=constraint,
+                    name=name,
+                )
+            )
         elif spec.kind == "dropout":
             layers.append(keras.layers.Dropout(spec.rate, seed=layer_seed, name=name))
         elif spec.kind == "alphadropout":
@@ -287,13 +344,18 @@ def build_layers(specs: list[LayerSpec], *, l1: float = 0.0, l2: float = 0.0,
 
 def _gap(keras, input_shape, name):
     rank = None if input_shape is None else len(input_shape)
-    pools = {2: keras.layers.GlobalAveragePooling1D, 3: keras.layers.GlobalAveragePooling2D,
-             4: keras.layers.GlobalAveragePooling3D}
+    pools = {
+        2: keras.layers.GlobalAveragePooling1D,
+        3: keras.layers.GlobalAveragePooling2D,
+        4: keras.layers.GlobalAveragePooling3D,
+    }
     if rank is None:
         return keras.layers.GlobalAveragePooling2D(name=name)
     if rank not in pools:
-        raise SpecError(f"gap needs spatial axes; the head input has shape {tuple(input_shape)}",
-                        "drop gap, or cut at a convolutional layer")
+        raise SpecError(
+            f"gap needs spatial axes; the head input has shape {tuple(input_shape)}",
+            "drop gap, or cut at a convolutional layer",
+        )
     return pools[rank](name=name)
 
 
@@ -306,7 +368,7 @@ def _effective_activation(specs: list[LayerSpec], i: int) -> str:
     own = specs[i].activation or "linear"
     if own != "linear":
         return own
-    for later in specs[i + 1:]:
+    for later in specs[i + 1 :]:
         if later.kind == "activation":
             return later.activation or "linear"
         if later.kind in ("dense", "flatten", "gap"):
@@ -339,8 +401,10 @@ def auto_head(y, *, loss: str | None = None) -> tuple[list[LayerSpec], str, list
         SpecError: an unknown loss name.
     """
     if y is None:
-        raise DataError("the data has no labels, so --head auto cannot size the output",
-                        "give data with labels (y), or --labels for .npy inputs")
+        raise DataError(
+            "the data has no labels, so --head auto cannot size the output",
+            "give data with labels (y), or --labels for .npy inputs",
+        )
     y = np.asarray(y)
     if y.size == 0:
         raise DataError("the data has no rows", "check --data and the selection flags")
@@ -360,7 +424,9 @@ def auto_head(y, *, loss: str | None = None) -> tuple[list[LayerSpec], str, list
 def _is_integral(y: np.ndarray) -> bool:
     if np.issubdtype(y.dtype, np.integer) or y.dtype == bool:
         return True
-    return bool(np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)))
+    return bool(
+        np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y))
+    )
 
 
 def _loss_from_labels(y: np.ndarray) -> str:
@@ -414,26 +480,35 @@ def check_labels(y, loss_name: str, units: int | None = None) -> int | None:
             raise DataError(
                 f"sparse categorical cross-entropy needs one integer class label per row; the labels "
                 f"have shape {y.shape} and dtype {y.dtype}",
-                "use --loss categorical_crossentropy for one-hot labels, or mse for real-valued targets")
+                "use --loss categorical_crossentropy for one-hot labels, or mse for real-valued targets",
+            )
         if y.min() < 0:
-            raise DataError(f"class labels must be >= 0. Received: a label {int(y.min())}",
-                            "remap the labels (e.g. --classes 5-9 maps 5..9 to 0..4)")
+            raise DataError(
+                f"class labels must be >= 0. Received: a label {int(y.min())}",
+                "remap the labels (e.g. --classes 5-9 maps 5..9 to 0..4)",
+            )
         classes = int(y.max()) + 1
         if units is not None and classes > units:
             raise DataError(
                 f"the labels go up to {classes - 1} but the head's output has {units} units",
-                f"end the head with dense:{classes}:softmax, or use --head auto")
+                f"end the head with dense:{classes}:softmax, or use --head auto",
+            )
         return max(classes, 2)
     if loss_name in ("binary_crossentropy", "categorical_crossentropy"):
         if not np.issubdtype(y.dtype, np.number) and y.dtype != bool:
-            raise DataError(f"{loss_name} needs numeric labels. Received dtype {y.dtype}", "check the labels")
+            raise DataError(
+                f"{loss_name} needs numeric labels. Received dtype {y.dtype}", "check the labels"
+            )
         if y.min() < 0 or y.max() > 1:
             raise DataError(
                 f"{loss_name} needs labels between 0 and 1. Received: labels from {y.min():g} to {y.max():g}",
-                "integer class labels use --loss sparse_categorical_crossentropy (or --head auto)")
+                "integer class labels use --loss sparse_categorical_crossentropy (or --head auto)",
+            )
     if units is not None and cols != units:
-        raise DataError(f"the labels have {cols} column(s) but the head's output has {units} units",
-                        f"end the head with dense:{cols}:..., or use --head auto")
+        raise DataError(
+            f"the labels have {cols} column(s) but the head's output has {units} units",
+            f"end the head with dense:{cols}:..., or use --head auto",
+        )
     return None
 
 
@@ -462,11 +537,15 @@ def loss_for(name: str, label_smoothing: float = 0.0):
     canon = canonical_loss(name)
     ls = float(label_smoothing or 0.0)
     if not 0.0 <= ls < 1.0:
-        raise UsageError(f"--label-smoothing must be in [0, 1). Received: --label-smoothing {label_smoothing}",
-                         "e.g. --label-smoothing 0.1")
+        raise UsageError(
+            f"--label-smoothing must be in [0, 1). Received: --label-smoothing {label_smoothing}",
+            "e.g. --label-smoothing 0.1",
+        )
     if ls and canon not in _CROSS_ENTROPY:
-        raise UsageError(f"--label-smoothing applies to cross-entropy losses, not {canon}",
-                         "drop --label-smoothing, or use a classification loss")
+        raise UsageError(
+            f"--label-smoothing applies to cross-entropy losses, not {canon}",
+            "drop --label-smoothing, or use a classification loss",
+        )
     if canon == "sparse_categorical_crossentropy":
         if ls:
             from reuse.keras_objects import SmoothedSparseCategoricalCrossentropy

@@ -34,7 +34,9 @@ WEIGHT_FILE_SUFFIXES = (".npz", ".safetensors", ".pt", ".pth", ".bin", ".ckpt", 
 
 
 def _is_checkpoint_prefix(p: Path) -> bool:
-    return Path(str(p) + ".index").exists() or (p.is_dir() and (p / "checkpoint").exists() and not (p / "saved_model.pb").exists())
+    return Path(str(p) + ".index").exists() or (
+        p.is_dir() and (p / "checkpoint").exists() and not (p / "saved_model.pb").exists()
+    )
 
 
 def inspect(
@@ -98,7 +100,9 @@ def inspect(
     return inspect_loaded(p, weights=weights, unsafe=unsafe)
 
 
-def inspect_loaded(path: Path, *, weights: bool = False, unsafe: bool = False, arch=None) -> Inspection:
+def inspect_loaded(
+    path: Path, *, weights: bool = False, unsafe: bool = False, arch=None
+) -> Inspection:
     """Describe a model through a full Keras load."""
     from reuse import model_io
 

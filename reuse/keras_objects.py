@@ -41,12 +41,21 @@ class NaturalExpDecay(_SCHEDULE):
         name: name of the schedule.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="NaturalExpDecay"):
+    def __init__(
+        self,
+        initial_learning_rate,
+        decay_steps,
+        decay_rate,
+        staircase=False,
+        name="NaturalExpDecay",
+    ):
         super().__init__()
         _positive("decay_steps", decay_steps)
         if decay_rate < 0:
-            raise SpecError(f"`decay_rate` must be >= 0. Received: decay_rate={decay_rate}", "give decay_rate >= 0")
+            raise SpecError(
+                f"`decay_rate` must be >= 0. Received: decay_rate={decay_rate}",
+                "give decay_rate >= 0",
+            )
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
         self.decay_rate = decay_rate
@@ -131,18 +140,30 @@ class OneCycle(_SCHEDULE):
         name: name of the schedule.
     """
 
-    def __init__(self, max_lr, total_steps, pct_start=0.3, div_factor=25.0,
-                 final_div_factor=1e4, anneal="cos", name="OneCycle"):
+    def __init__(
+        self,
+        max_lr,
+        total_steps,
+        pct_start=0.3,
+        div_factor=25.0,
+        final_div_factor=1e4,
+        anneal="cos",
+        name="OneCycle",
+    ):
         super().__init__()
         _positive("max_lr", max_lr)
         _positive("total_steps", total_steps)
         if not 0 < pct_start < 1:
-            raise SpecError(f"`pct` must be between 0 and 1. Received: pct={pct_start}", "e.g. pct=0.3")
+            raise SpecError(
+                f"`pct` must be between 0 and 1. Received: pct={pct_start}", "e.g. pct=0.3"
+            )
         for key, value in (("div", div_factor), ("final_div", final_div_factor)):
             if not value >= 1:
                 raise SpecError(f"`{key}` must be >= 1. Received: {key}={value}", f"e.g. {key}=25")
         if anneal not in ("cos", "linear"):
-            raise SpecError(f"`anneal` must be cos or linear. Received: anneal={anneal}", "e.g. anneal=cos")
+            raise SpecError(
+                f"`anneal` must be cos or linear. Received: anneal={anneal}", "e.g. anneal=cos"
+            )
         self.max_lr = max_lr
         self.total_steps = total_steps
         self.pct_start = pct_start
@@ -166,7 +187,9 @@ class OneCycle(_SCHEDULE):
         fall = ops.cast(self.total_steps, dtype) - rise
         p_up = ops.clip(t / rise, 0.0, 1.0)
         p_down = ops.clip((t - rise) / fall, 0.0, 1.0)
-        return ops.where(t <= rise, self._anneal(start, peak, p_up), self._anneal(peak, low, p_down))
+        return ops.where(
+            t <= rise, self._anneal(start, peak, p_up), self._anneal(peak, low, p_down)
+        )
 
     def get_config(self):
         return {
@@ -198,8 +221,13 @@ class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
         name: name of the loss.
     """
 
-    def __init__(self, label_smoothing=0.0, from_logits=False,
-                 reduction="sum_over_batch_size", name="sparse_categorical_crossentropy"):
+    def __init__(
+        self,
+        label_smoothing=0.0,
+        from_logits=False,
+        reduction="sum_over_batch_size",
+        name="sparse_categorical_crossentropy",
+    ):
         super().__init__(name=name, reduction=reduction)
         self.label_smoothing = label_smoothing
         self.from_logits = from_logits

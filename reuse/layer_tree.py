@@ -96,7 +96,11 @@ def find(model_or_entries, name: str) -> LayerEntry:
             "use the full outer/inner name",
         )
     near = closest(name, all_names)
-    hint = f"did you mean: {', '.join(near)}" if near else "run `reuse inspect MODEL` to list the layer names"
+    hint = (
+        f"did you mean: {', '.join(near)}"
+        if near
+        else "run `reuse inspect MODEL` to list the layer names"
+    )
     raise LayerNotFound(f"no layer named '{name}'", hint)
 
 
@@ -116,8 +120,10 @@ def output_shape(layer):
         out = layer.output
     except (AttributeError, ValueError):
         return None
+
     def one(t):
         return [None if d is None else int(d) for d in t.shape]
+
     if isinstance(out, (list, tuple)):
         return [one(t) for t in out]
     if isinstance(out, dict):

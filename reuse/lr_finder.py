@@ -68,7 +68,13 @@ class _Restorer:
         for e in self.entries:
             kernel = getattr(e.layer, "kernel", None) if not e.is_container else None
             if kernel is not None:
-                self.kernels.append((kernel, getattr(kernel, "regularizer", None), getattr(kernel, "constraint", None)))
+                self.kernels.append(
+                    (
+                        kernel,
+                        getattr(kernel, "regularizer", None),
+                        getattr(kernel, "constraint", None),
+                    )
+                )
 
     def restore(self) -> None:
         # Containers first, as in apply_trainable: a container's flag resets its contents.
@@ -139,10 +145,14 @@ def lr_find(
         _regularize_reused(transfer, run.trainable, options)
         train_model = run.train_model()
         x, y = run.inputs.train(run.tap)
-        factory = optimizers.optimizer_factory(options.optimizer, clipnorm=options.clip_norm, clipvalue=options.clip_value)
+        factory = optimizers.optimizer_factory(
+            options.optimizer, clipnorm=options.clip_norm, clipvalue=options.clip_value
+        )
         optimizer = factory(start)
         train_model.compile(optimizer=optimizer, loss=transfer.loss)
-        lrs, losses, smoothed, stopped = _sweep(train_model, optimizer, x, y, options, start, end, steps, stop_factor, smooth)
+        lrs, losses, smoothed, stopped = _sweep(
+            train_model, optimizer, x, y, options, start, end, steps, stop_factor, smooth
+        )
     finally:
         restorer.restore()
     if len(smoothed) < 5:
@@ -153,8 +163,16 @@ def lr_find(
     picks = {"valley": valley(lrs, smoothed), "steepest": steepest(lrs, smoothed)}
     best = int(np.argmin(smoothed))
     return LrFindResult(
-        lrs=lrs, losses=losses, smoothed=smoothed, suggestion=picks[rule], rule=rule, suggestions=picks,
-        stopped_early=stopped, cut=transfer.cut, tap=run.tap, best_lr=lrs[best],
+        lrs=lrs,
+        losses=losses,
+        smoothed=smoothed,
+        suggestion=picks[rule],
+        rule=rule,
+        suggestions=picks,
+        stopped_early=stopped,
+        cut=transfer.cut,
+        tap=run.tap,
+        best_lr=lrs[best],
     )
 
 
@@ -162,15 +180,25 @@ def _check_arguments(start, end, steps, stop_factor, smooth, rule) -> None:
     if not (start > 0 and math.isfinite(start)):
         raise UsageError(f"`start` must be > 0. Received: start={start}", "e.g. --start 1e-7")
     if not (end > start and math.isfinite(end)):
-        raise UsageError(f"`end` must be greater than start={start:g}. Received: end={end}", "e.g. --end 10")
+        raise UsageError(
+            f"`end` must be greater than start={start:g}. Received: end={end}", "e.g. --end 10"
+        )
     if steps < 5:
         raise UsageError(f"`steps` must be >= 5. Received: steps={steps}", "e.g. --steps 100")
     if not stop_factor > 1:
-        raise UsageError(f"`stop_factor` must be > 1. Received: stop_factor={stop_factor}", "e.g. --stop-factor 4")
+        raise UsageError(
+            f"`stop_factor` must be > 1. Received: stop_factor={stop_factor}",
+            "e.g. --stop-factor 4",
+        )
     if not 0 <= smooth < 1:
-        raise UsageError(f"`smooth` must be in [0, 1). Received: smooth={smooth}", "e.g. --smooth 0.98")
+        raise UsageError(
+            f"`smooth` must be in [0, 1). Received: smooth={smooth}", "e.g. --smooth 0.98"
+        )
     if rule not in RULES:
-        raise UsageError(f"`rule` must be one of {', '.join(RULES)}. Received: rule={rule!r}", "use --rule valley or steepest")
+        raise UsageError(
+            f"`rule` must be one of {', '.join(RULES)}. Received: rule={rule!r}",
+            "use --rule valley or steepest",
+        )
 
 
 def _sweep(train_model, optimizer, x, y, options, start, end, steps, stop_factor, smooth):

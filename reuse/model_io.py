@@ -83,7 +83,9 @@ def _check_keras_zip(path: Path) -> None:
             f"{path} is not a valid .keras file ({err})", "re-save the model with model.save()"
         ) from None
     if bad is not None:
-        raise ModelLoadError(f"{path} is damaged ({bad} fails its CRC check)", "copy or save it again")
+        raise ModelLoadError(
+            f"{path} is damaged ({bad} fails its CRC check)", "copy or save it again"
+        )
     if "config.json" not in names:
         raise ModelLoadError(
             f"{path} is a zip archive but not a Keras model (no config.json inside)",
@@ -142,7 +144,11 @@ def fix_tf_keras2_config(config: dict) -> dict:
         cls, cfg = spec.get("class_name"), spec.get("config")
         if not isinstance(cfg, dict):
             return
-        if cls == "BatchNormalization" and isinstance(cfg.get("axis"), list) and len(cfg["axis"]) == 1:
+        if (
+            cls == "BatchNormalization"
+            and isinstance(cfg.get("axis"), list)
+            and len(cfg["axis"]) == 1
+        ):
             cfg["axis"] = int(cfg["axis"][0])
         if cls in ("DepthwiseConv1D", "DepthwiseConv2D") and cfg.get("groups") == 1:
             del cfg["groups"]
@@ -151,7 +157,9 @@ def fix_tf_keras2_config(config: dict) -> dict:
             for layer in layers:
                 visit(layer)
             if cls in ("Functional", "Model"):
-                sequential = {layer.get("name") for layer in layers if layer.get("class_name") == "Sequential"}
+                sequential = {
+                    layer.get("name") for layer in layers if layer.get("class_name") == "Sequential"
+                }
                 if sequential:
                     for layer in layers:
                         fix_refs(layer.get("inbound_nodes", []), sequential)
@@ -205,10 +213,14 @@ def _translate_keras_error(path: Path, err: Exception) -> ModelLoadError:
             "import the package that defines it, or re-save the model with standard layers",
         )
     first = text.strip().splitlines()[0][:200] if text.strip() else type(err).__name__
-    return ModelLoadError(f"cannot load {path}: {first}", "check that the file is a complete Keras model")
+    return ModelLoadError(
+        f"cannot load {path}: {first}", "check that the file is a complete Keras model"
+    )
 
 
-def load_model(path: str | os.PathLike, *, unsafe: bool = False, arch: str | os.PathLike | None = None):
+def load_model(
+    path: str | os.PathLike, *, unsafe: bool = False, arch: str | os.PathLike | None = None
+):
     """Load a Keras 3 model from any supported format.
 
     Example:
@@ -291,10 +303,16 @@ def _load_export(path: Path):
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as err:
-        raise ModelLoadError(f"cannot read SavedModel {path}: {str(err).splitlines()[0][:200]}",
-                             "check that the folder is complete") from err
+        raise ModelLoadError(
+            f"cannot read SavedModel {path}: {str(err).splitlines()[0][:200]}",
+            "check that the folder is complete",
+        ) from err
     endpoints = list(loaded.signatures.keys())
-    endpoint = "serve" if "serve" in endpoints else ("serving_default" if "serving_default" in endpoints else None)
+    endpoint = (
+        "serve"
+        if "serve" in endpoints
+        else ("serving_default" if "serving_default" in endpoints else None)
+    )
     if endpoint is None:
         raise ModelLoadError(
             f"SavedModel {path} has no 'serve' or 'serving_default' signature (has: {', '.join(endpoints) or 'none'})",
@@ -308,7 +326,9 @@ def _load_export(path: Path):
             "export a single-input model",
         )
     spec = next(iter(specs.values()))
-    layer = keras.layers.TFSMLayer(str(path), call_endpoint=endpoint, trainable=False, name="savedmodel")
+    layer = keras.layers.TFSMLayer(
+        str(path), call_endpoint=endpoint, trainable=False, name="savedmodel"
+    )
     inputs = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype.name, name="input")
     outputs = layer(inputs)
     if isinstance(outputs, dict):
@@ -363,7 +383,9 @@ def save_model(model, path: str | os.PathLike) -> Path:
             model.save_weights(tmp)
         return target
     if suffix not in (".keras", ".h5"):
-        raise OutputError(f"cannot save a model as '{target.name}'", "use a .keras (or .h5) output path")
+        raise OutputError(
+            f"cannot save a model as '{target.name}'", "use a .keras (or .h5) output path"
+        )
     with atomic_path(target, suffix=suffix) as tmp:
         model.save(tmp)
     return target

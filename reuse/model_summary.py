@@ -40,7 +40,11 @@ def _size(variables) -> int:
 def totals(model) -> dict:
     trainable = _size(model.trainable_weights)
     frozen = _size(model.non_trainable_weights)
-    return {"trainable_params": trainable, "frozen_params": frozen, "total_params": trainable + frozen}
+    return {
+        "trainable_params": trainable,
+        "frozen_params": frozen,
+        "total_params": trainable + frozen,
+    }
 
 
 def tensor_stats(array: np.ndarray) -> dict:

@@ -105,8 +105,10 @@ class OptimizerFactory:
         try:
             return cls(**kwargs)
         except (ValueError, TypeError) as err:
-            raise SpecError(f"optimizer {self} rejected its arguments: {err}",
-                            "check the keys in --optimizer (see reuse finetune --help)") from None
+            raise SpecError(
+                f"optimizer {self} rejected its arguments: {err}",
+                "check the keys in --optimizer (see reuse finetune --help)",
+            ) from None
 
     def __str__(self) -> str:
         keys = ",".join(f"{k}={v}" for k, v in self.params.items())
@@ -116,8 +118,9 @@ class OptimizerFactory:
         return f"OptimizerFactory({str(self)!r})"
 
 
-def optimizer_factory(text: str | None, *, clipnorm: float | None = None,
-                      clipvalue: float | None = None) -> OptimizerFactory:
+def optimizer_factory(
+    text: str | None, *, clipnorm: float | None = None, clipvalue: float | None = None
+) -> OptimizerFactory:
     """Validate an optimizer spec now and return a builder of fresh optimizers.
 
         make = optimizer_factory("nesterov:momentum=0.95", clipnorm=1.0)
@@ -145,11 +148,15 @@ def optimizer_factory(text: str | None, *, clipnorm: float | None = None,
     for key, value in raw.items():
         canon = _KEY_ALIASES.get(key, key)
         if canon in ("learning_rate", "lr"):
-            raise SpecError(f"set the learning rate with --lr, not in --optimizer. Received: {key}={value}",
-                            f"e.g. --optimizer {name} --lr {value}")
+            raise SpecError(
+                f"set the learning rate with --lr, not in --optimizer. Received: {key}={value}",
+                f"e.g. --optimizer {name} --lr {value}",
+            )
         if canon not in valid:
             aliases = [a for a, c in _KEY_ALIASES.items() if c in valid]
-            raise SpecError(f"optimizer {name} has no key `{key}`", _spec.did_you_mean(key, valid + aliases))
+            raise SpecError(
+                f"optimizer {name} has no key `{key}`", _spec.did_you_mean(key, valid + aliases)
+            )
         if canon in seen:
             raise SpecError(f"`{canon}` is given twice. Received: {text}", "give it once")
         seen.add(canon)
@@ -163,20 +170,23 @@ def optimizer_factory(text: str | None, *, clipnorm: float | None = None,
         if key in params and params[key] != value:
             raise SpecError(
                 f"{flag} {value} contradicts {key}={params[key]} in --optimizer",
-                "give it in one place")
+                "give it in one place",
+            )
         params[key] = float(value)
     clips = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if params.get(k) is not None]
     if len(clips) > 1:
         raise SpecError(
             f"{' and '.join(clips)} cannot be used together: a Keras optimizer clips gradients one way",
-            "keep one of --clip-norm / --clip-value (or one clip key in --optimizer)")
+            "keep one of --clip-norm / --clip-value (or one clip key in --optimizer)",
+        )
     factory = OptimizerFactory(name, class_name, params)
     factory(None)  # let Keras check combinations (e.g. clipnorm with global_clipnorm) now
     return factory
 
 
-def parse_optimizer(text: str | None, lr=None, *, clipnorm: float | None = None,
-                    clipvalue: float | None = None):
+def parse_optimizer(
+    text: str | None, lr=None, *, clipnorm: float | None = None, clipvalue: float | None = None
+):
     """A Keras optimizer from a spec and a learning rate (float or schedule).
 
         opt = parse_optimizer("ftrl:l1=0.01", 0.05)

@@ -35,10 +35,17 @@ def read_history(path: str | Path) -> list[dict]:
     if not p.exists():
         for suffix in (".csv", ".json"):
             if p.with_suffix(suffix).exists() or Path(str(p) + suffix).exists():
-                p = p.with_suffix(suffix) if p.with_suffix(suffix).exists() else Path(str(p) + suffix)
+                p = (
+                    p.with_suffix(suffix)
+                    if p.with_suffix(suffix).exists()
+                    else Path(str(p) + suffix)
+                )
                 break
         else:
-            raise DataError(f"history {path} does not exist", "pass the .csv or .json that `reuse finetune --history` wrote")
+            raise DataError(
+                f"history {path} does not exist",
+                "pass the .csv or .json that `reuse finetune --history` wrote",
+            )
     try:
         if p.suffix.lower() == ".json":
             rows = json.loads(p.read_text())
@@ -46,11 +53,19 @@ def read_history(path: str | Path) -> list[dict]:
             with open(p, newline="") as f:
                 rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
     except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise DataError(f"cannot read history {p}: {err}", "pass the .csv or .json that `reuse finetune` wrote") from None
+        raise DataError(
+            f"cannot read history {p}: {err}", "pass the .csv or .json that `reuse finetune` wrote"
+        ) from None
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
-        raise DataError(f"history {p} holds no epochs", "pass the history of a run that trained at least one epoch")
+        raise DataError(
+            f"history {p} holds no epochs",
+            "pass the history of a run that trained at least one epoch",
+        )
     if not any("loss" in r for r in rows):
-        raise DataError(f"history {p} has no `loss` column", "pass the .csv or .json that `reuse finetune` wrote")
+        raise DataError(
+            f"history {p} has no `loss` column",
+            "pass the .csv or .json that `reuse finetune` wrote",
+        )
     return rows
 
 
@@ -75,7 +90,9 @@ def moving_average(values: list[float], window: int) -> np.ndarray:
 
 
 def _names(paths: list[Path]) -> list[str]:
-    stems = [p.name.removesuffix(".csv").removesuffix(".json").removesuffix(".history") for p in paths]
+    stems = [
+        p.name.removesuffix(".csv").removesuffix(".json").removesuffix(".history") for p in paths
+    ]
     if len(set(stems)) == len(stems):
         return stems
     return [f"{p.parent.name}/{s}" for p, s in zip(paths, stems, strict=True)]
@@ -89,7 +106,14 @@ def _column(rows: list[dict], key: str) -> list[float]:
     return out
 
 
-def plot_history(paths, output, *, smooth: int | None = None, metrics: list[str] | None = None, title: str | None = None) -> Path:
+def plot_history(
+    paths,
+    output,
+    *,
+    smooth: int | None = None,
+    metrics: list[str] | None = None,
+    title: str | None = None,
+) -> Path:
     """Plot one or more `finetune` histories to a PNG: loss (and accuracy) per epoch.
 
     Each run gets a colour; training is solid, validation dashed. Stage boundaries of gradual
@@ -125,14 +149,22 @@ def plot_history(paths, output, *, smooth: int | None = None, metrics: list[str]
     if not paths:
         raise UsageError("no history to plot", "pass one or more history files")
     if smooth is not None and smooth < 2:
-        raise UsageError(f"--smooth must be a window of >= 2 epochs. Received: smooth={smooth}", "e.g. --smooth 3")
+        raise UsageError(
+            f"--smooth must be a window of >= 2 epochs. Received: smooth={smooth}",
+            "e.g. --smooth 3",
+        )
     runs = [read_history(p) for p in paths]
     names = _names(paths)
     if metrics is None:
         metrics = []
         for rows in runs:
             for key in rows[0]:
-                if key not in _NOT_CURVES and not key.startswith("val_") and "loss" not in key and key not in metrics:
+                if (
+                    key not in _NOT_CURVES
+                    and not key.startswith("val_")
+                    and "loss" not in key
+                    and key not in metrics
+                ):
                     metrics.append(key)
     panels = 2 if metrics else 1
     fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4.2), squeeze=False)
@@ -151,25 +183,53 @@ def plot_history(paths, output, *, smooth: int | None = None, metrics: list[str]
                     label = f"{name} {prefix}{key}" if len(runs) > 1 else f"{prefix}{key}"
                     if smooth:
                         ax.plot(epochs, values, style, color=color, alpha=0.25, linewidth=1)
-                        ax.plot(epochs, moving_average(values, smooth), style, color=color, label=label + f" (avg {smooth})")
+                        ax.plot(
+                            epochs,
+                            moving_average(values, smooth),
+                            style,
+                            color=color,
+                            label=label + f" (avg {smooth})",
+                        )
                     else:
-                        ax.plot(epochs, values, style, color=color, label=label, marker="." if len(values) < 30 else None)
+                        ax.plot(
+                            epochs,
+                            values,
+                            style,
+                            color=color,
+                            label=label,
+                            marker="." if len(values) < 30 else None,
+                        )
         stages = [r.get("stage") for r in rows]
         for boundary, stage in zip(_stage_starts(rows, epochs), _stage_labels(stages), strict=True):
             for row_axes in axes:
                 for ax in row_axes:
                     ax.axvline(boundary, color=color, linestyle=":", alpha=0.6)
             if len(runs) == 1:
-                loss_ax.text(boundary, 1.0, f" stage {stage}", transform=loss_ax.get_xaxis_transform(),
-                             fontsize=7, va="top", ha="left", color="gray")
+                loss_ax.text(
+                    boundary,
+                    1.0,
+                    f" stage {stage}",
+                    transform=loss_ax.get_xaxis_transform(),
+                    fontsize=7,
+                    va="top",
+                    ha="left",
+                    color="gray",
+                )
         lrs = _column(rows, "lr")
         if any(math.isfinite(v) and v > 0 for v in lrs):
             if lr_ax is None:
                 lr_ax = loss_ax.twinx()
                 lr_ax.set_yscale("log")
                 lr_ax.set_ylabel("learning rate")
-            lr_ax.plot(epochs, lrs, color=color, linestyle="-.", alpha=0.5, linewidth=1,
-                       label=f"{name} lr" if len(runs) > 1 else "lr")
+            lr_ax.plot(
+                epochs,
+                lrs,
+                color=color,
+                linestyle="-.",
+                alpha=0.5,
+                linewidth=1,
+                label=f"{name} lr" if len(runs) > 1 else "lr",
+            )
     if any(_stage_starts(rows, _epochs(rows)) for rows in runs):
         loss_ax.plot([], [], ":", color="gray", label="stage start")
     loss_ax.set_xlabel("epoch")
@@ -204,7 +264,9 @@ def _stage_labels(stages: list) -> list[str]:
     for i in range(1, len(stages)):
         if stages[i] != stages[i - 1]:
             value = stages[i]
-            out.append(str(int(value)) if isinstance(value, float) and value.is_integer() else str(value))
+            out.append(
+                str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+            )
     return out
 
 
@@ -212,7 +274,10 @@ def _save(fig, plt, output, atomic_path) -> Path:
     out = Path(output)
     if out.suffix.lower() != ".png":
         plt.close(fig)
-        raise UsageError(f"plots are written as PNG. Received: -o {out}", f"use -o {out.with_suffix('.png').name}")
+        raise UsageError(
+            f"plots are written as PNG. Received: -o {out}",
+            f"use -o {out.with_suffix('.png').name}",
+        )
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
@@ -248,8 +313,14 @@ def plot_lr_find(result, output, *, title: str | None = None) -> Path:
     for i, (rule, lr) in enumerate(sorted(data.get("suggestions", {}).items())):
         y = float(np.interp(np.log(lr), np.log(lrs), data["smoothed"]))
         chosen = rule == data.get("rule")
-        ax.plot([lr], [y], "o", color=f"C{i + 1}", markersize=9 if chosen else 6,
-                label=f"{rule}: {lr:.2g}" + (" (suggested)" if chosen else ""))
+        ax.plot(
+            [lr],
+            [y],
+            "o",
+            color=f"C{i + 1}",
+            markersize=9 if chosen else 6,
+            label=f"{rule}: {lr:.2g}" + (" (suggested)" if chosen else ""),
+        )
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("training loss")
@@ -263,7 +334,9 @@ def plot_lr_find(result, output, *, title: str | None = None) -> Path:
     return _save(fig, plt, output, atomic_path)
 
 
-def text_chart(xs, ys, *, width: int = 60, height: int = 10, mark: float | None = None, log_x: bool = True) -> list[str]:
+def text_chart(
+    xs, ys, *, width: int = 60, height: int = 10, mark: float | None = None, log_x: bool = True
+) -> list[str]:
     """A small chart of ys against xs in characters, for the terminal; `mark` draws a column.
 
     Example:
@@ -290,7 +363,10 @@ def text_chart(xs, ys, *, width: int = 60, height: int = 10, mark: float | None 
         col = int(round((xv - x.min()) / span_x * (width - 1)))
         row = height - 1 - int(round((min(yv, hi) - lo) / span_y * (height - 1)))
         grid[row][col] = "•" if yv <= hi else "^"
-    lines = [f"{(hi - r * span_y / (height - 1)):>8.3g} ┤" + "".join(cells) for r, cells in enumerate(grid)]
+    lines = [
+        f"{(hi - r * span_y / (height - 1)):>8.3g} ┤" + "".join(cells)
+        for r, cells in enumerate(grid)
+    ]
     left = f"{10 ** x.min():.0e}" if log_x else f"{x.min():.3g}"
     right = f"{10 ** x.max():.0e}" if log_x else f"{x.max():.3g}"
     lines.append(" " * 9 + "└" + "─" * width)

@@ -16,7 +16,11 @@ COLUMNS = ["layer", "variable", "shape", "dtype", "trainable"]
 
 
 def _spec(name: str, spec) -> dict:
-    shape = None if spec.shape.rank is None else [None if d is None else int(d) for d in spec.shape.as_list()]
+    shape = (
+        None
+        if spec.shape.rank is None
+        else [None if d is None else int(d) for d in spec.shape.as_list()]
+    )
     return {"name": name, "shape": shape, "dtype": spec.dtype.name}
 
 
@@ -64,7 +68,9 @@ def inspect_savedmodel(path: str | os.PathLike, kind: str) -> Inspection:
         loaded = tf.saved_model.load(str(p))
     except Exception as err:  # TensorFlow raises several types for a damaged folder
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        raise ModelLoadError(f"cannot read SavedModel {p}: {first}", "check that the folder is complete") from err
+        raise ModelLoadError(
+            f"cannot read SavedModel {p}: {first}", "check that the folder is complete"
+        ) from err
     trainable_ids = {id(v) for v in getattr(loaded, "trainable_variables", [])}
     rows = []
     for v in getattr(loaded, "variables", []):
@@ -88,9 +94,15 @@ def inspect_savedmodel(path: str | os.PathLike, kind: str) -> Inspection:
         path=str(p),
         columns=list(COLUMNS),
         rows=rows,
-        totals={"trainable_params": trainable, "frozen_params": frozen, "total_params": trainable + frozen},
+        totals={
+            "trainable_params": trainable,
+            "frozen_params": frozen,
+            "total_params": trainable + frozen,
+        },
         info={
-            "format": "Keras export (model.export)" if kind == "keras_export" else "legacy tf.keras SavedModel",
+            "format": "Keras export (model.export)"
+            if kind == "keras_export"
+            else "legacy tf.keras SavedModel",
             "signatures": signatures(loaded),
         },
     )

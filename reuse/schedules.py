@@ -119,13 +119,21 @@ class _Keys:
         x = _spec.number(spelled, value, lo=0, example="2" if in_epochs else "100")
         n = int(round(x * self.steps_per_epoch)) if in_epochs else x
         if not in_epochs and n != int(n):
-            raise SpecError(f"`{spelled}` must be a whole number of steps. Received: {spelled}={value}",
-                            f"give whole steps, or use {_EPOCH_KEYS.get(key, key)}= for epochs")
+            raise SpecError(
+                f"`{spelled}` must be a whole number of steps. Received: {spelled}={value}",
+                f"give whole steps, or use {_EPOCH_KEYS.get(key, key)}= for epochs",
+            )
         n = int(n)
         if n < lo:
-            what = f" ({x:g} epochs x {self.steps_per_epoch} steps/epoch = {n} steps)" if in_epochs else ""
-            raise SpecError(f"`{spelled}` must be >= {lo} step(s). Received: {spelled}={value}{what}",
-                            f"give {spelled} >= {lo}" if not in_epochs else "give more epochs")
+            what = (
+                f" ({x:g} epochs x {self.steps_per_epoch} steps/epoch = {n} steps)"
+                if in_epochs
+                else ""
+            )
+            raise SpecError(
+                f"`{spelled}` must be >= {lo} step(s). Received: {spelled}={value}{what}",
+                f"give {spelled} >= {lo}" if not in_epochs else "give more epochs",
+            )
         return n
 
     def step_list(self, key: str) -> list[int]:
@@ -134,14 +142,17 @@ class _Keys:
         for x in _spec.numbers(spelled, value):
             n = x * self.steps_per_epoch if in_epochs else x
             if not in_epochs and n != int(n):
-                raise SpecError(f"`{spelled}` must list whole steps. Received: {spelled}={value}",
-                                "give whole steps, or boundary_epochs= for epochs")
+                raise SpecError(
+                    f"`{spelled}` must list whole steps. Received: {spelled}={value}",
+                    "give whole steps, or boundary_epochs= for epochs",
+                )
             out.append(int(round(n)))
         return out
 
 
-def parse_schedule(text: str | None, *, lr: float, steps_per_epoch: int, epochs: int,
-                   validation: bool = True):
+def parse_schedule(
+    text: str | None, *, lr: float, steps_per_epoch: int, epochs: int, validation: bool = True
+):
     """A learning-rate schedule (or a constant lr) and the callbacks it needs, from a spec.
 
         sched, callbacks = parse_schedule("exponential:decay_epochs=2", lr=0.01,
@@ -182,43 +193,63 @@ def parse_schedule(text: str | None, *, lr: float, steps_per_epoch: int, epochs:
         return lr, []
     if name == "exponential":
         return sched.ExponentialDecay(
-            lr, k.steps("decay_steps", total), k.number("decay_rate", 0.1, lo=0, lo_open=True),
-            staircase=k.boolean("staircase", False)), []
+            lr,
+            k.steps("decay_steps", total),
+            k.number("decay_rate", 0.1, lo=0, lo_open=True),
+            staircase=k.boolean("staircase", False),
+        ), []
     if name == "natural-exp":
         return ko.NaturalExpDecay(
-            lr, k.steps("decay_steps", total), k.number("decay_rate", 1.0, lo=0),
-            staircase=k.boolean("staircase", False)), []
+            lr,
+            k.steps("decay_steps", total),
+            k.number("decay_rate", 1.0, lo=0),
+            staircase=k.boolean("staircase", False),
+        ), []
     if name == "piecewise":
         return _piecewise(k, sched), []
     if name == "polynomial":
         decay_steps = k.steps("decay_steps", total)
         end_lr = k.number("end_lr", lr / 100, lo=0)
-        return sched.PolynomialDecay(lr, decay_steps, end_learning_rate=end_lr,
-                                     power=k.number("power", 1.0, lo=0),
-                                     cycle=k.boolean("cycle", False)), []
+        return sched.PolynomialDecay(
+            lr,
+            decay_steps,
+            end_learning_rate=end_lr,
+            power=k.number("power", 1.0, lo=0),
+            cycle=k.boolean("cycle", False),
+        ), []
     if name == "power":
-        return ko.PowerDecay(lr, k.steps("decay_steps", spe), power=k.number("power", 1.0, lo=0)), []
+        return ko.PowerDecay(
+            lr, k.steps("decay_steps", spe), power=k.number("power", 1.0, lo=0)
+        ), []
     if name == "cosine":
         warmup = k.steps("warmup_steps", 0, lo=0)
         decay_steps = k.steps("decay_steps", max(total - warmup, 1))
         alpha = k.number("alpha", 0.0, lo=0, hi=1)
         if warmup:
             start = k.number("start_lr", 0.0, lo=0)
-            return sched.CosineDecay(start, decay_steps, alpha=alpha, warmup_target=lr,
-                                     warmup_steps=warmup), []
+            return sched.CosineDecay(
+                start, decay_steps, alpha=alpha, warmup_target=lr, warmup_steps=warmup
+            ), []
         if k.has("start_lr"):
-            raise SpecError("`start_lr` needs a warm-up. Received: start_lr without warmup_steps",
-                            "add warmup_steps=N (or warmup_epochs=N), or drop start_lr")
+            raise SpecError(
+                "`start_lr` needs a warm-up. Received: start_lr without warmup_steps",
+                "add warmup_steps=N (or warmup_epochs=N), or drop start_lr",
+            )
         return sched.CosineDecay(lr, decay_steps, alpha=alpha), []
     if name == "one-cycle":
         anneal = k.raw.get("anneal", "cos").strip().lower()
         if anneal not in ("cos", "linear"):
-            raise SpecError(f"`anneal` must be cos or linear. Received: anneal={anneal}", "e.g. anneal=cos")
+            raise SpecError(
+                f"`anneal` must be cos or linear. Received: anneal={anneal}", "e.g. anneal=cos"
+            )
         return ko.OneCycle(
-            k.number("max_lr", lr, lo=0, lo_open=True), k.steps("total_steps", total),
+            k.number("max_lr", lr, lo=0, lo_open=True),
+            k.steps("total_steps", total),
             pct_start=k.number("pct", 0.3, lo=0, hi=1, lo_open=True, hi_open=True),
-            div_factor=k.number("div", 25.0, lo=1), final_div_factor=k.number("final_div", 1e4, lo=1),
-            anneal=anneal), []
+            div_factor=k.number("div", 25.0, lo=1),
+            final_div_factor=k.number("final_div", 1e4, lo=1),
+            anneal=anneal,
+        ), []
     # performance
     monitor = k.raw.get("monitor", "val_loss" if validation else "loss").strip()
     callback = keras.callbacks.ReduceLROnPlateau(
@@ -236,20 +267,27 @@ def parse_schedule(text: str | None, *, lr: float, steps_per_epoch: int, epochs:
 def _piecewise(k: _Keys, sched):
     missing = [key for key in ("boundaries", "values") if not k.has(key)]
     if missing:
-        raise SpecError(f"schedule piecewise needs {' and '.join(f'`{m}`' for m in missing)}",
-                        "e.g. --schedule piecewise:boundaries=500;1000,values=0.01;0.005;0.001")
+        raise SpecError(
+            f"schedule piecewise needs {' and '.join(f'`{m}`' for m in missing)}",
+            "e.g. --schedule piecewise:boundaries=500;1000,values=0.01;0.005;0.001",
+        )
     boundaries = k.step_list("boundaries")
     values = _spec.numbers("values", k.raw["values"])
     if len(values) != len(boundaries) + 1:
         raise SpecError(
             f"piecewise needs one more value than boundaries. Received: {len(boundaries)} "
             f"boundaries and {len(values)} values",
-            "values=V0;V1;...: V0 before the first boundary, then one value after each")
+            "values=V0;V1;...: V0 before the first boundary, then one value after each",
+        )
     if any(b <= a for a, b in zip(boundaries, boundaries[1:], strict=False)) or boundaries[0] < 0:
-        raise SpecError(f"`boundaries` must increase strictly from >= 0. Received: {boundaries} (steps)",
-                        "e.g. boundaries=500;1000")
+        raise SpecError(
+            f"`boundaries` must increase strictly from >= 0. Received: {boundaries} (steps)",
+            "e.g. boundaries=500;1000",
+        )
     if any(v < 0 for v in values):
-        raise SpecError(f"`values` must be >= 0. Received: values={k.raw['values']}", "give learning rates >= 0")
+        raise SpecError(
+            f"`values` must be >= 0. Received: values={k.raw['values']}", "give learning rates >= 0"
+        )
     return sched.PiecewiseConstantDecay(boundaries, values)
 
 
@@ -263,7 +301,9 @@ def _read_keys(text: str, steps_per_epoch: int) -> _Keys:
     if "unit" in raw:
         unit = raw.pop("unit").strip().lower()
         if unit not in ("step", "steps", "epoch", "epochs"):
-            raise SpecError(f"`unit` must be step or epoch. Received: unit={unit}", "e.g. unit=epoch")
+            raise SpecError(
+                f"`unit` must be step or epoch. Received: unit={unit}", "e.g. unit=epoch"
+            )
         epoch_unit = unit.startswith("epoch")
     by_epoch = {v: s for s, v in _EPOCH_KEYS.items()}
     out: dict = {}
@@ -271,20 +311,29 @@ def _read_keys(text: str, steps_per_epoch: int) -> _Keys:
         canon = key
         if canon in _ALIASES:
             if _ALIASES[canon] is None:
-                raise SpecError(f"`{key}` cannot be set: the warm-up target is --lr", "set --lr instead")
+                raise SpecError(
+                    f"`{key}` cannot be set: the warm-up target is --lr", "set --lr instead"
+                )
             canon = _ALIASES[canon]
         in_epochs = False
         if canon in by_epoch:
             canon, in_epochs = by_epoch[canon], True
         if canon not in allowed:
-            valid = sorted(allowed | {_EPOCH_KEYS[s] for s in allowed if s in _EPOCH_KEYS}
-                           | ({"unit"} if allowed & set(_EPOCH_KEYS) else set()))
+            valid = sorted(
+                allowed
+                | {_EPOCH_KEYS[s] for s in allowed if s in _EPOCH_KEYS}
+                | ({"unit"} if allowed & set(_EPOCH_KEYS) else set())
+            )
             if not valid:
-                raise SpecError(f"schedule {name} takes no keys. Received: {key}={value}",
-                                f"write --schedule {name}")
+                raise SpecError(
+                    f"schedule {name} takes no keys. Received: {key}={value}",
+                    f"write --schedule {name}",
+                )
             raise SpecError(f"schedule {name} has no key `{key}`", _spec.did_you_mean(key, valid))
         if canon in out:
-            raise SpecError(f"`{canon}` is given twice (as {out[canon][0]} and {key})", "give it once")
+            raise SpecError(
+                f"`{canon}` is given twice (as {out[canon][0]} and {key})", "give it once"
+            )
         if canon in _EPOCH_KEYS:
             out[canon] = (key, value, in_epochs or epoch_unit)
         else:

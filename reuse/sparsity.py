@@ -26,7 +26,9 @@ KERNEL_NAMES = ("kernel", "depthwise_kernel", "pointwise_kernel", "embeddings", 
 class SparsifyReport:
     """What `sparsify` zeroed: one row per pruned tensor, and the totals."""
 
-    rows: list[dict] = field(default_factory=list)  # layer, weight, size, zeros_before, zeros, sparsity
+    rows: list[dict] = field(
+        default_factory=list
+    )  # layer, weight, size, zeros_before, zeros, sparsity
     scope: str = "layer"
     threshold: float | None = None
     target: float | None = None
@@ -107,16 +109,29 @@ def sparsify(
         SelectionError: the selection has no layer with a kernel.
     """
     if (threshold is None) == (sparsity is None):
-        raise UsageError("give exactly one of --threshold and --sparsity", "e.g. --sparsity 0.9 or --threshold 1e-3")
+        raise UsageError(
+            "give exactly one of --threshold and --sparsity",
+            "e.g. --sparsity 0.9 or --threshold 1e-3",
+        )
     if threshold is not None and not threshold >= 0:
-        raise UsageError(f"--threshold must be >= 0. Received: threshold={threshold}", "e.g. --threshold 1e-3")
+        raise UsageError(
+            f"--threshold must be >= 0. Received: threshold={threshold}", "e.g. --threshold 1e-3"
+        )
     if sparsity is not None and not 0 <= sparsity < 1:
-        raise UsageError(f"--sparsity must be in [0, 1). Received: sparsity={sparsity}", "e.g. --sparsity 0.9")
+        raise UsageError(
+            f"--sparsity must be in [0, 1). Received: sparsity={sparsity}", "e.g. --sparsity 0.9"
+        )
     if scope not in SCOPES:
-        raise UsageError(f"--scope must be layer or global. Received: scope={scope!r}", "use --scope layer or --scope global")
+        raise UsageError(
+            f"--scope must be layer or global. Received: scope={scope!r}",
+            "use --scope layer or --scope global",
+        )
     kernels = _kernels(model, select_layers(model, layers, **(selectors or {})))
     if not kernels:
-        raise SelectionError("the selected layers have no kernel to sparsify", "select dense, convolution or embedding layers")
+        raise SelectionError(
+            "the selected layers have no kernel to sparsify",
+            "select dense, convolution or embedding layers",
+        )
     values = [np.asarray(v.numpy()) for _, v in kernels]
     if threshold is not None:
         cutoffs = [threshold] * len(values)

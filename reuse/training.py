@@ -94,10 +94,17 @@ class FinetuneOptions:
                 f"--unfreeze must be one of {', '.join(UNFREEZE_MODES)}. Received: {self.unfreeze!r}",
                 "use --unfreeze none, all or gradual",
             )
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "unfreeze_step": self.unfreeze_step}
+        positive = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "unfreeze_step": self.unfreeze_step,
+        }
         for name, value in positive.items():
             if value is None or value < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1. Received: {value}", "give a positive number")
+                raise UsageError(
+                    f"--{name.replace('_', '-')} must be >= 1. Received: {value}",
+                    "give a positive number",
+                )
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise UsageError(f"--lr must be > 0. Received: {self.lr}", "try --lr 1e-3")
         for name in ("l1", "l2", "dropout", "label_smoothing"):
@@ -110,11 +117,20 @@ class FinetuneOptions:
                     "give a small non-negative number",
                 )
         if self.stage_lr_div <= 0:
-            raise UsageError(f"--stage-lr-div must be > 0. Received: {self.stage_lr_div}", "e.g. --stage-lr-div 2")
+            raise UsageError(
+                f"--stage-lr-div must be > 0. Received: {self.stage_lr_div}",
+                "e.g. --stage-lr-div 2",
+            )
         if self.layer_lr_decay is not None and self.layer_lr_decay <= 0:
-            raise UsageError(f"--layer-lr-decay must be > 0. Received: {self.layer_lr_decay}", "e.g. --layer-lr-decay 2.6")
+            raise UsageError(
+                f"--layer-lr-decay must be > 0. Received: {self.layer_lr_decay}",
+                "e.g. --layer-lr-decay 2.6",
+            )
         if self.early_stopping is not None and self.early_stopping < 0:
-            raise UsageError(f"--early-stopping must be >= 0. Received: {self.early_stopping}", "give a patience in epochs")
+            raise UsageError(
+                f"--early-stopping must be >= 0. Received: {self.early_stopping}",
+                "give a patience in epochs",
+            )
 
 
 @dataclass
@@ -188,7 +204,10 @@ def default_cut(model) -> str:
 
     names = [e.path for e in leaves(model) if type(e.layer).__name__ != "InputLayer"]
     if len(names) < 2:
-        raise UsageError("the model has fewer than two layers, so there is nothing to reuse", "pass a deeper model")
+        raise UsageError(
+            "the model has fewer than two layers, so there is nothing to reuse",
+            "pass a deeper model",
+        )
     return names[-2]
 
 
@@ -226,12 +245,25 @@ def build_transfer_model(base, y: np.ndarray, options: FinetuneOptions) -> Trans
         specs = heads.parse_layer_spec(f"dropout:{options.dropout}") + list(specs)
     x = bottom.outputs[0]
     head_layers = heads.build_layers(
-        specs, l1=options.l1, l2=options.l2, max_norm=options.max_norm, seed=options.seed, name_prefix="head",
+        specs,
+        l1=options.l1,
+        l2=options.l2,
+        max_norm=options.max_norm,
+        seed=options.seed,
+        name_prefix="head",
         input_shape=tuple(x.shape[1:]),
     )
-    if len(x.shape) > 2 and not any(type(layer).__name__ in ("Flatten", "GlobalAveragePooling2D", "GlobalAveragePooling1D") for layer in head_layers):
+    if len(x.shape) > 2 and not any(
+        type(layer).__name__ in ("Flatten", "GlobalAveragePooling2D", "GlobalAveragePooling1D")
+        for layer in head_layers
+    ):
         # A dense head on a feature map needs it flattened, as in the usual GAP + Dense pattern.
-        head_layers.insert(0, keras.layers.GlobalAveragePooling2D(name="head_gap") if len(x.shape) == 4 else keras.layers.Flatten(name="head_flatten"))
+        head_layers.insert(
+            0,
+            keras.layers.GlobalAveragePooling2D(name="head_gap")
+            if len(x.shape) == 4
+            else keras.layers.Flatten(name="head_flatten"),
+        )
     for layer in head_layers:
         x = layer(x)
     model = keras.Model(bottom.inputs, x, name=f"{base.name}_reuse")
@@ -251,7 +283,9 @@ def build_transfer_model(base, y: np.ndarray, options: FinetuneOptions) -> Trans
 # ------------------------------------------------------------------------- trainability
 
 
-def apply_trainable(transfer: TransferModel, trainable: list[str], *, train_bn: bool = False) -> None:
+def apply_trainable(
+    transfer: TransferModel, trainable: list[str], *, train_bn: bool = False
+) -> None:
     """Make exactly `trainable` (reused leaf paths) and the head trainable; freeze the rest.
 
     BatchNormalization layers among the reused ones stay frozen (inference mode) unless
@@ -294,7 +328,17 @@ class TrainingInputs:
     are few); training rows come from the cache, so the layers below the tap never run.
     """
 
-    def __init__(self, transfer: TransferModel, *, x=None, y=None, cache=None, val=None, val_split=None, seed=None):
+    def __init__(
+        self,
+        transfer: TransferModel,
+        *,
+        x=None,
+        y=None,
+        cache=None,
+        val=None,
+        val_split=None,
+        seed=None,
+    ):
         self.transfer = transfer
         self.cache = cache
         self.y = y if cache is None else cache.labels
@@ -339,7 +383,10 @@ class TrainingInputs:
             bottom = cuts.bottom_model(self.transfer.model, [tap])
             # Eager calls in batches: a compiled predict on each new tap model would retrace.
             self._val_features[tap] = np.concatenate(
-                [np.asarray(bottom(self.val_x[i : i + 256], training=False)) for i in range(0, len(self.val_x), 256)]
+                [
+                    np.asarray(bottom(self.val_x[i : i + 256], training=False))
+                    for i in range(0, len(self.val_x), 256)
+                ]
             )
         return self._val_features[tap], self.val_y
 
@@ -412,21 +459,32 @@ def run_stage(
     epochs = plan.epochs or options.epochs
     steps_per_epoch = max(1, math.ceil(len(y) / options.batch_size))
     lr_value, schedule_callbacks = schedules.parse_schedule(
-        options.schedule or "constant", lr=plan.lr, steps_per_epoch=steps_per_epoch, epochs=epochs,
+        options.schedule or "constant",
+        lr=plan.lr,
+        steps_per_epoch=steps_per_epoch,
+        epochs=epochs,
         validation=validation is not None,
     )
     _regularize_reused(transfer, plan.trainable, options)
-    factory = optimizers.optimizer_factory(options.optimizer, clipnorm=options.clip_norm, clipvalue=options.clip_value)
+    factory = optimizers.optimizer_factory(
+        options.optimizer, clipnorm=options.clip_norm, clipvalue=options.clip_value
+    )
     if plan.lr_scales and any(s != 1.0 for s in plan.lr_scales.values()):
         from reuse.discriminative import GroupedOptimizerModel
 
         model_to_fit = GroupedOptimizerModel(train_model, factory, lr_value, plan.lr_scales)
-        model_to_fit.compile(loss=transfer.loss, metrics=list(transfer.metrics), steps_per_execution=STEPS_PER_EXECUTION)
+        model_to_fit.compile(
+            loss=transfer.loss,
+            metrics=list(transfer.metrics),
+            steps_per_execution=STEPS_PER_EXECUTION,
+        )
         stage_optimizers = [opt for _, opt, _ in model_to_fit.groups]
     else:
         model_to_fit = train_model
         model_to_fit.compile(
-            optimizer=factory(lr_value), loss=transfer.loss, metrics=list(transfer.metrics),
+            optimizer=factory(lr_value),
+            loss=transfer.loss,
+            metrics=list(transfer.metrics),
             steps_per_execution=STEPS_PER_EXECUTION,
         )
         model_to_fit.optimizer.build(model_to_fit.trainable_variables)
@@ -434,7 +492,10 @@ def run_stage(
     if progress.optimizer_state is not None:
         variables = [v for opt in stage_optimizers for v in opt.variables]
         if len(variables) != len(progress.optimizer_state):
-            raise UsageError("the checkpoint's optimizer state does not fit this stage", "start afresh in another --checkpoint-dir")
+            raise UsageError(
+                "the checkpoint's optimizer state does not fit this stage",
+                "start afresh in another --checkpoint-dir",
+            )
         for var, value in zip(variables, progress.optimizer_state, strict=True):
             var.assign(value)
 
@@ -444,13 +505,19 @@ def run_stage(
     stopper = _StageEarlyStopping(monitor, options.early_stopping, progress)
     cbs = [guard, recorder, stopper, *schedule_callbacks, *(callbacks or [])]
     if on_epoch is not None:
-        cbs.append(_EpochHook(lambda epoch: on_epoch(model_to_fit, stage_optimizers, progress, epoch + 1)))
+        cbs.append(
+            _EpochHook(lambda epoch: on_epoch(model_to_fit, stage_optimizers, progress, epoch + 1))
+        )
     delay = float(os.environ.get("REUSE_TEST_EPOCH_DELAY", "0") or 0)
     if delay:  # lets the resume test kill a run in the middle of a stage
         cbs.append(_EpochHook(lambda epoch: time.sleep(delay)))
     if options.tensorboard:
         _require_tensorboard()
-        cbs.append(keras.callbacks.TensorBoard(log_dir=str(Path(options.tensorboard) / f"stage{plan.index}")))
+        cbs.append(
+            keras.callbacks.TensorBoard(
+                log_dir=str(Path(options.tensorboard) / f"stage{plan.index}")
+            )
+        )
     remaining = epochs - progress.epochs_done
     if remaining > 0 and not stopper.should_stop_now():
         model_to_fit.fit(
@@ -486,10 +553,15 @@ def _require_tensorboard() -> None:
     try:
         import tensorboard  # noqa: F401
     except ImportError:
-        raise UsageError("--tensorboard needs the tensorboard package", "pip install tensorboard (or keras-reuse[tensorboard])") from None
+        raise UsageError(
+            "--tensorboard needs the tensorboard package",
+            "pip install tensorboard (or keras-reuse[tensorboard])",
+        ) from None
 
 
-def _regularize_reused(transfer: TransferModel, trainable: list[str], options: FinetuneOptions) -> None:
+def _regularize_reused(
+    transfer: TransferModel, trainable: list[str], options: FinetuneOptions
+) -> None:
     """--l1/--l2/--max-norm apply to every trained kernel: the head's, and unfrozen reused ones."""
     if not (options.l1 or options.l2 or options.max_norm):
         return
@@ -530,10 +602,19 @@ class _HistoryRecorder:  # built lazily on a keras Callback base (see __new__)
         class Recorder(base):
             def __init__(self, plan, history, model_to_fit, started):
                 super().__init__()
-                self.plan, self.rows, self.fit_model, self.started = plan, history, model_to_fit, started
+                self.plan, self.rows, self.fit_model, self.started = (
+                    plan,
+                    history,
+                    model_to_fit,
+                    started,
+                )
 
             def on_epoch_end(self, epoch, logs=None):
-                row = {"stage": self.plan.index, "epoch": len(self.rows) + 1, "stage_epoch": epoch + 1}
+                row = {
+                    "stage": self.plan.index,
+                    "epoch": len(self.rows) + 1,
+                    "stage_epoch": epoch + 1,
+                }
                 row.update({k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"})
                 lr = (logs or {}).get("learning_rate")
                 row["lr"] = float(lr) if lr is not None else _learning_rate_now(self.fit_model)
@@ -556,12 +637,20 @@ class _StageEarlyStopping:
 
         class Stopper(base):
             def should_stop_now(self):
-                return patience is not None and progress.wait >= max(patience, 1) and progress.epochs_done > 0
+                return (
+                    patience is not None
+                    and progress.wait >= max(patience, 1)
+                    and progress.epochs_done > 0
+                )
 
             def on_epoch_end(self, epoch, logs=None):
                 progress.epochs_done += 1
                 value = (logs or {}).get(monitor)
-                if value is not None and math.isfinite(float(value)) and (progress.best is None or value < progress.best):
+                if (
+                    value is not None
+                    and math.isfinite(float(value))
+                    and (progress.best is None or value < progress.best)
+                ):
                     progress.best, progress.wait = float(value), 0
                     if patience is not None:
                         progress.best_weights = [np.array(w) for w in self.model.get_weights()]
@@ -685,8 +774,18 @@ def finetune(
 
     run = prepare(model, data, val=val, features=features, options=options)
     transfer, inputs, cache = run.transfer, run.inputs, run.cache
-    x, y, val_arrays = inputs.x, inputs.y, (inputs.val_x, inputs.val_y) if inputs.val_x is not None else None
-    if cache is not None and x is None and val_arrays is None and not options.val_split and options.early_stopping is not None:
+    x, y, val_arrays = (
+        inputs.x,
+        inputs.y,
+        (inputs.val_x, inputs.val_y) if inputs.val_x is not None else None,
+    )
+    if (
+        cache is not None
+        and x is None
+        and val_arrays is None
+        and not options.val_split
+        and options.early_stopping is not None
+    ):
         report.info("note: no validation data; early stopping watches the training loss")
 
     from reuse import gradual
@@ -694,28 +793,52 @@ def finetune(
     history: list[dict] = []
     if options.unfreeze == "gradual":
         if options.reuse_depth.startswith("search"):
-            transfer, inputs, stages, history = _search_reuse_depth(model, y, x, cache, val_arrays, options)
+            transfer, inputs, stages, history = _search_reuse_depth(
+                model, y, x, cache, val_arrays, options
+            )
             prior = [s for s in stages if s.cut == transfer.cut]
             plans = gradual.plan_stages(transfer, options, inputs.taps)[1:]
-            later = gradual.run(transfer, inputs, options, history, plans=plans, prior=prior,
-                                checkpoint_dir=checkpoint_dir, resume=resume)
-            stages = stages + later[len(prior):]
+            later = gradual.run(
+                transfer,
+                inputs,
+                options,
+                history,
+                plans=plans,
+                prior=prior,
+                checkpoint_dir=checkpoint_dir,
+                resume=resume,
+            )
+            stages = stages + later[len(prior) :]
         else:
-            stages = gradual.run(transfer, inputs, options, history, checkpoint_dir=checkpoint_dir, resume=resume)
+            stages = gradual.run(
+                transfer, inputs, options, history, checkpoint_dir=checkpoint_dir, resume=resume
+            )
     else:
         trainable, tap = run.trainable, run.tap
         if trainable and cache is not None:
-            report.info(f"note: {len(trainable)} reused layer(s) are trainable in the model; they train from tap {tap}")
+            report.info(
+                f"note: {len(trainable)} reused layer(s) are trainable in the model; they train from tap {tap}"
+            )
         plan = StagePlan(0, trainable, options.lr or default_lr(options.optimizer), tap)
-        stages = gradual.run(transfer, inputs, options, history, plans=[plan], judge=False,
-                             checkpoint_dir=checkpoint_dir, resume=resume)
+        stages = gradual.run(
+            transfer,
+            inputs,
+            options,
+            history,
+            plans=[plan],
+            judge=False,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
+        )
     if stages and stages[-1].diverged and not history_has_finite(history):
         raise TrainingDiverged(
             "the loss became NaN or Inf in the first epoch",
             "lower --lr (try 10x lower), check the inputs for huge values, or use another initialization",
         )
     if options.unfreeze != "gradual" and stages and stages[-1].diverged:
-        report.warn("the loss became NaN or Inf; kept the weights of the last good epoch — try a lower --lr")
+        report.warn(
+            "the loss became NaN or Inf; kept the weights of the last good epoch — try a lower --lr"
+        )
     metrics = history[-1] if history else {}
     return FinetuneResult(
         model=transfer.model,
@@ -741,28 +864,46 @@ def _search_reuse_depth(base, y, x, cache, val_arrays, options: FinetuneOptions)
     try:
         k = int(text.split(":", 1)[1]) if ":" in text else 2
     except ValueError:
-        raise UsageError(f"--reuse-depth must be keep or search[:K]. Received: {text!r}", "e.g. --reuse-depth search:2") from None
+        raise UsageError(
+            f"--reuse-depth must be keep or search[:K]. Received: {text!r}",
+            "e.g. --reuse-depth search:2",
+        ) from None
     first = build_transfer_model(base, y, options)
     valid = set(cuts.valid_cut_points(base))
     candidates = [first.cut] + [name for name in reversed(first.reused[:-1]) if name in valid][:k]
     tried = []
     for depth, cut in enumerate(candidates):
         transfer = first if depth == 0 else build_transfer_model(base, y, replace(options, cut=cut))
-        inputs = TrainingInputs(transfer, x=x, y=y, cache=cache, val=val_arrays,
-                                val_split=options.val_split or (None if val_arrays is not None else 0.2), seed=options.seed)
+        inputs = TrainingInputs(
+            transfer,
+            x=x,
+            y=y,
+            cache=cache,
+            val=val_arrays,
+            val_split=options.val_split or (None if val_arrays is not None else 0.2),
+            seed=options.seed,
+        )
         tap = deepest_tap_below(transfer, [], inputs.taps)
         if cache is not None and tap is None and x is None:
             report.info(f"reuse-depth search: no cached tap at or below {cut}; skipped")
             continue
         history: list[dict] = []
-        plan = StagePlan(0, [], options.lr or default_lr(options.optimizer), tap, options.stage_epochs)
+        plan = StagePlan(
+            0, [], options.lr or default_lr(options.optimizer), tap, options.stage_epochs
+        )
         stage = gradual.run(transfer, inputs, options, history, plans=[plan])
-        tried.append((stage[0].best_metric if stage else None, depth, transfer, inputs, stage, history))
-        report.info(f"reuse-depth search: cut {cut} (top {depth} reused layer(s) dropped): best {stage[0].monitor if stage else ''} "
-                    f"{stage[0].best_metric if stage and stage[0].best_metric is not None else float('nan'):.4f}")
+        tried.append(
+            (stage[0].best_metric if stage else None, depth, transfer, inputs, stage, history)
+        )
+        report.info(
+            f"reuse-depth search: cut {cut} (top {depth} reused layer(s) dropped): best {stage[0].monitor if stage else ''} "
+            f"{stage[0].best_metric if stage and stage[0].best_metric is not None else float('nan'):.4f}"
+        )
     scored = [t for t in tried if t[0] is not None]
     if not scored:
-        raise TrainingDiverged("no reuse depth trained to a finite loss", "lower --lr, or check the inputs")
+        raise TrainingDiverged(
+            "no reuse depth trained to a finite loss", "lower --lr, or check the inputs"
+        )
     best = min(scored, key=lambda t: t[0])
     all_stages = []
     for _, _depth, transfer, _, stage, _ in tried:
@@ -787,7 +928,11 @@ class PreparedRun:
         """The model the stage fits: the whole model, or the part above the cached tap."""
         from reuse import cuts
 
-        return self.transfer.model if self.tap is None else cuts.top_model(self.transfer.model, self.tap)
+        return (
+            self.transfer.model
+            if self.tap is None
+            else cuts.top_model(self.transfer.model, self.tap)
+        )
 
 
 def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptions) -> PreparedRun:
@@ -811,7 +956,9 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
             labels = peek.labels
         y = labels if y is None else y
     if y is None:
-        raise DataError("no labels to train on", "pass --data with labels, or a feature cache that stores them")
+        raise DataError(
+            "no labels to train on", "pass --data with labels, or a feature cache that stores them"
+        )
     transfer = build_transfer_model(model, y, options)
     if x is not None:
         x = fit_input_shape(x, transfer.model, source=getattr(data, "path", "--data"))
@@ -820,7 +967,15 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
         vx, vy, _ = _arrays(val)
         val_arrays = (fit_input_shape(vx, transfer.model, source=getattr(val, "path", "--val")), vy)
     cache = resolve_cache(features, transfer, data) if features is not None else None
-    inputs = TrainingInputs(transfer, x=x, y=y, cache=cache, val=val_arrays, val_split=options.val_split, seed=options.seed)
+    inputs = TrainingInputs(
+        transfer,
+        x=x,
+        y=y,
+        cache=cache,
+        val=val_arrays,
+        val_split=options.val_split,
+        seed=options.seed,
+    )
     if options.unfreeze == "all":
         trainable = list(transfer.reused)
     elif options.unfreeze == "gradual":
@@ -843,7 +998,9 @@ def history_has_finite(history: list[dict]) -> bool:
 
 def default_lr(optimizer_text: str) -> float:
     name = optimizer_text.split(":", 1)[0].strip().lower()
-    return {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "ftrl": 0.05}.get(name, 0.001)
+    return {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "ftrl": 0.05}.get(
+        name, 0.001
+    )
 
 
 def _layer(transfer: TransferModel, path: str):

@@ -40,7 +40,15 @@ _TF1_SLOTS = re.compile(
     r"/(Adam|Adam_\d+|Momentum|RMSProp|RMSProp_\d+|Adagrad|AdagradDA|Adadelta|Adadelta_\d+|Ftrl|Ftrl_\d+|"
     r"ExponentialMovingAverage|Nadam|Nadam_\d+|Adamax|Adamax_\d+)$"
 )
-_TF_BOOKKEEPING = {"global_step", "beta1_power", "beta2_power", "save_counter", "step", "iter", "iterations"}
+_TF_BOOKKEEPING = {
+    "global_step",
+    "beta1_power",
+    "beta2_power",
+    "save_counter",
+    "step",
+    "iter",
+    "iterations",
+}
 
 
 @dataclass
@@ -87,7 +95,9 @@ def checkpoint_prefix(path: str | os.PathLike) -> Path | None:
     if p.is_dir():
         state = p / "checkpoint"
         if state.exists():
-            match = re.search(r'model_checkpoint_path:\s*"([^"]+)"', state.read_text(errors="replace"))
+            match = re.search(
+                r'model_checkpoint_path:\s*"([^"]+)"', state.read_text(errors="replace")
+            )
             if match:
                 prefix = Path(match.group(1))
                 prefix = prefix if prefix.is_absolute() else p / prefix
@@ -229,7 +239,13 @@ def inspect_weights(path: str | os.PathLike):
     wf = read_weight_file(p, names_only=not with_stats)
     has_layer = any(t.layer for t in wf.tensors)
     has_kind = any(t.kind != "weight" for t in wf.tensors)
-    columns = ["name", *(["layer"] if has_layer else []), "shape", "dtype", *(["kind"] if has_kind else [])]
+    columns = [
+        "name",
+        *(["layer"] if has_layer else []),
+        "shape",
+        "dtype",
+        *(["kind"] if has_kind else []),
+    ]
     if with_stats:
         columns += ["min", "max", "mean", "zeros"]
     rows = []
@@ -291,7 +307,10 @@ def _read_keras_h5(p: Path, names_only: bool) -> WeightFile:
         def visit(group, h5_path: str, layer_path: list[str], out: list[TensorInfo]):
             if "vars" in group and isinstance(group["vars"], h5py.Group):
                 vars_group = group["vars"]
-                for key in sorted(vars_group.keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k)):
+                for key in sorted(
+                    vars_group.keys(),
+                    key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k),
+                ):
                     ds = vars_group[key]
                     if not isinstance(ds, h5py.Dataset):
                         continue
@@ -313,7 +332,12 @@ def _read_keras_h5(p: Path, names_only: bool) -> WeightFile:
                         child_name = attr.decode() if isinstance(attr, bytes) else str(attr)
                 # `layers` and `_layer_checkpoint_dependencies` are containers, not layers.
                 is_container = key in ("layers", "_layer_checkpoint_dependencies")
-                visit(child, f"{h5_path}/{key}", layer_path if is_container else [*layer_path, child_name], out)
+                visit(
+                    child,
+                    f"{h5_path}/{key}",
+                    layer_path if is_container else [*layer_path, child_name],
+                    out,
+                )
 
         for top in f:
             if isinstance(f[top], h5py.Group) and top != "vars":
@@ -381,7 +405,9 @@ def _read_npz(p: Path, names_only: bool) -> WeightFile:
                         ) from None
                     raise
     except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ModelLoadError(f"cannot read {p} as .npz ({err})", "check that the file is complete") from None
+        raise ModelLoadError(
+            f"cannot read {p} as .npz ({err})", "check that the file is complete"
+        ) from None
     return WeightFile(str(p), "npz", _layout_from_names(t.name for t in tensors), tensors, [])
 
 
@@ -390,7 +416,8 @@ def _read_safetensors(p: Path, names_only: bool) -> WeightFile:
         from safetensors import safe_open
     except ImportError:
         raise ModelLoadError(
-            f"reading {p} needs the safetensors package", "install it with: pip install 'keras-reuse[safetensors]'"
+            f"reading {p} needs the safetensors package",
+            "install it with: pip install 'keras-reuse[safetensors]'",
         ) from None
     tensors = []
     try:
@@ -405,9 +432,12 @@ def _read_safetensors(p: Path, names_only: bool) -> WeightFile:
         raise
     except Exception as err:  # safetensors raises its own SafetensorError for damaged files
         raise ModelLoadError(
-            f"cannot read {p} as safetensors ({str(err).splitlines()[0][:150]})", "check that the file is complete"
+            f"cannot read {p} as safetensors ({str(err).splitlines()[0][:150]})",
+            "check that the file is complete",
         ) from None
-    return WeightFile(str(p), "safetensors", _layout_from_names(t.name for t in tensors), tensors, [])
+    return WeightFile(
+        str(p), "safetensors", _layout_from_names(t.name for t in tensors), tensors, []
+    )
 
 
 def _safetensor_value(p: Path, f, key: str) -> np.ndarray:
@@ -420,7 +450,8 @@ def _safetensor_value(p: Path, f, key: str) -> np.ndarray:
             from safetensors import safe_open
         except ImportError:
             raise ModelLoadError(
-                f"{p}: tensor '{key}' is bfloat16, which NumPy cannot hold", f"install torch to read it: {TORCH_INSTALL}"
+                f"{p}: tensor '{key}' is bfloat16, which NumPy cannot hold",
+                f"install torch to read it: {TORCH_INSTALL}",
             ) from None
         with safe_open(str(p), framework="pt") as tf_:
             return tf_.get_tensor(key).float().numpy()
@@ -435,12 +466,18 @@ def _read_torch(p: Path, names_only: bool) -> WeightFile:
     try:
         import torch
     except ImportError:
-        raise ModelLoadError(f"reading the PyTorch file {p} needs torch", f"install it with: {TORCH_INSTALL}") from None
+        raise ModelLoadError(
+            f"reading the PyTorch file {p} needs torch", f"install it with: {TORCH_INSTALL}"
+        ) from None
     try:
         obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        if not found and "Unsupported global" not in str(err) and "Unsupported class" not in str(err):
+        if (
+            not found
+            and "Unsupported global" not in str(err)
+            and "Unsupported class" not in str(err)
+        ):
             # Not a code reference, just bytes that are no pickle (damaged or another format).
             raise ModelLoadError(
                 f"cannot read {p} as a PyTorch file (not a valid torch.save() output)",
@@ -448,8 +485,7 @@ def _read_torch(p: Path, names_only: bool) -> WeightFile:
             ) from None
         detail = f": {found.group(1)}" if found else ""
         raise ModelLoadError(
-            f"{p} contains code (pickled Python objects{detail}); "
-            "reuse never unpickles code",
+            f"{p} contains code (pickled Python objects{detail}); reuse never unpickles code",
             "save only the weights: torch.save(model.state_dict(), 'weights.pt'), or use safetensors",
         ) from None
     except Exception as err:  # damaged zip, not a torch file, ...
@@ -474,7 +510,9 @@ def _read_torch(p: Path, names_only: bool) -> WeightFile:
                     t.kind = "optimizer" if "optim" in key else "bookkeeping"
                     tensors.append(t)
     if not tensors:
-        raise ModelLoadError(f"{p} holds no tensors", "pass a file written by torch.save(model.state_dict(), path)")
+        raise ModelLoadError(
+            f"{p} holds no tensors", "pass a file written by torch.save(model.state_dict(), path)"
+        )
     return WeightFile(str(p), "torch", "torch", tensors, notes)
 
 
@@ -514,7 +552,7 @@ _ATTR_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def tf_tensor_kind(name: str) -> str:
-    """"optimizer", "bookkeeping" or "weight" for a TensorFlow checkpoint key."""
+    """ "optimizer", "bookkeeping" or "weight" for a TensorFlow checkpoint key."""
     if ".OPTIMIZER_SLOT" in name or name.startswith("optimizer/") or _TF1_SLOTS.search(name):
         return "optimizer"
     if name.split("/")[-1] in _TF_BOOKKEEPING or name.startswith("save_counter"):
@@ -549,4 +587,6 @@ def _read_tf_checkpoint(p: Path, names_only: bool) -> WeightFile:
             t = _info(name, np.asarray(reader.get_tensor(key)), kind=kind)
         tensors.append(t)
     note = "TF2 object-based" if object_based else "TF1 name-based"
-    return WeightFile(str(p), "tf_checkpoint", "keras", tensors, [f"{note} checkpoint {prefix.name}"])
+    return WeightFile(
+        str(p), "tf_checkpoint", "keras", tensors, [f"{note} checkpoint {prefix.name}"]
+    )

@@ -36,20 +36,49 @@ from reuse import report as notes
 from reuse.errors import ModelLoadError, SpecError, UsageError, WeightImportError
 
 RECURRENT_CLASSES = {
-    "LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
-    "LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells",
+    "LSTM",
+    "GRU",
+    "SimpleRNN",
+    "RNN",
+    "Bidirectional",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
+    "ConvLSTM3D",
+    "LSTMCell",
+    "GRUCell",
+    "SimpleRNNCell",
+    "StackedRNNCells",
 }
-CONV_CLASSES = {"Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"}
+CONV_CLASSES = {
+    "Conv1D",
+    "Conv2D",
+    "Conv3D",
+    "Conv1DTranspose",
+    "Conv2DTranspose",
+    "Conv3DTranspose",
+}
 DEPTHWISE_CLASSES = {"DepthwiseConv1D", "DepthwiseConv2D"}
 NORM_CLASSES = {"BatchNormalization", "LayerNormalization", "GroupNormalization"}
 TORCH_BN_EPS = 1e-5
 
 # Keras / TensorFlow parameter names, and the Keras weight each means.
 KERAS_PARAMS = {
-    "kernel": "kernel", "weights": "kernel", "w": "kernel", "bias": "bias", "biases": "bias", "b": "bias",
-    "gamma": "gamma", "beta": "beta", "moving_mean": "moving_mean", "moving_variance": "moving_variance",
-    "embeddings": "embeddings", "depthwise_kernel": "depthwise_kernel", "pointwise_kernel": "pointwise_kernel",
-    "recurrent_kernel": "recurrent_kernel", "scale": "gamma", "offset": "beta",
+    "kernel": "kernel",
+    "weights": "kernel",
+    "w": "kernel",
+    "bias": "bias",
+    "biases": "bias",
+    "b": "bias",
+    "gamma": "gamma",
+    "beta": "beta",
+    "moving_mean": "moving_mean",
+    "moving_variance": "moving_variance",
+    "embeddings": "embeddings",
+    "depthwise_kernel": "depthwise_kernel",
+    "pointwise_kernel": "pointwise_kernel",
+    "recurrent_kernel": "recurrent_kernel",
+    "scale": "gamma",
+    "offset": "beta",
 }
 TORCH_PARAMS = {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}
 
@@ -171,7 +200,9 @@ def import_weights(
     _finish(src, model, plan, selector, rep, strict=strict, skip_mismatched=skip_mismatched)
     rep.model = model
     if check_inputs is not None:
-        rep.check = run_check(model, check_inputs, check_outputs, torch_module=src.module, tolerance=tolerance)
+        rep.check = run_check(
+            model, check_inputs, check_outputs, torch_module=src.module, tolerance=tolerance
+        )
         if not rep.check["passed"]:
             _raise(
                 rep,
@@ -181,7 +212,9 @@ def import_weights(
                 "or raise --tolerance",
             )
     elif check_outputs is not None:
-        raise UsageError("`check_outputs` needs `check_inputs`", "pass the inputs with --check X.npy")
+        raise UsageError(
+            "`check_outputs` needs `check_inputs`", "pass the inputs with --check X.npy"
+        )
     return rep
 
 
@@ -250,13 +283,21 @@ def _keras_model_source(model, label: str) -> _Source:
     for entry in leaves(model):
         for i, w in enumerate(entry.layer.weights):
             short = w.name.rsplit("/", 1)[-1].split(":", 1)[0]
-            tensors.append(SourceTensor(f"{entry.path}/{short}", np.asarray(w.numpy()), layer=entry.path, index=i))
+            tensors.append(
+                SourceTensor(
+                    f"{entry.path}/{short}", np.asarray(w.numpy()), layer=entry.path, index=i
+                )
+            )
     return _Source(label, tensors, keras_native=True)
 
 
 def _torch_module_source(module) -> _Source:
     tensors = [SourceTensor(k, v.detach().cpu().numpy()) for k, v in module.state_dict().items()]
-    eps = {name: float(m.eps) for name, m in module.named_modules() if hasattr(m, "running_mean") and hasattr(m, "eps")}
+    eps = {
+        name: float(m.eps)
+        for name, m in module.named_modules()
+        if hasattr(m, "running_mean") and hasattr(m, "eps")
+    }
     return _Source(type(module).__name__, tensors, keras_native=False, module=module, torch_eps=eps)
 
 
@@ -277,8 +318,10 @@ def _resolve_target(into, *, unsafe: bool):
         except FileNotFoundError:
             raise ModelLoadError(f"{p}: no such file", "check the --into path") from None
         except Exception as err:
-            raise ModelLoadError(f"cannot build a model from {p} ({str(err).splitlines()[0][:150]})",
-                                 "pass a JSON file written by model.to_json()") from err
+            raise ModelLoadError(
+                f"cannot build a model from {p} ({str(err).splitlines()[0][:150]})",
+                "pass a JSON file written by model.to_json()",
+            ) from err
     from reuse import model_io
 
     return model_io.load_model(p, unsafe=unsafe)
@@ -312,9 +355,15 @@ def build_from_spec(spec: str):
     try:
         shape = tuple(int(d) for d in re.split(r"[x*]", shape_text) if d)
     except ValueError:
-        raise SpecError(f"bad input shape in --arch. Received: {tokens[0]!r}", "write it as input:784 or input:28x28x1") from None
+        raise SpecError(
+            f"bad input shape in --arch. Received: {tokens[0]!r}",
+            "write it as input:784 or input:28x28x1",
+        ) from None
     if not shape or any(d <= 0 for d in shape):
-        raise SpecError(f"bad input shape in --arch. Received: {tokens[0]!r}", "write it as input:784 or input:28x28x1")
+        raise SpecError(
+            f"bad input shape in --arch. Received: {tokens[0]!r}",
+            "write it as input:784 or input:28x28x1",
+        )
     inputs = keras.Input(shape, name="input")
     x = inputs
     # The one place that turns spec tokens into layers; `reuse.heads.build_layers` can replace it.
@@ -323,8 +372,20 @@ def build_from_spec(spec: str):
     return keras.Model(inputs, x, name="imported")
 
 
-_SPEC_KINDS = ("dense", "conv1d", "conv2d", "depthwise2d", "batchnorm", "maxpool2d", "avgpool2d", "gap",
-               "flatten", "dropout", "embedding", "activation")
+_SPEC_KINDS = (
+    "dense",
+    "conv1d",
+    "conv2d",
+    "depthwise2d",
+    "batchnorm",
+    "maxpool2d",
+    "avgpool2d",
+    "gap",
+    "flatten",
+    "dropout",
+    "embedding",
+    "activation",
+)
 
 
 def _spec_layers(tokens: list[str]) -> list:
@@ -342,34 +403,55 @@ def _spec_layers(tokens: list[str]) -> list:
         args = [p for p in parts[1:] if "=" not in p]
         if kind not in _SPEC_KINDS:
             near = closest(kind, list(_SPEC_KINDS))
-            raise SpecError(f"unknown layer kind in --arch. Received: {token!r}",
-                            f"did you mean: {', '.join(near)}" if near else f"use one of: {', '.join(_SPEC_KINDS)}")
+            raise SpecError(
+                f"unknown layer kind in --arch. Received: {token!r}",
+                f"did you mean: {', '.join(near)}"
+                if near
+                else f"use one of: {', '.join(_SPEC_KINDS)}",
+            )
         counters[kind] = counters.get(kind, 0) + 1
         name = opts.pop("name", f"{kind}_{counters[kind]}")
         try:
             built.append(_spec_layer(keras, kind, args, opts, name))
         except (ValueError, IndexError) as err:
-            raise SpecError(f"bad --arch token {token!r} ({err})",
-                            "e.g. dense:300:relu, conv2d:32:3:relu:padding=same, batchnorm:eps=1e-5") from None
+            raise SpecError(
+                f"bad --arch token {token!r} ({err})",
+                "e.g. dense:300:relu, conv2d:32:3:relu:padding=same, batchnorm:eps=1e-5",
+            ) from None
     return built
 
 
 def _spec_layer(keras, kind: str, args: list[str], opts: dict, name: str):
     act = None
     if kind == "dense":
-        return keras.layers.Dense(int(args[0]), activation=args[1] if len(args) > 1 else None, name=name)
+        return keras.layers.Dense(
+            int(args[0]), activation=args[1] if len(args) > 1 else None, name=name
+        )
     if kind in ("conv1d", "conv2d"):
         act = args[2] if len(args) > 2 else None
         cls = keras.layers.Conv1D if kind == "conv1d" else keras.layers.Conv2D
-        return cls(int(args[0]), int(args[1]), strides=int(opts.get("stride", 1)), padding=opts.get("padding", "valid"),
-                   activation=act, name=name)
+        return cls(
+            int(args[0]),
+            int(args[1]),
+            strides=int(opts.get("stride", 1)),
+            padding=opts.get("padding", "valid"),
+            activation=act,
+            name=name,
+        )
     if kind == "depthwise2d":
-        return keras.layers.DepthwiseConv2D(int(args[0]), depth_multiplier=int(opts.get("mult", 1)),
-                                            padding=opts.get("padding", "valid"),
-                                            activation=args[1] if len(args) > 1 else None, name=name)
+        return keras.layers.DepthwiseConv2D(
+            int(args[0]),
+            depth_multiplier=int(opts.get("mult", 1)),
+            padding=opts.get("padding", "valid"),
+            activation=args[1] if len(args) > 1 else None,
+            name=name,
+        )
     if kind == "batchnorm":
-        return keras.layers.BatchNormalization(epsilon=float(opts.get("eps", 1e-3)),
-                                               momentum=float(opts.get("momentum", 0.99)), name=name)
+        return keras.layers.BatchNormalization(
+            epsilon=float(opts.get("eps", 1e-3)),
+            momentum=float(opts.get("momentum", 0.99)),
+            name=name,
+        )
     if kind == "maxpool2d":
         return keras.layers.MaxPooling2D(int(args[0]) if args else 2, name=name)
     if kind == "avgpool2d":
@@ -420,14 +502,18 @@ def parse_mapping(mapping) -> list[tuple[re.Pattern, str]]:
                 src, dst = text.split("=", 1)
                 pairs.append((src.strip(), dst.strip()))
             else:
-                raise UsageError(f"--map rules are written src=dst. Received: --map {text!r}",
-                                 "e.g. --map 'fc1=hidden1', --map 'features\\.(\\d+)=conv\\1', or --map rules.json")
+                raise UsageError(
+                    f"--map rules are written src=dst. Received: --map {text!r}",
+                    "e.g. --map 'fc1=hidden1', --map 'features\\.(\\d+)=conv\\1', or --map rules.json",
+                )
     rules = []
     for src, dst in pairs:
         try:
             rules.append((re.compile(src), dst))
         except re.error as err:
-            raise UsageError(f"--map source {src!r} is not a valid regex ({err})", "escape dots as \\.") from None
+            raise UsageError(
+                f"--map source {src!r} is not a valid regex ({err})", "escape dots as \\."
+            ) from None
     return rules
 
 
@@ -445,11 +531,15 @@ def _mapping_file(p: Path) -> list[tuple[str, str]]:
             data = tomllib.loads(text)
             data = data.get("map", data)
     except ValueError as err:
-        raise UsageError(f"--map file {p} is not valid {p.suffix[1:].upper()} ({err})", "fix the file") from None
+        raise UsageError(
+            f"--map file {p} is not valid {p.suffix[1:].upper()} ({err})", "fix the file"
+        ) from None
     if isinstance(data, list):
         return [(str(a), str(b)) for a, b in data]
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        raise UsageError(f"--map file {p} must hold {{\"src\": \"dst\", ...}}", "write one string per source name")
+        raise UsageError(
+            f'--map file {p} must hold {{"src": "dst", ...}}', "write one string per source name"
+        )
     return list(data.items())
 
 
@@ -490,12 +580,16 @@ def _compile_layers(layers: str | None):
     try:
         return re.compile(layers)
     except re.error as err:
-        raise UsageError(f"--layers is not a valid regex ({err}). Received: --layers {layers!r}",
-                         "e.g. --layers 'hidden[123]'") from None
+        raise UsageError(
+            f"--layers is not a valid regex ({err}). Received: --layers {layers!r}",
+            "e.g. --layers 'hidden[123]'",
+        ) from None
 
 
 def _selected(selector, path: str) -> bool:
-    return selector is None or bool(selector.fullmatch(path) or selector.fullmatch(path.rsplit("/", 1)[-1]))
+    return selector is None or bool(
+        selector.fullmatch(path) or selector.fullmatch(path.rsplit("/", 1)[-1])
+    )
 
 
 @dataclass
@@ -550,8 +644,15 @@ def _match(src: _Source, model, rules, selector, rep: ImportReport) -> list[_Ass
     targets = _Targets(model)
     plan: list[_Assignment] = []
     for t in src.tensors:
-        row = {"name": t.name, "shape": list(t.value.shape) if t.value is not None else None, "status": STATUS_UNUSED,
-               "target": None, "target_shape": None, "conversion": None, "note": None}
+        row = {
+            "name": t.name,
+            "shape": list(t.value.shape) if t.value is not None else None,
+            "status": STATUS_UNUSED,
+            "target": None,
+            "target_shape": None,
+            "conversion": None,
+            "note": None,
+        }
         rep.tensors.append(row)
         if t.kind != "weight":
             row["status"] = STATUS_OPTIMIZER if t.kind == "optimizer" else STATUS_KNOWN_UNUSED
@@ -567,7 +668,10 @@ def _match(src: _Source, model, rules, selector, rep: ImportReport) -> list[_Ass
             row["status"], row["note"] = STATUS_KNOWN_UNUSED, "dropped by --map"
             continue
         if param == "num_batches_tracked":
-            row["status"], row["note"] = STATUS_KNOWN_UNUSED, "BatchNorm step counter: Keras has no such weight"
+            row["status"], row["note"] = (
+                STATUS_KNOWN_UNUSED,
+                "BatchNorm step counter: Keras has no such weight",
+            )
             continue
         entry = targets.find(key)
         if entry is None:
@@ -586,7 +690,9 @@ def _match(src: _Source, model, rules, selector, rep: ImportReport) -> list[_Ass
     return plan
 
 
-def _plan_tensor(t: SourceTensor, src: _Source, entry, param: str, row: dict, model) -> _Assignment | None:
+def _plan_tensor(
+    t: SourceTensor, src: _Source, entry, param: str, row: dict, model
+) -> _Assignment | None:
     layer = entry.layer
     cls = type(layer).__name__
     if cls in RECURRENT_CLASSES and not src.keras_native:
@@ -645,7 +751,9 @@ def _convert(param: str, value: np.ndarray, layer, cls: str, path: str, row: dic
         weights = [_short(w) for w in layer.weights]
         if param in weights:
             return param, value, None
-        row["note"] = f"parameter '{param}' is not a weight of '{path}' ({cls}: {', '.join(weights)})"
+        row["note"] = (
+            f"parameter '{param}' is not a weight of '{path}' ({cls}: {', '.join(weights)})"
+        )
         return None, value, None
     # PyTorch layout
     if param == "running_mean":
@@ -668,7 +776,11 @@ def _convert(param: str, value: np.ndarray, layer, cls: str, path: str, row: dic
             c, spatial = flat[-1], flat[:-1]
             v = value.reshape(value.shape[0], c, *spatial)
             v = v.transpose(0, *range(2, v.ndim), 1).reshape(value.shape[0], -1)
-            return "kernel", v.T.copy(), f"(out, C·{'·'.join('HWD'[:len(spatial)])}) → rows in Keras flatten order, transpose"
+            return (
+                "kernel",
+                v.T.copy(),
+                f"(out, C·{'·'.join('HWD'[: len(spatial)])}) → rows in Keras flatten order, transpose",
+            )
         return "kernel", value.T.copy(), "transpose (out, in) → (in, out)"
     if cls in CONV_CLASSES:
         if value.ndim < 3:
@@ -677,7 +789,9 @@ def _convert(param: str, value: np.ndarray, layer, cls: str, path: str, row: dic
         return "kernel", value.transpose(axes).copy(), f"transpose {axes}"
     if cls in DEPTHWISE_CLASSES:
         # Keras 3 calls the depthwise weight `kernel`; older versions `depthwise_kernel`.
-        kernel = next((w for w in layer.weights if _short(w) in ("kernel", "depthwise_kernel")), None)
+        kernel = next(
+            (w for w in layer.weights if _short(w) in ("kernel", "depthwise_kernel")), None
+        )
         wanted = _short(kernel) if kernel is not None else "kernel"
         if kernel is None or value.ndim < 3 or value.shape[1] != 1:
             return wanted, value, None
@@ -712,12 +826,17 @@ def _flatten_input_shape(layer):
     return tuple(int(d) for d in dims)
 
 
-def _mismatch_hint(raw: np.ndarray, converted: np.ndarray, target: tuple, conversion: str | None) -> str:
+def _mismatch_hint(
+    raw: np.ndarray, converted: np.ndarray, target: tuple, conversion: str | None
+) -> str:
     text = f"source {tuple(converted.shape)} vs target {target}"
     if conversion:
         text = f"after {conversion}: " + text
     if tuple(raw.shape) == target and conversion:
-        return text + "; the raw tensor already fits: it may be in Keras layout — rename it to 'kernel' with --map"
+        return (
+            text
+            + "; the raw tensor already fits: it may be in Keras layout — rename it to 'kernel' with --map"
+        )
     if 2 <= raw.ndim <= 5:
         for axes in permutations(range(raw.ndim)):
             if axes != tuple(range(raw.ndim)) and tuple(raw.shape[a] for a in axes) == target:
@@ -725,8 +844,16 @@ def _mismatch_hint(raw: np.ndarray, converted: np.ndarray, target: tuple, conver
     return text
 
 
-def _finish(src: _Source, model, plan: list[_Assignment], selector, rep: ImportReport, *, strict: bool,
-            skip_mismatched: bool) -> None:
+def _finish(
+    src: _Source,
+    model,
+    plan: list[_Assignment],
+    selector,
+    rep: ImportReport,
+    *,
+    strict: bool,
+    skip_mismatched: bool,
+) -> None:
     by_weight: dict[int, _Assignment] = {}
     for a in plan:
         other = by_weight.get(id(a.weight))
@@ -744,7 +871,11 @@ def _finish(src: _Source, model, plan: list[_Assignment], selector, rep: ImportR
         _raise(
             rep,
             f"no tensor of {src.label} matches a layer of the target"
-            + (f" (source names: {', '.join(names)}; target layers: {', '.join(targets)})" if names else ""),
+            + (
+                f" (source names: {', '.join(names)}; target layers: {', '.join(targets)})"
+                if names
+                else ""
+            ),
             "rename with --map 'SRC=DST' (regex allowed), or check --layers; `reuse inspect SOURCE` lists the names",
         )
     if mismatched and not skip_mismatched:
@@ -763,19 +894,27 @@ def _finish(src: _Source, model, plan: list[_Assignment], selector, rep: ImportR
     _fill_targets(model, by_weight, selector, rep)
     if strict:
         unused = [r["name"] for r in rep.tensors if r["status"] in (STATUS_UNUSED, STATUS_MISMATCH)]
-        left = [t["weight"] for t in rep.targets if t["status"] != "filled" and t.get("selected", True)]
+        left = [
+            t["weight"] for t in rep.targets if t["status"] != "filled" and t.get("selected", True)
+        ]
         if unused or left:
             parts = []
             if unused:
-                parts.append(f"{len(unused)} source tensor(s) not assigned ({', '.join(unused[:4])}{', ...' if len(unused) > 4 else ''})")
+                parts.append(
+                    f"{len(unused)} source tensor(s) not assigned ({', '.join(unused[:4])}{', ...' if len(unused) > 4 else ''})"
+                )
             if left:
-                parts.append(f"{len(left)} target weight(s) left at init ({', '.join(left[:4])}{', ...' if len(left) > 4 else ''})")
+                parts.append(
+                    f"{len(left)} target weight(s) left at init ({', '.join(left[:4])}{', ...' if len(left) > 4 else ''})"
+                )
             _raise(rep, "--strict: " + "; ".join(parts), "map them with --map, or drop --strict")
     for a in plan:
         a.weight.assign(a.value.astype(a.weight.dtype, copy=False))
     unused = [r["name"] for r in rep.tensors if r["status"] == STATUS_UNUSED]
     if unused:
-        rep.warnings.append(f"{len(unused)} source tensor(s) unused: {', '.join(unused[:6])}{' ...' if len(unused) > 6 else ''}")
+        rep.warnings.append(
+            f"{len(unused)} source tensor(s) unused: {', '.join(unused[:6])}{' ...' if len(unused) > 6 else ''}"
+        )
     for w in rep.warnings:
         notes.warn(w)
 
@@ -785,13 +924,15 @@ def _fill_targets(model, by_weight: dict, selector, rep: ImportReport) -> None:
     for entry in _Targets(model).entries:
         for w in entry.layer.weights:
             a = by_weight.get(id(w))
-            rep.targets.append({
-                "weight": f"{entry.path}/{_short(w)}",
-                "shape": [int(d) for d in w.shape],
-                "status": "filled" if a else "left at init",
-                "source": a.row["name"] if a else None,
-                "selected": _selected(selector, entry.path),
-            })
+            rep.targets.append(
+                {
+                    "weight": f"{entry.path}/{_short(w)}",
+                    "shape": [int(d) for d in w.shape],
+                    "status": "filled" if a else "left at init",
+                    "source": a.row["name"] if a else None,
+                    "selected": _selected(selector, entry.path),
+                }
+            )
 
 
 def _bn_epsilon_warnings(src: _Source, plan: list[_Assignment], rep: ImportReport) -> None:
@@ -801,14 +942,22 @@ def _bn_epsilon_warnings(src: _Source, plan: list[_Assignment], rep: ImportRepor
     seen = set()
     for a in plan:
         layer = a.layer
-        if a.layer_path in seen or type(layer).__name__ != "BatchNormalization" or not a.row.get("conversion"):
+        if (
+            a.layer_path in seen
+            or type(layer).__name__ != "BatchNormalization"
+            or not a.row.get("conversion")
+        ):
             continue
         seen.add(a.layer_path)
         torch_eps = src.torch_eps.get(_split(a.row["name"])[0])
         known = torch_eps is not None
         torch_eps = torch_eps if known else TORCH_BN_EPS
         if abs(float(layer.epsilon) - torch_eps) > 1e-12:
-            origin = f"the PyTorch module uses eps={torch_eps:g}" if known else f"PyTorch's default BatchNorm eps is {torch_eps:g}"
+            origin = (
+                f"the PyTorch module uses eps={torch_eps:g}"
+                if known
+                else f"PyTorch's default BatchNorm eps is {torch_eps:g}"
+            )
             rep.warnings.append(
                 f"{a.layer_path}: Keras epsilon={float(layer.epsilon):g} but {origin}; outputs will differ "
                 f"slightly — build the layer with epsilon={torch_eps:g}"
@@ -842,16 +991,26 @@ def run_check(model, inputs, reference=None, *, torch_module=None, tolerance: fl
     x = _load_array(inputs, "--check")
     if reference is None:
         if torch_module is None:
-            raise UsageError("--check needs --reference OUTPUTS.npy", "save the source model's outputs on the same inputs")
+            raise UsageError(
+                "--check needs --reference OUTPUTS.npy",
+                "save the source model's outputs on the same inputs",
+            )
         reference = torch_reference(torch_module, x)
     y = _load_array(reference, "--reference")
     out = model(x.astype("float32"), training=False)
     out = np.asarray(out.numpy() if hasattr(out, "numpy") else out)
     if out.shape != y.shape:
-        raise DataError(f"--reference has shape {y.shape} but the model's outputs have shape {out.shape}",
-                        "pass the source model's outputs on the --check inputs")
+        raise DataError(
+            f"--reference has shape {y.shape} but the model's outputs have shape {out.shape}",
+            "pass the source model's outputs on the --check inputs",
+        )
     diff = float(np.max(np.abs(out.astype(np.float64) - y.astype(np.float64)))) if out.size else 0.0
-    return {"rows": int(len(x)), "max_abs_diff": diff, "tolerance": float(tolerance), "passed": diff <= tolerance}
+    return {
+        "rows": int(len(x)),
+        "max_abs_diff": diff,
+        "tolerance": float(tolerance),
+        "passed": diff <= tolerance,
+    }
 
 
 def torch_reference(module, x: np.ndarray) -> np.ndarray:
@@ -873,5 +1032,7 @@ def _load_array(value, option: str) -> np.ndarray:
         except FileNotFoundError:
             raise DataError(f"{option} {value}: no such file", "check the path") from None
         except (ValueError, OSError) as err:
-            raise DataError(f"{option} {value} is not a readable .npy array ({err})", "save it with np.save") from None
+            raise DataError(
+                f"{option} {value} is not a readable .npy array ({err})", "save it with np.save"
+            ) from None
     return np.asarray(value)

@@ -13,7 +13,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def mlp(n_in: int = 8, hidden: int = 5, units: int = 6, n_out: int = 3, seed: int = 0, bn: bool = False):
+def mlp(
+    n_in: int = 8, hidden: int = 5, units: int = 6, n_out: int = 3, seed: int = 0, bn: bool = False
+):
     """A Sequential MLP: hidden1..hiddenN (ELU), optional BatchNormalization, output softmax."""
     import keras
 
@@ -103,7 +105,9 @@ def cli(args: list[str], input: str | None = None):
         runner = CliRunner(mix_stderr=False)
     except TypeError:  # Click >= 8.2 keeps them apart already
         runner = CliRunner()
-    return runner.invoke(app, normalize_argv([str(a) for a in args]), input=input, catch_exceptions=False)
+    return runner.invoke(
+        app, normalize_argv([str(a) for a in args]), input=input, catch_exceptions=False
+    )
 
 
 def reuse_exe() -> str:
@@ -112,7 +116,13 @@ def reuse_exe() -> str:
     return str(exe) if exe.exists() else f"{sys.executable} -m reuse"
 
 
-def shell(command: str, cwd: Path, stdin: str | None = None, env_extra: dict | None = None, timeout: int = 300):
+def shell(
+    command: str,
+    cwd: Path,
+    stdin: str | None = None,
+    env_extra: dict | None = None,
+    timeout: int = 300,
+):
     """Run a shell command line where `reuse` is the real console script of this checkout."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -120,7 +130,14 @@ def shell(command: str, cwd: Path, stdin: str | None = None, env_extra: dict | N
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.update(env_extra or {})
     return subprocess.run(
-        command, shell=True, cwd=cwd, input=stdin, capture_output=True, text=True, env=env, timeout=timeout,
+        command,
+        shell=True,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
         executable="/bin/bash",
     )
 

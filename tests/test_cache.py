@@ -74,7 +74,9 @@ def test_top_of_bottom_equals_model():
     stem, add = cuts.bottom_model(model, ["stem", "add"])(x, training=False)
     for cut, feats in (("stem", stem), ("add", add)):
         top = cuts.top_model(model, cut)
-        np.testing.assert_allclose(np.asarray(top(feats)), np.asarray(model(x)), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            np.asarray(top(feats)), np.asarray(model(x)), rtol=1e-6, atol=1e-6
+        )
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +115,9 @@ def test_nested_application_cuts(tmp_path, nested):
 def test_cli_refuses_cut_crossed_by_skip(tmp_path, data_path):
     path = tmp_path / "res.keras"
     residual().save(path)
-    result = cli(["cache-features", path, "--data", data_path, "--at", "branch_a", "-o", tmp_path / "f.h5"])
+    result = cli(
+        ["cache-features", path, "--data", data_path, "--at", "branch_a", "-o", tmp_path / "f.h5"]
+    )
     assert result.exit_code == 1
     assert "Error: cannot cut at 'branch_a': a skip connection crosses it" in result.stderr
     assert "nearest valid cut points: below 'stem', above 'add'" in result.stderr
@@ -130,7 +134,9 @@ def test_nested_application_cache_with_escaped_name(tmp_path, nested):
     data = load_data(save_npz(tmp_path / "img.npz", x, np.arange(6) % 3))
     with pytest.raises(CutError, match="nearest valid cut points"):
         cache_features(model, data, tmp_path / "f.h5", taps=["block_2_project_BN"])
-    result = cache_features(model, data, tmp_path / "f.h5", taps=["gap", "block_2_add"], batch_size=4)
+    result = cache_features(
+        model, data, tmp_path / "f.h5", taps=["gap", "block_2_add"], batch_size=4
+    )
     base = model.layers[0].name
     assert result.taps == [f"{base}/block_2_add", "gap"] and result.verified == 3
     with h5py.File(tmp_path / "f.h5", "r") as f:
@@ -149,8 +155,21 @@ def test_multi_tap_one_pass_values_and_record(tmp_path, frozen_path, data_path):
     from reuse import cuts
 
     out = tmp_path / "f.h5"
-    result = cli(["cache-features", frozen_path, "--data", data_path, "--at", "hidden3,hidden1", "-o", out,
-                  "--batch-size", "32", "--json"])
+    result = cli(
+        [
+            "cache-features",
+            frozen_path,
+            "--data",
+            data_path,
+            "--at",
+            "hidden3,hidden1",
+            "-o",
+            out,
+            "--batch-size",
+            "32",
+            "--json",
+        ]
+    )
     assert result.exit_code == 0, result.stderr
     rec = last_record(result.stdout)
     assert rec["command"] == "cache-features" and rec["features"] == str(out.resolve())
@@ -169,15 +188,32 @@ def test_multi_tap_one_pass_values_and_record(tmp_path, frozen_path, data_path):
 
 def test_default_tap_attrs_and_complete_last(tmp_path, frozen_path, data_path):
     out = tmp_path / "f.h5"
-    result = cli(["cache-features", frozen_path, "--data", data_path, "-o", out, "--batch-size", "16"])
+    result = cli(
+        ["cache-features", frozen_path, "--data", data_path, "-o", out, "--batch-size", "16"]
+    )
     assert result.exit_code == 0, result.stderr
     attrs = _attrs(out)
-    for key in ("reuse_feature_cache", "reuse_version", "fingerprint", "fingerprint_architecture",
-                "fingerprint_weights", "taps", "data_identity", "class_map", "batch_size", "rows", "rows_done"):
+    for key in (
+        "reuse_feature_cache",
+        "reuse_version",
+        "fingerprint",
+        "fingerprint_architecture",
+        "fingerprint_weights",
+        "taps",
+        "data_identity",
+        "class_map",
+        "batch_size",
+        "rows",
+        "rows_done",
+    ):
         assert key in attrs
     assert json.loads(attrs["taps"]) == ["hidden3"]  # the top frozen layer
     identity = json.loads(attrs["data_identity"])
-    assert identity["path"] == str(data_path.resolve()) and len(identity["sha256"]) == 64 and identity["size"] > 0
+    assert (
+        identity["path"] == str(data_path.resolve())
+        and len(identity["sha256"]) == 64
+        and identity["size"] > 0
+    )
     assert attrs["complete"] and attrs["batch_size"] == 16 and attrs["rows_done"] == 100
     with h5py.File(out, "r") as f:
         assert list(f.attrs)[-1] == "complete"
@@ -196,14 +232,49 @@ def test_no_frozen_layers_no_default(tmp_path, data_path):
 def test_compression_options(tmp_path, frozen_path, data_path):
     for spec, expect in (("lzf", ("lzf", None)), ("gzip:6", ("gzip", 6)), ("none", (None, None))):
         out = tmp_path / f"{spec.replace(':', '')}.h5"
-        result = cli(["cache-features", frozen_path, "--data", data_path, "-o", out, "--compression", spec, "--verify", "0"])
+        result = cli(
+            [
+                "cache-features",
+                frozen_path,
+                "--data",
+                data_path,
+                "-o",
+                out,
+                "--compression",
+                spec,
+                "--verify",
+                "0",
+            ]
+        )
         assert result.exit_code == 0, result.stderr
         with h5py.File(out, "r") as f:
             ds = f["features/hidden3"]
             assert (ds.compression, ds.compression_opts) == expect
-    bad = cli(["cache-features", frozen_path, "--data", data_path, "-o", tmp_path / "x.h5", "--compression", "zstd"])
+    bad = cli(
+        [
+            "cache-features",
+            frozen_path,
+            "--data",
+            data_path,
+            "-o",
+            tmp_path / "x.h5",
+            "--compression",
+            "zstd",
+        ]
+    )
     assert bad.exit_code == 2 and "unknown compression 'zstd'" in bad.stderr
-    bad = cli(["cache-features", frozen_path, "--data", data_path, "-o", tmp_path / "x.h5", "--compression", "gzip:12"])
+    bad = cli(
+        [
+            "cache-features",
+            frozen_path,
+            "--data",
+            data_path,
+            "-o",
+            tmp_path / "x.h5",
+            "--compression",
+            "gzip:12",
+        ]
+    )
     assert bad.exit_code == 2 and "gzip level must be 0-9" in bad.stderr
 
 
@@ -211,14 +282,16 @@ def test_dropout_note_and_augmentation_refusal(tmp_path, data_path):
     import keras
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8,)),
-        keras.layers.Dense(6, name="d1"),
-        keras.layers.Dropout(0.5, name="drop"),
-        keras.layers.GaussianNoise(0.1, name="noise"),
-        keras.layers.Dense(6, name="d2"),
-        keras.layers.Dense(3, name="output"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(6, name="d1"),
+            keras.layers.Dropout(0.5, name="drop"),
+            keras.layers.GaussianNoise(0.1, name="noise"),
+            keras.layers.Dense(6, name="d2"),
+            keras.layers.Dense(3, name="output"),
+        ]
+    )
     for layer in model.layers[:4]:
         layer.trainable = False
     path = tmp_path / "drop.keras"
@@ -229,13 +302,15 @@ def test_dropout_note_and_augmentation_refusal(tmp_path, data_path):
     assert json.loads(_attrs(tmp_path / "f.h5")["taps"]) == ["d2"]
 
     keras.utils.set_random_seed(0)
-    aug = keras.Sequential([
-        keras.Input((12, 12, 1)),
-        keras.layers.RandomFlip("horizontal", name="flip"),
-        keras.layers.Conv2D(2, 3, name="conv"),
-        keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(3, name="output"),
-    ])
+    aug = keras.Sequential(
+        [
+            keras.Input((12, 12, 1)),
+            keras.layers.RandomFlip("horizontal", name="flip"),
+            keras.layers.Conv2D(2, 3, name="conv"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(3, name="output"),
+        ]
+    )
     for layer in aug.layers[:3]:
         layer.trainable = False
     apath = tmp_path / "aug.keras"
@@ -244,8 +319,21 @@ def test_dropout_note_and_augmentation_refusal(tmp_path, data_path):
     img = save_npz(tmp_path / "img.npz", x, np.arange(10) % 3)
     result = cli(["cache-features", apath, "--data", img, "-o", tmp_path / "a.h5"])
     assert result.exit_code == 2
-    assert "augmentation layers (flip)" in result.stderr and "--allow-augmentation-skip" in result.stderr
-    result = cli(["cache-features", apath, "--data", img, "-o", tmp_path / "a.h5", "--allow-augmentation-skip"])
+    assert (
+        "augmentation layers (flip)" in result.stderr
+        and "--allow-augmentation-skip" in result.stderr
+    )
+    result = cli(
+        [
+            "cache-features",
+            apath,
+            "--data",
+            img,
+            "-o",
+            tmp_path / "a.h5",
+            "--allow-augmentation-skip",
+        ]
+    )
     assert result.exit_code == 0, result.stderr
     assert "augmentation layers flip in inference mode" in result.stderr
     assert _attrs(tmp_path / "a.h5")["input_adapter"] == "add-channel"
@@ -256,15 +344,23 @@ def test_input_shape_mismatch(tmp_path, frozen_path):
     data = save_npz(tmp_path / "bad.npz", x, np.zeros(10, dtype="int64"))
     result = cli(["cache-features", frozen_path, "--data", data, "-o", tmp_path / "f.h5"])
     assert result.exit_code == 1
-    assert "input shape (5,) does not fit the model's input" in result.stderr and "(8,)" in result.stderr
+    assert (
+        "input shape (5,) does not fit the model's input" in result.stderr
+        and "(8,)" in result.stderr
+    )
 
 
 def test_flatten_adapter(tmp_path, data_path):
     import keras
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(4, name="h", trainable=False),
-                              keras.layers.Dense(2, name="output")])
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(4, name="h", trainable=False),
+            keras.layers.Dense(2, name="output"),
+        ]
+    )
     path = tmp_path / "flat.keras"
     model.save(path)
     x = np.random.default_rng(0).uniform(size=(5, 28, 28)).astype("float32")
@@ -282,12 +378,24 @@ def test_flatten_adapter(tmp_path, data_path):
 def _comparable(path):
     out = {}
     with h5py.File(path, "r") as f:
-        out["attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items() if k != "created"}
-        out["attrs"] = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in out["attrs"].items()}
+        out["attrs"] = {
+            k: (v.decode() if isinstance(v, bytes) else v)
+            for k, v in f.attrs.items()
+            if k != "created"
+        }
+        out["attrs"] = {
+            k: (v.item() if isinstance(v, np.generic) else v) for k, v in out["attrs"].items()
+        }
 
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
-                out[name] = (obj[...].tobytes(), obj.dtype.str, obj.shape, obj.chunks, dict(obj.attrs))
+                out[name] = (
+                    obj[...].tobytes(),
+                    obj.dtype.str,
+                    obj.shape,
+                    obj.chunks,
+                    dict(obj.attrs),
+                )
 
         f.visititems(visit)
     return out
@@ -301,11 +409,29 @@ def test_resume_after_sigkill_is_identical(tmp_path, frozen_path):
     data = save_npz(tmp_path / "d.npz", x, y)
     out = tmp_path / "killed.h5"
     part = part_path(out)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), REUSE_TEST_BATCH_DELAY="0.25", TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(
+        os.environ, PYTHONPATH=str(ROOT), REUSE_TEST_BATCH_DELAY="0.25", TF_CPP_MIN_LOG_LEVEL="3"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reuse", "cache-features", str(frozen_path), "--data", str(data), "-o", str(out),
-         "--batch-size", "20", "--at", "hidden1,hidden3", "--json"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "reuse",
+            "cache-features",
+            str(frozen_path),
+            "--data",
+            str(data),
+            "-o",
+            str(out),
+            "--batch-size",
+            "20",
+            "--at",
+            "hidden1,hidden3",
+            "--json",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     done = 0
     deadline = time.time() + 120
@@ -333,15 +459,34 @@ def test_resume_after_sigkill_is_identical(tmp_path, frozen_path):
     inspected = cli(["inspect", part, "--format", "json"])
     assert json.loads(inspected.stdout)["info"]["complete"] is False
 
-    result = cli(["cache-features", frozen_path, "--data", data, "-o", out, "--batch-size", "20",
-                  "--at", "hidden1,hidden3", "--resume"])
+    result = cli(
+        [
+            "cache-features",
+            frozen_path,
+            "--data",
+            data,
+            "-o",
+            out,
+            "--batch-size",
+            "20",
+            "--at",
+            "hidden1,hidden3",
+            "--resume",
+        ]
+    )
     assert result.exit_code == 0, result.stderr
     assert "Resuming" in result.stderr and not part.exists()
     import keras
 
     clean = tmp_path / "clean.h5"
-    cache_features(keras.models.load_model(frozen_path), load_data(data), clean, taps=["hidden1", "hidden3"],
-                   batch_size=20, model_path=frozen_path)
+    cache_features(
+        keras.models.load_model(frozen_path),
+        load_data(data),
+        clean,
+        taps=["hidden1", "hidden3"],
+        batch_size=20,
+        model_path=frozen_path,
+    )
     a, b = _comparable(out), _comparable(clean)
     assert a["attrs"] == b["attrs"]
     assert a.keys() == b.keys()
@@ -355,9 +500,26 @@ def test_resume_refuses_other_settings(tmp_path, frozen_path, data_path):
     from reuse.feature_cache import part_path
 
     out = tmp_path / "f.h5"
-    assert cli(["cache-features", frozen_path, "--data", data_path, "-o", out, "--batch-size", "10"]).exit_code == 0
+    assert (
+        cli(
+            ["cache-features", frozen_path, "--data", data_path, "-o", out, "--batch-size", "10"]
+        ).exit_code
+        == 0
+    )
     shutil.copy(out, part_path(out))
-    result = cli(["cache-features", frozen_path, "--data", data_path, "-o", out, "--batch-size", "20", "--resume"])
+    result = cli(
+        [
+            "cache-features",
+            frozen_path,
+            "--data",
+            data_path,
+            "-o",
+            out,
+            "--batch-size",
+            "20",
+            "--resume",
+        ]
+    )
     assert result.exit_code == 1 and "different batch size" in result.stderr
 
 
@@ -407,7 +569,10 @@ def test_open_cache_refuses_other_model(tmp_path, frozen_path, data_path):
     with pytest.raises(CacheMismatch) as err:
         open_cache(out, model=model)
     assert "the weights of hidden2 differ" in str(err.value)
-    assert f"reuse cache-features {frozen_path.resolve()} --data {data_path.resolve()} --at hidden3" in str(err.value)
+    assert (
+        f"reuse cache-features {frozen_path.resolve()} --data {data_path.resolve()} --at hidden3"
+        in str(err.value)
+    )
     # Another architecture (hidden2 with another activation).
     other = _frozen_mlp()
     other.get_layer("hidden2").activation = keras.activations.relu
@@ -434,7 +599,21 @@ def _reconfigured(model):
 
 def test_inspect_cache(tmp_path, frozen_path, data_path):
     out = tmp_path / "f.h5"
-    assert cli(["cache-features", frozen_path, "--data", data_path, "-o", out, "--at", "hidden1,hidden2"]).exit_code == 0
+    assert (
+        cli(
+            [
+                "cache-features",
+                frozen_path,
+                "--data",
+                data_path,
+                "-o",
+                out,
+                "--at",
+                "hidden1,hidden2",
+            ]
+        ).exit_code
+        == 0
+    )
     result = cli(["inspect", out, "--format", "json"])
     assert result.exit_code == 0, result.stderr
     payload = json.loads(result.stdout)
@@ -461,7 +640,11 @@ def test_frozen_taps_for_staged_training():
     from reuse import cuts
 
     model = _frozen_mlp(upto=4)
-    assert cuts.frozen_taps(model, ["hidden4", "hidden2", "hidden3"]) == ["hidden2", "hidden3", "hidden4"]
+    assert cuts.frozen_taps(model, ["hidden4", "hidden2", "hidden3"]) == [
+        "hidden2",
+        "hidden3",
+        "hidden4",
+    ]
     model.get_layer("hidden4").trainable = True
     assert cuts.frozen_taps(model, ["hidden2", "hidden3", "hidden4"]) == ["hidden2", "hidden3"]
     model.get_layer("hidden1").trainable = True

@@ -20,7 +20,9 @@ def test_command_has_help_and_example(name):
     result = cli([name, "--help"])
     assert result.exit_code == 0
     assert "Examples:" in result.stdout
-    assert re.search(rf"^\s+reuse {re.escape(name)}\b|\|\s*reuse {re.escape(name)}\b", result.stdout, re.M), result.stdout
+    assert re.search(
+        rf"^\s+reuse {re.escape(name)}\b|\|\s*reuse {re.escape(name)}\b", result.stdout, re.M
+    ), result.stdout
 
 
 @pytest.mark.parametrize("name", _commands())
@@ -41,6 +43,8 @@ def test_every_help_answers_without_tensorflow(tmp_path):
     for name in _commands():
         result = shell(f"python -X importtime -m reuse {name} --help", tmp_path)
         assert result.returncode == 0, result.stderr
-        imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+        imported = {
+            line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line
+        }
         heavy = imported & {"tensorflow", "keras", "torch", "matplotlib", "h5py"}
         assert not heavy, f"`reuse {name} --help` imports {heavy}"

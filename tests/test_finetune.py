@@ -71,9 +71,31 @@ def test_unfreeze_all_trains_reused_layers(task):
 def test_cli_finetune_writes_model_history_and_record(task, tmp_path):
     path, train, valid = task
     out = tmp_path / "tuned.keras"
-    result = cli(["finetune", path, "--data", train, "--val", valid, "-o", out, "--epochs", "3", "--seed", "0",
-                  "--head", "dense:16:elu,dropout:0.2,dense:3:softmax", "--optimizer", "nesterov", "--lr", "0.05",
-                  "--schedule", "exponential:decay_rate=0.5,decay_steps=10", "--json"])
+    result = cli(
+        [
+            "finetune",
+            path,
+            "--data",
+            train,
+            "--val",
+            valid,
+            "-o",
+            out,
+            "--epochs",
+            "3",
+            "--seed",
+            "0",
+            "--head",
+            "dense:16:elu,dropout:0.2,dense:3:softmax",
+            "--optimizer",
+            "nesterov",
+            "--lr",
+            "0.05",
+            "--schedule",
+            "exponential:decay_rate=0.5,decay_steps=10",
+            "--json",
+        ]
+    )
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout.strip().splitlines()[-1])
     assert record["command"] == "finetune" and record["model"] == str(out.resolve())
@@ -91,7 +113,10 @@ def test_cli_finetune_writes_model_history_and_record(task, tmp_path):
 def test_evaluate_and_predict(task, tmp_path):
     path, train, valid = task
     out = tmp_path / "tuned.keras"
-    assert cli(["finetune", path, "--data", train, "-o", out, "--epochs", "2", "--json"]).exit_code == 0
+    assert (
+        cli(["finetune", path, "--data", train, "-o", out, "--epochs", "2", "--json"]).exit_code
+        == 0
+    )
     ev = cli(["evaluate", out, "--data", valid, "--json"])
     assert ev.exit_code == 0, ev.stderr
     rec = json.loads(ev.stdout)
@@ -120,7 +145,9 @@ def test_evaluate_and_predict(task, tmp_path):
 )
 def test_bad_options_get_one_error_line(task, tmp_path, args, expected):
     path, train, _ = task
-    result = cli(["finetune", path, "--data", train, "-o", tmp_path / "t.keras", "--epochs", "1", *args])
+    result = cli(
+        ["finetune", path, "--data", train, "-o", tmp_path / "t.keras", "--epochs", "1", *args]
+    )
     assert result.exit_code in (1, 2)
     assert result.stderr.startswith("Error:") and expected in result.stderr, result.stderr
     assert not (tmp_path / "t.keras").exists()
@@ -159,7 +186,9 @@ def test_finetune_from_cache_never_runs_layers_below_tap(task, tmp_path):
     x, _ = load_data(train).arrays()
     cached = open_cache(feats).array("hidden3")
     top = cuts.top_model(result.model, "hidden3")
-    np.testing.assert_allclose(result.model.predict(x, verbose=0), top.predict(cached, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        result.model.predict(x, verbose=0), top.predict(cached, verbose=0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_cache_with_unfreeze_all_is_refused(task, tmp_path):
@@ -169,7 +198,20 @@ def test_cache_with_unfreeze_all_is_refused(task, tmp_path):
     path, train, _ = task
     feats = tmp_path / "feats.h5"
     cache_features(load_model(path), load_data(train), feats, taps=["hidden3"])
-    result = cli(["finetune", path, "--data", train, "--features", feats, "--unfreeze", "all", "-o", tmp_path / "t.keras"])
+    result = cli(
+        [
+            "finetune",
+            path,
+            "--data",
+            train,
+            "--features",
+            feats,
+            "--unfreeze",
+            "all",
+            "-o",
+            tmp_path / "t.keras",
+        ]
+    )
     assert result.exit_code == 2
     assert "--features cannot be used with --unfreeze all" in result.stderr
 
@@ -184,7 +226,9 @@ def test_cache_from_another_model_is_refused(task, tmp_path):
         other.get_layer(name).trainable = False
     feats = tmp_path / "other.h5"
     cache_features(other, load_data(train), feats, taps=["hidden3"])
-    result = cli(["finetune", path, "--data", train, "--features", feats, "-o", tmp_path / "t.keras"])
+    result = cli(
+        ["finetune", path, "--data", train, "--features", feats, "-o", tmp_path / "t.keras"]
+    )
     assert result.exit_code == 1
     assert result.stderr.startswith("Error:") and "cache" in result.stderr.lower()
 
@@ -198,8 +242,15 @@ def test_early_stopping_restores_best(task):
     # goes on, so early stopping must stop and bring back the first epoch's weights.
     vx, vy = load_data(valid).arrays()
     wrong = save_npz(valid.with_name("wrong.npz"), vx, (vy + 1) % 3)
-    result = finetune(load_model(path), load_data(train), val=load_data(wrong), epochs=30, seed=0,
-                      early_stopping=2, lr=0.05)
+    result = finetune(
+        load_model(path),
+        load_data(train),
+        val=load_data(wrong),
+        epochs=30,
+        seed=0,
+        early_stopping=2,
+        lr=0.05,
+    )
     val_losses = [r["val_loss"] for r in result.history]
     assert len(val_losses) < 30
     from reuse.evaluation import evaluate
@@ -223,8 +274,17 @@ def test_max_norm_dropout_and_l2_take_effect(task, tmp_path):
     from reuse.training import finetune
 
     path, train, _ = task
-    result = finetune(load_model(path), load_data(train), epochs=3, seed=0, lr=0.05, max_norm=0.5,
-                      dropout=0.3, l2=0.01, head="dense:16:relu,dense:3:softmax")
+    result = finetune(
+        load_model(path),
+        load_data(train),
+        epochs=3,
+        seed=0,
+        lr=0.05,
+        max_norm=0.5,
+        dropout=0.3,
+        l2=0.01,
+        head="dense:16:relu,dense:3:softmax",
+    )
     model = result.model
     head = [model.get_layer(n) for n in result.transfer.head]
     assert any(type(layer).__name__ == "Dropout" for layer in head)
@@ -232,7 +292,9 @@ def test_max_norm_dropout_and_l2_take_effect(task, tmp_path):
     for layer in dense:
         norms = np.sqrt((np.array(layer.kernel) ** 2).sum(axis=0))
         assert norms.max() <= 0.5 + 1e-5
-    assert len(model.losses) == len(dense) + 2  # one L2 penalty per trained kernel: head, hidden4, hidden5
+    assert (
+        len(model.losses) == len(dense) + 2
+    )  # one L2 penalty per trained kernel: head, hidden4, hidden5
 
 
 def test_reuse_depth_search_tries_shallower_cuts(task, tmp_path):
@@ -240,8 +302,16 @@ def test_reuse_depth_search_tries_shallower_cuts(task, tmp_path):
     from reuse.training import finetune
 
     path, train, valid = task
-    result = finetune(load_model(path), load_data(train), val=load_data(valid), epochs=2, seed=0,
-                      unfreeze="gradual", reuse_depth="search:2", max_unfreeze=1)
+    result = finetune(
+        load_model(path),
+        load_data(train),
+        val=load_data(valid),
+        epochs=2,
+        seed=0,
+        unfreeze="gradual",
+        reuse_depth="search:2",
+        max_unfreeze=1,
+    )
     cuts_tried = [s.cut for s in result.stages if s.index == 0]
     assert cuts_tried[:3] == ["hidden5", "hidden4", "hidden3"]
     assert result.transfer.cut in cuts_tried
@@ -260,10 +330,14 @@ def test_train_bn_switch(tmp_path):
     model.save(path)
     x, y = classification_data(n=90, n_in=8, n_classes=3, seed=2)
     stats = [np.array(w) for w in model.get_layer("bn1").weights]
-    kept = finetune(load_model(path), (x * 3 + 1, y), epochs=2, seed=0, unfreeze="gradual", val_split=0.3)
+    kept = finetune(
+        load_model(path), (x * 3 + 1, y), epochs=2, seed=0, unfreeze="gradual", val_split=0.3
+    )
     for a, b in zip(stats, [np.array(w) for w in kept.model.get_layer("bn1").weights], strict=True):
         assert np.array_equal(a, b)
-    trained = finetune(load_model(path), (x * 3 + 1, y), epochs=2, seed=0, unfreeze="all", train_bn=True)
+    trained = finetune(
+        load_model(path), (x * 3 + 1, y), epochs=2, seed=0, unfreeze="all", train_bn=True
+    )
     moving = np.array(trained.model.get_layer("bn1").moving_mean)
     assert not np.array_equal(stats[2], moving)
 
@@ -271,7 +345,21 @@ def test_train_bn_switch(tmp_path):
 def test_tensorboard_logs(task, tmp_path):
     path, train, _ = task
     logs = tmp_path / "tb"
-    result = cli(["finetune", path, "--data", train, "-o", tmp_path / "t.keras", "--epochs", "1", "--tensorboard", logs, "--json"])
+    result = cli(
+        [
+            "finetune",
+            path,
+            "--data",
+            train,
+            "-o",
+            tmp_path / "t.keras",
+            "--epochs",
+            "1",
+            "--tensorboard",
+            logs,
+            "--json",
+        ]
+    )
     assert result.exit_code == 0, result.stderr
     assert list(logs.rglob("events.out.tfevents.*"))
 
@@ -279,7 +367,10 @@ def test_tensorboard_logs(task, tmp_path):
 def test_evaluate_reports_original_labels_after_classes(task, tmp_path):
     path, train, valid = task
     out = tmp_path / "tuned.keras"
-    assert cli(["finetune", path, "--data", train, "-o", out, "--epochs", "1", "--json"]).exit_code == 0
+    assert (
+        cli(["finetune", path, "--data", train, "-o", out, "--epochs", "1", "--json"]).exit_code
+        == 0
+    )
     ev = cli(["evaluate", out, "--data", valid, "--classes", "1-2", "--json"])
     assert ev.exit_code == 0, ev.stderr
     rec = json.loads(ev.stdout)

@@ -14,6 +14,8 @@ def test_cli_defaults_equal_library_defaults():
         if not hasattr(library, name) or name in ("lr", "cut", "tensorboard"):
             continue
         default = param.default
-        assert default == getattr(library, name), f"--{name.replace('_', '-')}: CLI {default!r} != library {getattr(library, name)!r}"
+        assert default == getattr(library, name), (
+            f"--{name.replace('_', '-')}: CLI {default!r} != library {getattr(library, name)!r}"
+        )
         checked += 1
     assert checked >= 15

@@ -33,7 +33,12 @@ def test_plan_stages_taps_and_learning_rates(frozen_task):
     options = FinetuneOptions(lr=0.01, stage_lr_div=2.0, unfreeze_step=1, max_unfreeze=3)
     transfer = build_transfer_model(base, load_data(train).y, options)
     plans = plan_stages(transfer, options, taps=["hidden2", "hidden3", "hidden5"])
-    assert [p.trainable for p in plans] == [[], ["hidden5"], ["hidden5", "hidden4"], ["hidden5", "hidden4", "hidden3"]]
+    assert [p.trainable for p in plans] == [
+        [],
+        ["hidden5"],
+        ["hidden5", "hidden4"],
+        ["hidden5", "hidden4", "hidden3"],
+    ]
     # Each stage trains from the deepest tap below its lowest trainable layer.
     assert [p.tap for p in plans] == ["hidden5", "hidden3", "hidden3", "hidden2"]
     assert [p.lr for p in plans] == pytest.approx([0.01, 0.005, 0.0025, 0.00125])
@@ -42,17 +47,56 @@ def test_plan_stages_taps_and_learning_rates(frozen_task):
 def test_gradual_from_cache_keeps_untouched_layers_and_reports_stages(frozen_task, tmp_path):
     path, train, valid = frozen_task
     feats = tmp_path / "feats.h5"
-    made = cli(["cache-features", path, "--data", train, "--at", "hidden2,hidden3,hidden4,hidden5", "-o", feats, "--json"])
+    made = cli(
+        [
+            "cache-features",
+            path,
+            "--data",
+            train,
+            "--at",
+            "hidden2,hidden3,hidden4,hidden5",
+            "-o",
+            feats,
+            "--json",
+        ]
+    )
     assert made.exit_code == 0, made.stderr
     out = tmp_path / "tuned.keras"
-    result = cli(["finetune", path, "--data", train, "--val", valid, "--features", feats, "--unfreeze", "gradual",
-                  "--max-unfreeze", "2", "--unfreeze-step", "1", "--epochs", "4", "--early-stopping", "2", "--seed", "0", "-o", out, "--json"])
+    result = cli(
+        [
+            "finetune",
+            path,
+            "--data",
+            train,
+            "--val",
+            valid,
+            "--features",
+            feats,
+            "--unfreeze",
+            "gradual",
+            "--max-unfreeze",
+            "2",
+            "--unfreeze-step",
+            "1",
+            "--epochs",
+            "4",
+            "--early-stopping",
+            "2",
+            "--seed",
+            "0",
+            "-o",
+            out,
+            "--json",
+        ]
+    )
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout.strip().splitlines()[-1])
     stages = record["stages"]
     assert stages[0]["trainable"] == "head only" and stages[0]["tap"] == "hidden5"
     if len(stages) > 1:
-        assert stages[1]["tap"] == "hidden4" and stages[1]["lr"] == pytest.approx(stages[0]["lr"] / 2)
+        assert stages[1]["tap"] == "hidden4" and stages[1]["lr"] == pytest.approx(
+            stages[0]["lr"] / 2
+        )
     assert "stages" in result.stderr  # the stage table on stderr
     report = json.loads((tmp_path / "tuned.report.json").read_text())
     assert report["stages"] == stages
@@ -63,7 +107,9 @@ def test_gradual_from_cache_keeps_untouched_layers_and_reports_stages(frozen_tas
 
     base, tuned = keras.models.load_model(path), keras.models.load_model(out)
     for name in ("hidden1", "hidden2", "hidden3"):
-        for a, b in zip(base.get_layer(name).get_weights(), tuned.get_layer(name).get_weights(), strict=True):
+        for a, b in zip(
+            base.get_layer(name).get_weights(), tuned.get_layer(name).get_weights(), strict=True
+        ):
             assert np.array_equal(a, b), name
 
 
@@ -87,9 +133,14 @@ def test_discriminative_rates_hold_under_adam(frozen_task):
     before = {n: np.array(transfer.model.get_layer(n).kernel) for n in ("hidden4", "hidden5")}
     head = transfer.head[-1]
     head_before = np.array(transfer.model.get_layer(head).kernel)
-    plan = StagePlan(1, ["hidden5", "hidden4"], 1e-3, None, 1, {"hidden5": 1 / 2.6, "hidden4": 1 / 2.6**2})
+    plan = StagePlan(
+        1, ["hidden5", "hidden4"], 1e-3, None, 1, {"hidden5": 1 / 2.6, "hidden4": 1 / 2.6**2}
+    )
     run_stage(transfer, plan, inputs, options, [])
-    step = {n: np.median(np.abs(np.array(transfer.model.get_layer(n).kernel) - before[n])) for n in before}
+    step = {
+        n: np.median(np.abs(np.array(transfer.model.get_layer(n).kernel) - before[n]))
+        for n in before
+    }
     head_step = np.median(np.abs(np.array(transfer.model.get_layer(head).kernel) - head_before))
     assert head_step / step["hidden5"] == pytest.approx(2.6, rel=0.05)
     assert step["hidden5"] / step["hidden4"] == pytest.approx(2.6, rel=0.05)
@@ -111,10 +162,39 @@ def test_resume_after_sigkill_in_a_later_stage(frozen_task, tmp_path):
     path, train, valid = frozen_task
     ck = tmp_path / "ck"
     out = tmp_path / "tuned.keras"
-    args = [sys.executable, "-m", "reuse", "finetune", str(path), "--data", str(train), "--val", str(valid),
-            "--unfreeze", "gradual", "--max-unfreeze", "3", "--epochs", "6", "--early-stopping", "50",
-            "--stage-lr-div", "1", "--lr", "0.003", "--seed", "0", "--checkpoint-dir", str(ck), "-o", str(out), "--json"]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), REUSE_TEST_EPOCH_DELAY="0.4", TF_CPP_MIN_LOG_LEVEL="3")
+    args = [
+        sys.executable,
+        "-m",
+        "reuse",
+        "finetune",
+        str(path),
+        "--data",
+        str(train),
+        "--val",
+        str(valid),
+        "--unfreeze",
+        "gradual",
+        "--max-unfreeze",
+        "3",
+        "--epochs",
+        "6",
+        "--early-stopping",
+        "50",
+        "--stage-lr-div",
+        "1",
+        "--lr",
+        "0.003",
+        "--seed",
+        "0",
+        "--checkpoint-dir",
+        str(ck),
+        "-o",
+        str(out),
+        "--json",
+    ]
+    env = dict(
+        os.environ, PYTHONPATH=str(ROOT), REUSE_TEST_EPOCH_DELAY="0.4", TF_CPP_MIN_LOG_LEVEL="3"
+    )
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     state_file = ck / "state.json"
     deadline = time.time() + 240
@@ -136,14 +216,18 @@ def test_resume_after_sigkill_in_a_later_stage(frozen_task, tmp_path):
     stage, trainable = state["stage"], state["trainable"]
     assert stage >= 1 and trainable
     saved = np.load(ck / state["weights"])
-    resumed = subprocess.run(args + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        args + ["--resume"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming at stage {stage}" in resumed.stderr
     record = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert [s["stage"] for s in record["stages"]][: stage + 1] == list(range(stage + 1))
     tuned = keras.models.load_model(out)
     kept = [s for s in record["stages"] if s["kept"]]
-    last_trainable = [] if kept[-1]["trainable"] == "head only" else kept[-1]["trainable"].split(", ")
+    last_trainable = (
+        [] if kept[-1]["trainable"] == "head only" else kept[-1]["trainable"].split(", ")
+    )
     for i in range(1, 6):
         name = f"hidden{i}"
         assert tuned.get_layer(name).trainable == (name in last_trainable), name

@@ -73,7 +73,9 @@ def test_lambda_refused_without_unsafe(tmp_path):
     import keras
 
     inp = keras.Input((4,))
-    out = keras.layers.Lambda(lambda t: t * 2.0, name="double")(keras.layers.Dense(3, name="d")(inp))
+    out = keras.layers.Lambda(lambda t: t * 2.0, name="double")(
+        keras.layers.Dense(3, name="d")(inp)
+    )
     path = tmp_path / "lam.keras"
     keras.Model(inp, out).save(path)
     result = cli(["inspect", path, "--full-load"])
@@ -90,8 +92,17 @@ def test_lambda_refused_without_unsafe(tmp_path):
     [
         (lambda d: d / "missing.keras", "no such file"),
         (lambda d: (d / "folder").mkdir() or d / "folder", "not a SavedModel"),
-        (lambda d: (d / "random.keras").write_bytes(np.random.default_rng(0).bytes(500)) and d / "random.keras", "not a valid .keras"),
-        (lambda d: (d / "model.onnx").write_bytes(b"x") and d / "model.onnx", "unsupported model format"),
+        (
+            lambda d: (
+                (d / "random.keras").write_bytes(np.random.default_rng(0).bytes(500))
+                and d / "random.keras"
+            ),
+            "not a valid .keras",
+        ),
+        (
+            lambda d: (d / "model.onnx").write_bytes(b"x") and d / "model.onnx",
+            "unsupported model format",
+        ),
     ],
 )
 def test_errors_are_one_line(tmp_path, make, expected):
@@ -124,7 +135,9 @@ def test_hdf5_without_model(tmp_path):
 
 
 def test_reuse_debug_shows_traceback(tmp_path):
-    result = shell(f"reuse inspect {tmp_path / 'nope.keras'}", tmp_path, env_extra={"REUSE_DEBUG": "1"})
+    result = shell(
+        f"reuse inspect {tmp_path / 'nope.keras'}", tmp_path, env_extra={"REUSE_DEBUG": "1"}
+    )
     assert result.returncode != 0
     assert "Traceback" in result.stderr
 
@@ -137,9 +150,7 @@ def test_inspect_reads_record_from_stdin(mlp_path, tmp_path):
 
 
 def test_python_m_reuse_and_help_without_tensorflow(tmp_path):
-    result = shell(
-        "python -X importtime -m reuse --help", tmp_path
-    )
+    result = shell("python -X importtime -m reuse --help", tmp_path)
     assert result.returncode == 0
     assert "inspect" in result.stdout
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}

@@ -17,10 +17,17 @@ def _frozen_nested_sequential():
 
     keras.utils.set_random_seed(0)
     inner = keras.Sequential(
-        [keras.Input((8,)), keras.layers.Dense(5, name="a"), keras.layers.BatchNormalization(name="bn")], name="inner"
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(5, name="a"),
+            keras.layers.BatchNormalization(name="bn"),
+        ],
+        name="inner",
     )
     inner.trainable = False
-    return keras.Sequential([keras.Input((8,)), inner, keras.layers.Dense(3, name="out")], name="outer")
+    return keras.Sequential(
+        [keras.Input((8,)), inner, keras.layers.Dense(3, name="out")], name="outer"
+    )
 
 
 def _assert_same(path):
@@ -70,18 +77,36 @@ def test_fast_path_matches_keras_nested_application(tmp_path):
 def test_fast_path_matches_tf_keras2_h5(tmp_path):
     tf_keras = pytest.importorskip("tf_keras")
     layers = tf_keras.layers
-    inner = tf_keras.Sequential([layers.Dense(5, name="a", input_shape=(8,)), layers.BatchNormalization(name="bn")], name="inner")
+    inner = tf_keras.Sequential(
+        [layers.Dense(5, name="a", input_shape=(8,)), layers.BatchNormalization(name="bn")],
+        name="inner",
+    )
     inner.trainable = False
     inp = layers.Input((8,), name="inp")
     joined = layers.Concatenate(name="cat")([inner(inp), layers.Dense(4, name="br")(inp)])
-    model = tf_keras.Model(inp, layers.Dense(3, activation="softmax", name="out")(joined), name="tfk")
+    model = tf_keras.Model(
+        inp, layers.Dense(3, activation="softmax", name="out")(joined), name="tfk"
+    )
     path = tmp_path / "tfk2.h5"
     model.save(path, save_format="h5")
     fast = _assert_same(path)
-    assert [r["name"] for r in fast.rows] == ["inp", "inner", "inner/a", "inner/bn", "br", "cat", "out"]
+    assert [r["name"] for r in fast.rows] == [
+        "inp",
+        "inner",
+        "inner/a",
+        "inner/bn",
+        "br",
+        "cat",
+        "out",
+    ]
     conv = tf_keras.Sequential(
-        [layers.Conv2D(3, 3, input_shape=(10, 10, 1), name="c"), layers.BatchNormalization(name="bn"),
-         layers.MaxPooling2D(name="p"), layers.Flatten(name="f"), layers.Dense(2, name="d")]
+        [
+            layers.Conv2D(3, 3, input_shape=(10, 10, 1), name="c"),
+            layers.BatchNormalization(name="bn"),
+            layers.MaxPooling2D(name="p"),
+            layers.Flatten(name="f"),
+            layers.Dense(2, name="d"),
+        ]
     )
     conv.save(tmp_path / "conv2.h5", save_format="h5")
     _assert_same(tmp_path / "conv2.h5")
@@ -93,7 +118,9 @@ def test_fast_path_declines_what_it_cannot_reproduce(tmp_path):
     from reuse.fast_inspect import try_inspect
 
     inp = keras.Input((4,))
-    out = keras.layers.Lambda(lambda t: t * 2.0, name="double")(keras.layers.Dense(3, name="d")(inp))
+    out = keras.layers.Lambda(lambda t: t * 2.0, name="double")(
+        keras.layers.Dense(3, name="d")(inp)
+    )
     keras.Model(inp, out).save(tmp_path / "lam.keras")
     assert try_inspect(tmp_path / "lam.keras") is None
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
@@ -125,7 +152,10 @@ def test_savedmodel_export_signatures_and_variables(tmp_path):
     assert [r["layer"].rsplit("/", 1)[-1] for r in kernels][:2] == ["hidden1", "hidden2"]
     assert data["total_params"] == mlp().count_params()
     table = cli(["inspect", folder])
-    assert "signature serve(features: float32 (None, 8)) -> output_0: float32 (None, 3)" in table.stdout
+    assert (
+        "signature serve(features: float32 (None, 8)) -> output_0: float32 (None, 3)"
+        in table.stdout
+    )
 
 
 def test_load_export_folder_as_frozen_block(tmp_path):
@@ -143,7 +173,9 @@ def test_load_export_folder_as_frozen_block(tmp_path):
 
 def _legacy_savedmodel(tmp_path, tf_keras):
     layers = tf_keras.layers
-    model = tf_keras.Sequential([layers.Dense(3, input_shape=(4,), name="d1"), layers.Dense(2, name="d2")], name="legacy")
+    model = tf_keras.Sequential(
+        [layers.Dense(3, input_shape=(4,), name="d1"), layers.Dense(2, name="d2")], name="legacy"
+    )
     folder = tmp_path / "legacy_sm"
     model.save(folder, save_format="tf")
     return model, folder
@@ -200,7 +232,9 @@ def test_load_tf_keras2_h5(tmp_path):
     from reuse.model_io import load_model
 
     layers = tf_keras.layers
-    legacy = tf_keras.Sequential([layers.Dense(3, input_shape=(4,), name="d1"), layers.BatchNormalization(name="bn")])
+    legacy = tf_keras.Sequential(
+        [layers.Dense(3, input_shape=(4,), name="d1"), layers.BatchNormalization(name="bn")]
+    )
     legacy.save(tmp_path / "old.h5", save_format="h5")
     model = load_model(tmp_path / "old.h5")
     x = np.ones((2, 4), "float32")
@@ -211,11 +245,22 @@ def test_inspect_weights_h5_with_arch(tmp_path):
     model = mlp()
     model.save(tmp_path / "arch.keras")
     model.save_weights(tmp_path / "m.weights.h5")
-    result = cli(["inspect", tmp_path / "m.weights.h5", "--arch", tmp_path / "arch.keras", "--format", "json"])
+    result = cli(
+        [
+            "inspect",
+            tmp_path / "m.weights.h5",
+            "--arch",
+            tmp_path / "arch.keras",
+            "--format",
+            "json",
+        ]
+    )
     assert result.exit_code == 0, result.stderr
     assert [r["name"] for r in json.loads(result.stdout)["rows"]][-1] == "output"
     wrong = cli(["inspect", tmp_path / "m.weights.h5", "--arch", tmp_path / "nope.keras"])
-    assert wrong.exit_code == 1 and wrong.stderr.startswith("Error:") and "nope.keras" in wrong.stderr
+    assert (
+        wrong.exit_code == 1 and wrong.stderr.startswith("Error:") and "nope.keras" in wrong.stderr
+    )
 
 
 def test_weights_h5_without_arch_is_refused_by_load_model(tmp_path):

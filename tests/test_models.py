@@ -77,7 +77,9 @@ def test_digits_model_accuracy_on_its_test_split(loaded):
     accuracy = float((pred == test["y"]).mean())
     # Measured 1.0000 (180/180, see the card); a broken model or split falls far below.
     assert accuracy >= 0.95
-    assert float(card_facts(MODELS / "digits_0to4.md")["test_accuracy"]) == pytest.approx(accuracy, abs=0.006)
+    assert float(card_facts(MODELS / "digits_0to4.md")["test_accuracy"]) == pytest.approx(
+        accuracy, abs=0.006
+    )
 
 
 @pytest.mark.slow
@@ -100,8 +102,12 @@ def test_digits_build_script_writes_a_model_and_a_matching_card(tmp_path):
 
     out = tmp_path / "digits.keras"
     # Three epochs keep the test short; the full recipe is what the card of the shipped model says.
-    run = subprocess.run([sys.executable, str(MODELS / "build_digits_0to4.py"), "-o", str(out), "--epochs", "3"],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, str(MODELS / "build_digits_0to4.py"), "-o", str(out), "--epochs", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     facts = card_facts(tmp_path / "digits.md")
     assert facts["sha256"] == sha256_file(out)
@@ -170,8 +176,11 @@ def test_demo_data_command_line(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("classes", "message"),
-    [("5-12", "Received: classes=[5, 6, 7, 8, 9, 10, 11, 12]"), ("five", "Received: --classes five"),
-     ("3,3", "lists a digit twice")],
+    [
+        ("5-12", "Received: classes=[5, 6, 7, 8, 9, 10, 11, 12]"),
+        ("five", "Received: --classes five"),
+        ("3,3", "lists a digit twice"),
+    ],
 )
 def test_demo_data_refuses_bad_classes(tmp_path, capsys, classes, message):
     from reuse.demo_data import main
@@ -207,7 +216,9 @@ def test_normalize_keras_archive_makes_equal_models_equal_bytes(tmp_path, mlp_pa
             info.date_time = (2030, 1, 1, 0, 0, 0)
             data = src.read(info.filename)
             if info.filename == "metadata.json":
-                data = json.dumps({**json.loads(data), "date_saved": "2030-01-01@00:00:00"}).encode()
+                data = json.dumps(
+                    {**json.loads(data), "date_saved": "2030-01-01@00:00:00"}
+                ).encode()
             dst.writestr(info, data)
     a = normalize_keras_archive(copy)
     b = normalize_keras_archive(tmp_path / "later.keras")

@@ -39,8 +39,17 @@ def lrs(schedule, steps=STEPS):
 def test_parse_layer_spec_and_round_trip():
     text = "dense:100:elu,dropout:0.3,batchnorm,alphadropout:0.1,gaussiannoise:0.2,activation:selu,flatten,gap,dense:5:softmax"
     specs = parse_layer_spec(text)
-    assert [s.kind for s in specs] == ["dense", "dropout", "batchnorm", "alphadropout", "gaussiannoise",
-                                        "activation", "flatten", "gap", "dense"]
+    assert [s.kind for s in specs] == [
+        "dense",
+        "dropout",
+        "batchnorm",
+        "alphadropout",
+        "gaussiannoise",
+        "activation",
+        "flatten",
+        "gap",
+        "dense",
+    ]
     assert specs[0] == LayerSpec("dense", units=100, activation="elu")
     assert specs[1].rate == 0.3 and specs[4].rate == 0.2
     assert parse_layer_spec(format_layer_spec(specs)) == specs
@@ -82,16 +91,33 @@ def test_unknown_layer_lists_valid_kinds():
 def test_build_layers_names_inits_regularizers():
     import keras
 
-    specs = parse_layer_spec("dense:8:relu,dropout:0.2,dense:8:selu,dense:8:tanh,dense:8,batchnorm,"
-                             "activation:elu,dense:4:swish,dense:3:softmax")
+    specs = parse_layer_spec(
+        "dense:8:relu,dropout:0.2,dense:8:selu,dense:8:tanh,dense:8,batchnorm,"
+        "activation:elu,dense:4:swish,dense:3:softmax"
+    )
     layers = build_layers(specs, l1=1e-5, l2=1e-4, max_norm=2.0, seed=3)
     assert [layer.name for layer in layers] == [
-        "head_dense_1", "head_dropout_1", "head_dense_2", "head_dense_3", "head_dense_4",
-        "head_batchnorm_1", "head_activation_1", "head_dense_5", "head_dense_6"]
+        "head_dense_1",
+        "head_dropout_1",
+        "head_dense_2",
+        "head_dense_3",
+        "head_dense_4",
+        "head_batchnorm_1",
+        "head_activation_1",
+        "head_dense_5",
+        "head_dense_6",
+    ]
     dense = [layer for layer in layers if isinstance(layer, keras.layers.Dense)]
     inits = [type(d.kernel_initializer).__name__ for d in dense]
     # linear dense_4 is followed by batchnorm + activation:elu, so it gets He like elu
-    assert inits == ["HeNormal", "LecunNormal", "GlorotUniform", "HeNormal", "HeNormal", "GlorotUniform"]
+    assert inits == [
+        "HeNormal",
+        "LecunNormal",
+        "GlorotUniform",
+        "HeNormal",
+        "HeNormal",
+        "GlorotUniform",
+    ]
     for d in dense:
         assert d.kernel_regularizer.get_config() == pytest.approx({"l1": 1e-5, "l2": 1e-4})
         assert isinstance(d.kernel_constraint, keras.constraints.MaxNorm)
@@ -137,8 +163,12 @@ def test_gap_follows_input_rank_and_refuses_flat_inputs():
     import keras
 
     spec = parse_layer_spec("gap")
-    assert isinstance(build_layers(spec, input_shape=(5, 3))[0], keras.layers.GlobalAveragePooling1D)
-    assert isinstance(build_layers(spec, input_shape=(4, 4, 3))[0], keras.layers.GlobalAveragePooling2D)
+    assert isinstance(
+        build_layers(spec, input_shape=(5, 3))[0], keras.layers.GlobalAveragePooling1D
+    )
+    assert isinstance(
+        build_layers(spec, input_shape=(4, 4, 3))[0], keras.layers.GlobalAveragePooling2D
+    )
     assert isinstance(build_layers(spec)[0], keras.layers.GlobalAveragePooling2D)
     with pytest.raises(SpecError, match="gap needs spatial axes"):
         build_layers(spec, input_shape=(10,))
@@ -190,7 +220,9 @@ def test_auto_head_loss_override():
 
 def test_check_labels_against_head_width():
     assert check_labels(np.array([0, 4]), "sparse_categorical_crossentropy", units=5) == 5
-    with pytest.raises(DataError, match="labels go up to 9 but the head's output has 5 units") as err:
+    with pytest.raises(
+        DataError, match="labels go up to 9 but the head's output has 5 units"
+    ) as err:
         check_labels(np.arange(10), "sparse_categorical_crossentropy", units=5)
     assert "dense:10:softmax" in err.value.hint
     with pytest.raises(DataError, match="2 column"):
@@ -209,7 +241,9 @@ def test_smoothed_sparse_loss_equals_smoothed_categorical():
     reference = float(keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(4)[y], p))
     assert smoothed == pytest.approx(reference, rel=1e-5)
     plain = float(loss_for("sparse_categorical_crossentropy", 0.0)(y, p))
-    assert plain == pytest.approx(float(keras.losses.SparseCategoricalCrossentropy()(y, p)), rel=1e-6)
+    assert plain == pytest.approx(
+        float(keras.losses.SparseCategoricalCrossentropy()(y, p)), rel=1e-6
+    )
     assert smoothed != pytest.approx(plain)
     # labels shaped (n, 1) work too
     assert float(loss_for("sparse_ce", 0.1)(y[:, None], p)) == pytest.approx(smoothed, rel=1e-6)
@@ -235,11 +269,22 @@ def test_loss_for_errors():
         ("momentum:momentum=0.95", "SGD", {"momentum": 0.95}),
         ("adagrad:initial_accumulator_value=0.2", "Adagrad", {"initial_accumulator_value": 0.2}),
         ("rmsprop:rho=0.8,centered=true", "RMSprop", {"rho": 0.8, "centered": True}),
-        ("adam:beta1=0.8,beta2=0.99,amsgrad=yes", "Adam", {"beta_1": 0.8, "beta_2": 0.99, "amsgrad": True}),
+        (
+            "adam:beta1=0.8,beta2=0.99,amsgrad=yes",
+            "Adam",
+            {"beta_1": 0.8, "beta_2": 0.99, "amsgrad": True},
+        ),
         ("adamw:weight_decay=0.01", "AdamW", {"weight_decay": 0.01}),
         ("nadam:eps=1e-6", "Nadam", {"epsilon": 1e-6}),
-        ("ftrl:l1=0.01,l2=0.001,learning_rate_power=-0.7", "Ftrl",
-         {"l1_regularization_strength": 0.01, "l2_regularization_strength": 0.001, "learning_rate_power": -0.7}),
+        (
+            "ftrl:l1=0.01,l2=0.001,learning_rate_power=-0.7",
+            "Ftrl",
+            {
+                "l1_regularization_strength": 0.01,
+                "l2_regularization_strength": 0.001,
+                "learning_rate_power": -0.7,
+            },
+        ),
         ("adam:clipnorm=1", "Adam", {"clipnorm": 1.0}),
         ("sgd:clipvalue=0.5", "SGD", {"clipvalue": 0.5}),
     ],
@@ -263,7 +308,9 @@ def test_optimizer_factory_gives_fresh_optimizers_and_keras_default_lr():
     make = optimizer_factory("momentum", clipnorm=1.0)
     a, b = make(0.1), make(0.2)
     assert a is not b and a.get_config()["clipnorm"] == 1.0
-    assert float(a.learning_rate) == pytest.approx(0.1) and float(b.learning_rate) == pytest.approx(0.2)
+    assert float(a.learning_rate) == pytest.approx(0.1) and float(b.learning_rate) == pytest.approx(
+        0.2
+    )
     assert float(make().learning_rate) == pytest.approx(0.01)  # Keras' SGD default
     assert str(make) == "momentum:momentum=0.9,clipnorm=1.0"
     assert type(optimizer_factory(None)(1e-3)).__name__ == "Adam"
@@ -277,16 +324,35 @@ def test_optimizer_factory_gives_fresh_optimizers_and_keras_default_lr():
         ("momentum:momentum=abc", {}, "`momentum` must be a number. Received: momentum=abc", ""),
         ("momentum:momentum=1.5", {}, "`momentum` must be < 1. Received: momentum=1.5", ""),
         ("adam:beta=0.9", {}, "optimizer adam has no key `beta`", "beta_1"),
-        ("sgd:nesterov=maybe", {}, "`nesterov` must be true or false. Received: nesterov=maybe", ""),
+        (
+            "sgd:nesterov=maybe",
+            {},
+            "`nesterov` must be true or false. Received: nesterov=maybe",
+            "",
+        ),
         ("adam:lr=0.1", {}, "set the learning rate with --lr", "--lr 0.1"),
         ("adam:beta1=0.9,beta_1=0.8", {}, "`beta_1` is given twice", ""),
         ("adam:beta1", {}, "'beta1' is not key=value", ""),
         ("ftrl:l1=-1", {}, "`l1` must be >= 0. Received: l1=-1", ""),
         ("adam:clipnorm=2", {"clipnorm": 1.0}, "--clip-norm 1.0 contradicts clipnorm=2.0", ""),
-        ("adam:global_clipnorm=1", {"clipnorm": 1.0}, "clipnorm and global_clipnorm cannot be used together", ""),
-        ("adam", {"clipnorm": 1.0, "clipvalue": 0.5}, "clipnorm and clipvalue cannot be used together",
-         "keep one of --clip-norm / --clip-value"),
-        ("adam:ema_overwrite_frequency=0.5", {}, "`ema_overwrite_frequency` must be a whole number", ""),
+        (
+            "adam:global_clipnorm=1",
+            {"clipnorm": 1.0},
+            "clipnorm and global_clipnorm cannot be used together",
+            "",
+        ),
+        (
+            "adam",
+            {"clipnorm": 1.0, "clipvalue": 0.5},
+            "clipnorm and clipvalue cannot be used together",
+            "keep one of --clip-norm / --clip-value",
+        ),
+        (
+            "adam:ema_overwrite_frequency=0.5",
+            {},
+            "`ema_overwrite_frequency` must be a whole number",
+            "",
+        ),
         ("", {}, "--optimizer is empty", ""),
         ("adam", {"clipnorm": 0}, "--clip-norm must be > 0. Received: --clip-norm 0", ""),
     ],
@@ -351,7 +417,9 @@ def one_cycle_reference(t, max_lr, total, pct, div, final_div, anneal):
 def test_one_cycle_against_formula(anneal):
     from reuse.schedules import OneCycle
 
-    s, _ = sched(f"one-cycle:max_lr=0.5,pct=0.25,div=10,final_div=100,total_steps=40,anneal={anneal}")
+    s, _ = sched(
+        f"one-cycle:max_lr=0.5,pct=0.25,div=10,final_div=100,total_steps=40,anneal={anneal}"
+    )
     assert isinstance(s, OneCycle)
     expected = [one_cycle_reference(t, 0.5, 40, 0.25, 10, 100, anneal) for t in STEPS]
     np.testing.assert_allclose(lrs(s), expected, rtol=1e-5, atol=1e-9)
@@ -376,7 +444,9 @@ def test_keras_schedules_match_their_formulas():
     assert float(s(50)) == pytest.approx(0.01)
     s, _ = sched("piecewise:boundaries=10;25,values=0.1;0.01;0.001")
     assert isinstance(s, sch.PiecewiseConstantDecay)
-    np.testing.assert_allclose(lrs(s, [0, 10, 11, 25, 26, 100]), [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6)
+    np.testing.assert_allclose(
+        lrs(s, [0, 10, 11, 25, 26, 100]), [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6
+    )
     s, _ = sched("polynomial:end_lr=0.01,power=2,decay_steps=20")
     tc = np.minimum(t, 20)
     np.testing.assert_allclose(lrs(s), (0.1 - 0.01) * (1 - tc / 20) ** 2 + 0.01, rtol=1e-5)
@@ -386,7 +456,9 @@ def test_keras_schedules_match_their_formulas():
     assert isinstance(s, sch.CosineDecay)
     assert float(s(0)) == pytest.approx(0.0) and float(s(5)) == pytest.approx(0.05)
     assert float(s(10)) == pytest.approx(0.1)
-    assert float(s(20)) == pytest.approx(0.1 * (0.1 + 0.9 * (1 + math.cos(math.pi * 0.5)) / 2), rel=1e-5)
+    assert float(s(20)) == pytest.approx(
+        0.1 * (0.1 + 0.9 * (1 + math.cos(math.pi * 0.5)) / 2), rel=1e-5
+    )
     assert float(s(100)) == pytest.approx(0.01)
     s, _ = sched("cosine")
     assert float(s(0)) == pytest.approx(0.1) and float(s(50)) == pytest.approx(0.0, abs=1e-8)
@@ -432,18 +504,38 @@ def test_epoch_units():
     [
         ("expo", "unknown schedule 'expo'", "did you mean 'exponential'"),
         ("cosin", "unknown schedule 'cosin'", "'cosine'"),
-        ("exponential:decay_step=10", "schedule exponential has no key `decay_step`", "'decay_steps'"),
-        ("exponential:decay_steps=0", "`decay_steps` must be >= 1 step(s). Received: decay_steps=0", ""),
+        (
+            "exponential:decay_step=10",
+            "schedule exponential has no key `decay_step`",
+            "'decay_steps'",
+        ),
+        (
+            "exponential:decay_steps=0",
+            "`decay_steps` must be >= 1 step(s). Received: decay_steps=0",
+            "",
+        ),
         ("exponential:decay_steps=2.5", "whole number of steps", "decay_epochs"),
-        ("exponential:decay_epochs=0.01", "Received: decay_epochs=0.01 (0.01 epochs x 10 steps/epoch = 0 steps)", ""),
-        ("exponential:decay_rate=abc", "`decay_rate` must be a number. Received: decay_rate=abc", ""),
+        (
+            "exponential:decay_epochs=0.01",
+            "Received: decay_epochs=0.01 (0.01 epochs x 10 steps/epoch = 0 steps)",
+            "",
+        ),
+        (
+            "exponential:decay_rate=abc",
+            "`decay_rate` must be a number. Received: decay_rate=abc",
+            "",
+        ),
         ("exponential:staircase=perhaps", "`staircase` must be true or false", ""),
         ("exponential:decay_steps=5,decay_epochs=1", "given twice", ""),
         ("piecewise:boundaries=10;20", "piecewise needs `values`", "piecewise:boundaries="),
         ("piecewise", "piecewise needs `boundaries` and `values`", ""),
         ("piecewise:boundaries=10;20,values=1;2", "one more value than boundaries", ""),
         ("piecewise:boundaries=20;10,values=1;2;3", "must increase strictly", ""),
-        ("piecewise:boundaries=a;10,values=1;2;3", "`boundaries` must be a number. Received: boundaries=a", ""),
+        (
+            "piecewise:boundaries=a;10,values=1;2;3",
+            "`boundaries` must be a number. Received: boundaries=a",
+            "",
+        ),
         ("one-cycle:pct=1.2", "`pct` must be < 1. Received: pct=1.2", ""),
         ("one-cycle:anneal=exp", "`anneal` must be cos or linear", ""),
         ("performance:factor=2", "`factor` must be < 1. Received: factor=2", ""),
@@ -514,8 +606,11 @@ def test_saved_models_reload_with_custom_schedules_and_loss(tmp_path):
         inp = keras.Input((4,))
         out = build_layers(parse_layer_spec("dense:3:softmax"), seed=0)[0](inp)
         model = keras.Model(inp, out)
-        model.compile(optimizer=parse_optimizer("momentum", s),
-                      loss=loss_for("sparse_categorical_crossentropy", 0.1), metrics=["accuracy"])
+        model.compile(
+            optimizer=parse_optimizer("momentum", s),
+            loss=loss_for("sparse_categorical_crossentropy", 0.1),
+            metrics=["accuracy"],
+        )
         model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # 2 steps
         path = tmp_path / f"m{i}.keras"
         save_model(model, path)
@@ -533,8 +628,14 @@ def test_saved_models_reload_with_custom_schedules_and_loss(tmp_path):
         "print(json.dumps(out))\n"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-c", script, json.dumps(list(expected))],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(list(expected))],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     for path, values in expected.items():
@@ -550,23 +651,45 @@ def test_saved_models_reload_with_custom_schedules_and_loss(tmp_path):
 def test_help_constants_cover_every_name():
     for name in SCHEDULE_NAMES:
         assert f"\n  {name}" in SCHEDULE_HELP
-    for word in ("dense:UNITS[:ACTIVATION]", "dropout:RATE", "batchnorm", "alphadropout:RATE",
-                 "gaussiannoise:STD", "flatten", "gap", "activation:NAME", "leaky_relu", "selu"):
+    for word in (
+        "dense:UNITS[:ACTIVATION]",
+        "dropout:RATE",
+        "batchnorm",
+        "alphadropout:RATE",
+        "gaussiannoise:STD",
+        "flatten",
+        "gap",
+        "activation:NAME",
+        "leaky_relu",
+        "selu",
+    ):
         assert word in GRAMMAR_HELP
     # the examples in the help text parse
     parse_layer_spec(GRAMMAR_HELP.rsplit("Example: ", 1)[1])
-    for example in ("exponential:decay_rate=0.1,decay_epochs=10", "cosine:warmup_epochs=1",
-                    "piecewise:boundaries=500;1000,values=0.01;0.005;0.001", "performance:factor=0.2,patience=3"):
+    for example in (
+        "exponential:decay_rate=0.1,decay_epochs=10",
+        "cosine:warmup_epochs=1",
+        "piecewise:boundaries=500;1000,values=0.01;0.005;0.001",
+        "performance:factor=0.2,patience=3",
+    ):
         assert example in SCHEDULE_HELP
         sched(example, spe=100, epochs=20)
-    for example in ("momentum:momentum=0.95", "adam:beta2=0.99,clipnorm=1", "ftrl:l1=0.01,l2=0.001"):
+    for example in (
+        "momentum:momentum=0.95",
+        "adam:beta2=0.99,clipnorm=1",
+        "ftrl:l1=0.01,l2=0.001",
+    ):
         assert example in OPTIMIZER_HELP
         optimizer_factory(example)
 
 
 def test_spec_modules_do_not_import_keras():
-    code = ("import sys; import reuse.heads, reuse.optimizers, reuse.schedules; "
-            "print(any(m in sys.modules for m in ('keras', 'tensorflow')))")
+    code = (
+        "import sys; import reuse.heads, reuse.optimizers, reuse.schedules; "
+        "print(any(m in sys.modules for m in ('keras', 'tensorflow')))"
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT
+    )
     assert out.stdout.strip() == "False", out.stderr

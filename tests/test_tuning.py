@@ -46,7 +46,13 @@ def test_suggestion_rules_on_a_known_curve():
 
     lrs = list(np.logspace(-6, 1, 50))
     # Flat, then a steady fall from step 10 to 40 with its steepest part at 20-25, then a blow-up.
-    losses = [2.3] * 10 + list(np.linspace(2.3, 2.0, 10)) + list(np.linspace(1.9, 0.9, 6)) + list(np.linspace(0.85, 0.3, 14)) + list(np.linspace(0.4, 9, 10))
+    losses = (
+        [2.3] * 10
+        + list(np.linspace(2.3, 2.0, 10))
+        + list(np.linspace(1.9, 0.9, 6))
+        + list(np.linspace(0.85, 0.3, 14))
+        + list(np.linspace(0.4, 9, 10))
+    )
     assert lrs[19] <= steepest(lrs, losses) <= lrs[26]
     pick = valley(lrs, losses)
     assert lrs[10] < pick < lrs[40]  # inside the descent, before the minimum
@@ -61,7 +67,14 @@ def test_lr_find_restores_weights_and_flags(task):
     base = load_model(path)
     before, flags = _weights(base), [layer.trainable for layer in base.layers]
     # unfreeze all: the sweep trains the reused layers too, so there is something to restore
-    result = lr_find(base, load_data(train), options=FinetuneOptions(unfreeze="all", seed=0), start=1e-4, end=100, steps=40)
+    result = lr_find(
+        base,
+        load_data(train),
+        options=FinetuneOptions(unfreeze="all", seed=0),
+        start=1e-4,
+        end=100,
+        steps=40,
+    )
     for a, b in zip(before, base.get_weights(), strict=True):
         assert np.array_equal(a, b)
     assert [layer.trainable for layer in base.layers] == flags
@@ -108,15 +121,32 @@ def test_lr_find_pipes_its_suggestion_into_finetune(task):
     assert proc.returncode == 0, proc.stderr
     record = last_record(proc.stdout)
     assert record["command"] == "finetune"
-    assert record["stages"][0]["lr"] == pytest.approx(record["lr"])  # finetune trained at the suggestion
+    assert record["stages"][0]["lr"] == pytest.approx(
+        record["lr"]
+    )  # finetune trained at the suggestion
     assert record["lr_rule"] == "valley"
     assert "suggested lr" in proc.stderr and "┤" in proc.stderr  # the terminal chart
 
 
 def test_lr_find_cli_writes_a_plot_and_a_record(task):
     tmp, path, train, _ = task
-    result = cli(["lr-find", path, "--data", train, "--steps", "20", "--start", "1e-4", "--rule", "steepest",
-                  "--plot", tmp / "lr.png", "--json"])
+    result = cli(
+        [
+            "lr-find",
+            path,
+            "--data",
+            train,
+            "--steps",
+            "20",
+            "--start",
+            "1e-4",
+            "--rule",
+            "steepest",
+            "--plot",
+            tmp / "lr.png",
+            "--json",
+        ]
+    )
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)
     assert record["command"] == "lr-find" and record["lr_rule"] == "steepest"
@@ -143,7 +173,10 @@ def test_check_passes_a_healthy_model_and_leaves_it_unchanged(task):
     assert by_name["initial_loss"].status == "pass", by_name["initial_loss"].reason
     assert by_name["overfit_tiny"].status == "pass", by_name["overfit_tiny"].reason
     assert by_name["overfit_tiny"].details["rows"] == 20
-    assert {row["layer"] for row in by_name["gradients"].details["layers"]} >= {"hidden1", "hidden4"}
+    assert {row["layer"] for row in by_name["gradients"].details["layers"]} >= {
+        "hidden1",
+        "hidden4",
+    }
     for a, b in zip(before, base.get_weights(), strict=True):
         assert np.array_equal(a, b)
 
@@ -155,7 +188,12 @@ def _dead_relu_model(path):
     model = keras.Sequential(
         [
             keras.Input((8,)),
-            keras.layers.Dense(12, activation="relu", name="dead", bias_initializer=keras.initializers.Constant(-100.0)),
+            keras.layers.Dense(
+                12,
+                activation="relu",
+                name="dead",
+                bias_initializer=keras.initializers.Constant(-100.0),
+            ),
             keras.layers.Dense(6, activation="tanh", name="squash"),
             keras.layers.Dense(3, activation="softmax", name="output"),
         ]
@@ -185,7 +223,9 @@ def test_check_cli_exit_0_when_nothing_fails(task):
     result = cli(["check", path, "--data", train, "--json", "--seed", "0"])
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)
-    assert record["passed"] is True and all(c["status"] in ("pass", "warn") for c in record["checks"])
+    assert record["passed"] is True and all(
+        c["status"] in ("pass", "warn") for c in record["checks"]
+    )
 
 
 # --------------------------------------------------------------------------------- plot
@@ -197,8 +237,18 @@ def _history(path, stages=(0,), epochs=4, lr=1e-3, seed=0):
     for stage in stages:
         for _ in range(epochs):
             epoch += 1
-            rows.append({"stage": stage, "epoch": epoch, "loss": 1 / epoch + rng.random() * 0.1, "accuracy": 1 - 1 / (epoch + 1),
-                         "val_loss": 1.1 / epoch, "val_accuracy": 0.9 - 1 / (epoch + 2), "lr": lr / 2**stage, "tap": "input"})
+            rows.append(
+                {
+                    "stage": stage,
+                    "epoch": epoch,
+                    "loss": 1 / epoch + rng.random() * 0.1,
+                    "accuracy": 1 - 1 / (epoch + 1),
+                    "val_loss": 1.1 / epoch,
+                    "val_accuracy": 0.9 - 1 / (epoch + 2),
+                    "lr": lr / 2**stage,
+                    "tap": "input",
+                }
+            )
     from reuse.training import write_history
 
     return write_history(rows, path)
@@ -216,7 +266,9 @@ def test_plot_histories_with_stages_is_a_real_png(task, tmp_path):
 
 def test_plot_reads_the_history_from_the_piped_record(task, tmp_path):
     a_csv, _ = _history(tmp_path / "run", stages=(0, 1))
-    record = json.dumps({"reuse": "0", "command": "finetune", "model": "m.keras", "history": str(a_csv)})
+    record = json.dumps(
+        {"reuse": "0", "command": "finetune", "model": "m.keras", "history": str(a_csv)}
+    )
     result = cli(["plot", "-o", tmp_path / "piped.png"], input=record)
     assert result.exit_code == 0, result.stderr
     _png_ok(tmp_path / "piped.png")
@@ -244,7 +296,9 @@ def test_sparsify_layer_and_global_scope():
     report = sparsify(model, sparsity=0.5, scope="layer")
     for row in report.rows:
         assert row["zeros"] == int(0.5 * row["size"])
-    assert [np.array(layer.bias) for layer in model.layers][0].tolist() == biases[0].tolist()  # biases untouched
+    assert [np.array(layer.bias) for layer in model.layers][0].tolist() == biases[
+        0
+    ].tolist()  # biases untouched
 
     model = mlp(n_in=8, hidden=2, units=10, n_out=3, seed=0)
     kernels = np.concatenate([np.abs(np.array(layer.kernel)).ravel() for layer in model.layers])
@@ -314,8 +368,13 @@ def test_ftrl_l1_gives_exact_zeros_where_adam_l1_does_not():
 
     x, y = classification_data(n=60, n_in=8, n_classes=3, seed=2)
     zeros = {}
-    for label, kwargs in (("ftrl", {"optimizer": "ftrl:l1=0.05", "lr": 0.1}), ("adam", {"optimizer": "adam", "l1": 0.05, "lr": 0.01})):
-        result = finetune(mlp(n_in=8, hidden=2, units=12, n_out=4, seed=1), (x, y), epochs=5, seed=0, **kwargs)
+    for label, kwargs in (
+        ("ftrl", {"optimizer": "ftrl:l1=0.05", "lr": 0.1}),
+        ("adam", {"optimizer": "adam", "l1": 0.05, "lr": 0.01}),
+    ):
+        result = finetune(
+            mlp(n_in=8, hidden=2, units=12, n_out=4, seed=1), (x, y), epochs=5, seed=0, **kwargs
+        )
         kernel = np.array(result.model.get_layer(result.transfer.head[-1]).kernel)
         zeros[label] = np.count_nonzero(kernel == 0)
     assert zeros["ftrl"] > 0

@@ -31,9 +31,15 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
+        False,
+        "--version",
+        callback=_version_callback,
+        is_eager=True,
+        help="Show the version and exit.",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Silence notes and progress on stderr."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Silence notes and progress on stderr."
+    ),
 ) -> None:
     from reuse import report
 

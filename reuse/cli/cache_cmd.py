@@ -17,20 +17,31 @@ def cache_features_command(
     data: D.DataOpt = None,
     at: Annotated[
         str | None,
-        typer.Option("--at", help="Layer(s) to cache, comma-separated (default: the top frozen layer)."),
+        typer.Option(
+            "--at", help="Layer(s) to cache, comma-separated (default: the top frozen layer)."
+        ),
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="HDF5 file to write (default: <model>.features.h5).")
+        Path | None,
+        typer.Option("--output", "-o", help="HDF5 file to write (default: <model>.features.h5)."),
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Rows per forward pass and per HDF5 chunk.")] = 256,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", help="Rows per forward pass and per HDF5 chunk.")
+    ] = 256,
     compression: Annotated[
-        str, typer.Option("--compression", help="none, lzf or gzip[:level] (none: fastest to read back).")
+        str,
+        typer.Option(
+            "--compression", help="none, lzf or gzip[:level] (none: fastest to read back)."
+        ),
     ] = "none",
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted run with the same options.")
     ] = False,
     verify: Annotated[
-        int, typer.Option("--verify", help="Recompute N random rows through the model and compare (0: skip).")
+        int,
+        typer.Option(
+            "--verify", help="Recompute N random rows through the model and compare (0: skip)."
+        ),
     ] = 3,
     allow_augmentation_skip: Annotated[
         bool,
@@ -83,9 +94,23 @@ def cache_features_command(
     if data is None:
         from reuse.errors import UsageError
 
-        raise UsageError("no data given", "pass --data DATA (the rows to run through the frozen layers)")
-    dataset = D.data_options(data, labels, x_key, y_key, label_col, image_size, split, classes, per_class, limit,
-                             None, seed).load()
+        raise UsageError(
+            "no data given", "pass --data DATA (the rows to run through the frozen layers)"
+        )
+    dataset = D.data_options(
+        data,
+        labels,
+        x_key,
+        y_key,
+        label_col,
+        image_size,
+        split,
+        classes,
+        per_class,
+        limit,
+        None,
+        seed,
+    ).load()
     keras_model = load_model(model_path, unsafe=unsafe)
     taps = [t.strip() for t in at.split(",") if t.strip()] if at else None
     result = cache_features(
@@ -117,4 +142,10 @@ def cache_features_command(
         cut=result.taps[-1],
         data=data,
     )
-    emit_record(rec, json_flag, human=lambda: typer.echo(f"{result.path}  ({result.rows:,} rows; taps: {', '.join(result.taps)})"))
+    emit_record(
+        rec,
+        json_flag,
+        human=lambda: typer.echo(
+            f"{result.path}  ({result.rows:,} rows; taps: {', '.join(result.taps)})"
+        ),
+    )

@@ -27,9 +27,19 @@ _STYLE = {"pass": "green", "warn": "yellow", "fail": "red"}
 def check_command(
     model: ModelArg = None,
     data: D.DataOpt = None,
-    subset: Annotated[int, typer.Option("--subset", help="Rows of the tiny subset the model must overfit.")] = 20,
-    steps: Annotated[int, typer.Option("--steps", help="Full-batch steps the overfit check may take.")] = 300,
-    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate of the overfit check. Default: 10x the optimizer's usual one.")] = None,
+    subset: Annotated[
+        int, typer.Option("--subset", help="Rows of the tiny subset the model must overfit.")
+    ] = 20,
+    steps: Annotated[
+        int, typer.Option("--steps", help="Full-batch steps the overfit check may take.")
+    ] = 300,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            "--lr",
+            help="Learning rate of the overfit check. Default: 10x the optimizer's usual one.",
+        ),
+    ] = None,
     features: FeaturesOpt = None,
     no_cache: NoCacheOpt = False,
     cut: CutOpt = None,
@@ -75,17 +85,41 @@ def check_command(
         features = Path(upstream["features"])
     if data is None and features is None:
         raise UsageError("no data to check with", "pass --data DATA")
-    opts = D.data_options(data, labels=labels, x_key=x_key, y_key=y_key, label_col=label_col, image_size=image_size,
-                          split=split, classes=classes, per_class=per_class, limit=limit, seed=seed)
-    options = FinetuneOptions(cut=cut or (upstream or {}).get("cut_finetune"), head=head, loss=loss,
-                              optimizer=optimizer, lr=lr, unfreeze=unfreeze, seed=seed)
+    opts = D.data_options(
+        data,
+        labels=labels,
+        x_key=x_key,
+        y_key=y_key,
+        label_col=label_col,
+        image_size=image_size,
+        split=split,
+        classes=classes,
+        per_class=per_class,
+        limit=limit,
+        seed=seed,
+    )
+    options = FinetuneOptions(
+        cut=cut or (upstream or {}).get("cut_finetune"),
+        head=head,
+        loss=loss,
+        optimizer=optimizer,
+        lr=lr,
+        unfreeze=unfreeze,
+        seed=seed,
+    )
     options.check()
     dataset = opts.load() if data is not None else None
     base = model_io.load_model(path, unsafe=unsafe)
-    results = check(base, dataset, options, features=features, subset=subset, steps=steps, batch=batch_size)
+    results = check(
+        base, dataset, options, features=features, subset=subset, steps=steps, batch=batch_size
+    )
     failed = [r.name for r in results if r.status == "fail"]
     rec = record.make_record(
-        "check", upstream, model=path, checks=[r.row() for r in results], passed=not failed,
+        "check",
+        upstream,
+        model=path,
+        checks=[r.row() for r in results],
+        passed=not failed,
         data=str(data) if data else None,
     )
 

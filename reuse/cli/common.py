@@ -29,7 +29,9 @@ ModelArg = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the pipeline record as JSON even on a terminal.")
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Silence notes and progress on stderr.")]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Silence notes and progress on stderr.")
+]
 UnsafeOpt = Annotated[
     bool,
     typer.Option(
@@ -37,7 +39,9 @@ UnsafeOpt = Annotated[
         help="Allow models that run stored code (Lambda layers). Only for files you trust.",
     ),
 ]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Fix data order, initialization and dropout.")]
+SeedOpt = Annotated[
+    int | None, typer.Option("--seed", help="Fix data order, initialization and dropout.")
+]
 
 
 class Format(str, Enum):

@@ -33,36 +33,142 @@ def finetune_command(
     model: ModelArg = None,
     data: D.DataOpt = None,
     val: D.ValOpt = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write the trained model (.keras). Default: <model>.tuned.keras")] = None,
-    features: Annotated[Path | None, typer.Option("--features", help="Feature cache from `reuse cache-features` (default: the one in the piped record).")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ignore the feature cache in the piped record.")] = False,
-    cut: Annotated[str | None, typer.Option("--cut", help="Last reused layer; everything above it is dropped. Default: all but the output layer.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Where to write the trained model (.keras). Default: <model>.tuned.keras",
+        ),
+    ] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            "--features",
+            help="Feature cache from `reuse cache-features` (default: the one in the piped record).",
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Ignore the feature cache in the piped record.")
+    ] = False,
+    cut: Annotated[
+        str | None,
+        typer.Option(
+            "--cut",
+            help="Last reused layer; everything above it is dropped. Default: all but the output layer.",
+        ),
+    ] = None,
     head: Annotated[str, typer.Option("--head", help=HEAD_HELP)] = "auto",
-    loss: Annotated[str | None, typer.Option("--loss", help="sparse_categorical_crossentropy, binary_crossentropy, categorical_crossentropy, mse, mae, huber. Default: from the labels.")] = None,
+    loss: Annotated[
+        str | None,
+        typer.Option(
+            "--loss",
+            help="sparse_categorical_crossentropy, binary_crossentropy, categorical_crossentropy, mse, mae, huber. Default: from the labels.",
+        ),
+    ] = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help=OPTIMIZER_HELP)] = "adam",
-    lr: Annotated[str | None, typer.Option("--lr", help="Learning rate (default: the optimizer's usual one, e.g. 1e-3 for adam), or 'from-record' to use lr-find's suggestion.")] = None,
+    lr: Annotated[
+        str | None,
+        typer.Option(
+            "--lr",
+            help="Learning rate (default: the optimizer's usual one, e.g. 1e-3 for adam), or 'from-record' to use lr-find's suggestion.",
+        ),
+    ] = None,
     schedule: Annotated[str | None, typer.Option("--schedule", help=SCHEDULE_HELP)] = None,
     l1: Annotated[float, typer.Option("--l1", help="L1 penalty on the trained kernels.")] = 0.0,
     l2: Annotated[float, typer.Option("--l2", help="L2 penalty on the trained kernels.")] = 0.0,
-    dropout: Annotated[float, typer.Option("--dropout", help="Dropout rate before the head.")] = 0.0,
-    max_norm: Annotated[float | None, typer.Option("--max-norm", help="Max-norm constraint on the head's kernels.")] = None,
-    clip_norm: Annotated[float | None, typer.Option("--clip-norm", help="Clip each gradient to this norm.")] = None,
-    clip_value: Annotated[float | None, typer.Option("--clip-value", help="Clip gradient values to [-v, v].")] = None,
-    label_smoothing: Annotated[float, typer.Option("--label-smoothing", help="Label smoothing for classification losses.")] = 0.0,
-    early_stopping: Annotated[int | None, typer.Option("--early-stopping", help="Stop after PATIENCE epochs without improvement and restore the best weights. Default: 3 per stage with --unfreeze gradual; 5 when --epochs is not given.")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs (per stage with --unfreeze gradual). Default: 10 per stage for gradual, else 100 with early stopping.")] = None,
+    dropout: Annotated[
+        float, typer.Option("--dropout", help="Dropout rate before the head.")
+    ] = 0.0,
+    max_norm: Annotated[
+        float | None, typer.Option("--max-norm", help="Max-norm constraint on the head's kernels.")
+    ] = None,
+    clip_norm: Annotated[
+        float | None, typer.Option("--clip-norm", help="Clip each gradient to this norm.")
+    ] = None,
+    clip_value: Annotated[
+        float | None, typer.Option("--clip-value", help="Clip gradient values to [-v, v].")
+    ] = None,
+    label_smoothing: Annotated[
+        float, typer.Option("--label-smoothing", help="Label smoothing for classification losses.")
+    ] = 0.0,
+    early_stopping: Annotated[
+        int | None,
+        typer.Option(
+            "--early-stopping",
+            help="Stop after PATIENCE epochs without improvement and restore the best weights. Default: 3 per stage with --unfreeze gradual; 5 when --epochs is not given.",
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--epochs",
+            help="Epochs (per stage with --unfreeze gradual). Default: 10 per stage for gradual, else 100 with early stopping.",
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per training step.")] = 32,
-    unfreeze: Annotated[str, typer.Option("--unfreeze", help="none: reused layers keep their frozen state; all: every reused layer trains; gradual: stages from the top.")] = "none",
-    unfreeze_step: Annotated[int, typer.Option("--unfreeze-step", help="Layers unfrozen per stage (gradual).")] = 2,
-    stage_lr_div: Annotated[float, typer.Option("--stage-lr-div", help="Divide the learning rate by this at each stage (gradual).")] = 2.0,
-    max_unfreeze: Annotated[int | None, typer.Option("--max-unfreeze", help="Unfreeze at most N reused layers (gradual).")] = None,
-    layer_lr_decay: Annotated[float | None, typer.Option("--layer-lr-decay", help="Each lower unfrozen layer learns F times slower than the one above (e.g. 2.6).")] = None,
-    train_bn: Annotated[bool, typer.Option("--train-bn", help="Let unfrozen BatchNormalization layers train (default: they stay in inference mode).")] = False,
-    reuse_depth: Annotated[str, typer.Option("--reuse-depth", help="keep, or search[:K]: also try dropping the top 1..K reused layers and keep the best (gradual).")] = "keep",
-    history: Annotated[Path | None, typer.Option("--history", help="Write the per-epoch history as PATH.csv and PATH.json. Default: next to the model.")] = None,
-    tensorboard: Annotated[Path | None, typer.Option("--tensorboard", help="Write TensorBoard logs to DIR.")] = None,
-    checkpoint_dir: Annotated[Path | None, typer.Option("--checkpoint-dir", help="Write a checkpoint after every epoch into DIR.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run checkpointed in --checkpoint-dir: same stage, epoch, trainable layers, optimizer state and schedule position.")] = False,
+    unfreeze: Annotated[
+        str,
+        typer.Option(
+            "--unfreeze",
+            help="none: reused layers keep their frozen state; all: every reused layer trains; gradual: stages from the top.",
+        ),
+    ] = "none",
+    unfreeze_step: Annotated[
+        int, typer.Option("--unfreeze-step", help="Layers unfrozen per stage (gradual).")
+    ] = 2,
+    stage_lr_div: Annotated[
+        float,
+        typer.Option(
+            "--stage-lr-div", help="Divide the learning rate by this at each stage (gradual)."
+        ),
+    ] = 2.0,
+    max_unfreeze: Annotated[
+        int | None,
+        typer.Option("--max-unfreeze", help="Unfreeze at most N reused layers (gradual)."),
+    ] = None,
+    layer_lr_decay: Annotated[
+        float | None,
+        typer.Option(
+            "--layer-lr-decay",
+            help="Each lower unfrozen layer learns F times slower than the one above (e.g. 2.6).",
+        ),
+    ] = None,
+    train_bn: Annotated[
+        bool,
+        typer.Option(
+            "--train-bn",
+            help="Let unfrozen BatchNormalization layers train (default: they stay in inference mode).",
+        ),
+    ] = False,
+    reuse_depth: Annotated[
+        str,
+        typer.Option(
+            "--reuse-depth",
+            help="keep, or search[:K]: also try dropping the top 1..K reused layers and keep the best (gradual).",
+        ),
+    ] = "keep",
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            "--history",
+            help="Write the per-epoch history as PATH.csv and PATH.json. Default: next to the model.",
+        ),
+    ] = None,
+    tensorboard: Annotated[
+        Path | None, typer.Option("--tensorboard", help="Write TensorBoard logs to DIR.")
+    ] = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option("--checkpoint-dir", help="Write a checkpoint after every epoch into DIR."),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the run checkpointed in --checkpoint-dir: same stage, epoch, trainable layers, optimizer state and schedule position.",
+        ),
+    ] = False,
     labels: D.LabelsOpt = None,
     x_key: D.XKeyOpt = None,
     y_key: D.YKeyOpt = None,
@@ -99,26 +205,67 @@ def finetune_command(
     if features is None and upstream and upstream.get("features") and not no_cache:
         features = Path(upstream["features"])
     learning_rate = _learning_rate(lr, upstream)
-    out = Path(output) if output else Path(path).with_name(Path(path).name.split(".")[0] + ".tuned.keras")
+    out = (
+        Path(output)
+        if output
+        else Path(path).with_name(Path(path).name.split(".")[0] + ".tuned.keras")
+    )
     check_output_path(out, [path, data, features])
-    opts = D.data_options(data, labels=labels, x_key=x_key, y_key=y_key, label_col=label_col, image_size=image_size,
-                     split=split, classes=classes, per_class=per_class, limit=limit, seed=seed)
+    opts = D.data_options(
+        data,
+        labels=labels,
+        x_key=x_key,
+        y_key=y_key,
+        label_col=label_col,
+        image_size=image_size,
+        split=split,
+        classes=classes,
+        per_class=per_class,
+        limit=limit,
+        seed=seed,
+    )
     if data is None and features is None:
         raise UsageError("no training data", "pass --data DATA (and optionally --features CACHE)")
     dataset = opts.load() if data is not None else None
     val_set = replace(opts, per_class=None, limit=None).load(val) if val is not None else None
     options = FinetuneOptions(
         cut=cut or (upstream or {}).get("cut_finetune"),
-        head=head, loss=loss, optimizer=optimizer, lr=learning_rate, schedule=schedule,
-        l1=l1, l2=l2, dropout=dropout, max_norm=max_norm, clip_norm=clip_norm, clip_value=clip_value,
-        label_smoothing=label_smoothing, early_stopping=early_stopping, epochs=epochs, batch_size=batch_size,
-        seed=seed, val_split=val_split, unfreeze=unfreeze, unfreeze_step=unfreeze_step, stage_lr_div=stage_lr_div,
-        max_unfreeze=max_unfreeze, layer_lr_decay=layer_lr_decay, train_bn=train_bn, reuse_depth=reuse_depth,
+        head=head,
+        loss=loss,
+        optimizer=optimizer,
+        lr=learning_rate,
+        schedule=schedule,
+        l1=l1,
+        l2=l2,
+        dropout=dropout,
+        max_norm=max_norm,
+        clip_norm=clip_norm,
+        clip_value=clip_value,
+        label_smoothing=label_smoothing,
+        early_stopping=early_stopping,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        val_split=val_split,
+        unfreeze=unfreeze,
+        unfreeze_step=unfreeze_step,
+        stage_lr_div=stage_lr_div,
+        max_unfreeze=max_unfreeze,
+        layer_lr_decay=layer_lr_decay,
+        train_bn=train_bn,
+        reuse_depth=reuse_depth,
         tensorboard=str(tensorboard) if tensorboard else None,
     )
     base = model_io.load_model(path, unsafe=unsafe)
-    result = finetune(base, dataset, val=val_set, features=features, options=options,
-                      checkpoint_dir=checkpoint_dir, resume=resume)
+    result = finetune(
+        base,
+        dataset,
+        val=val_set,
+        features=features,
+        options=options,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+    )
     model_io.save_model(result.model, out)
     hist_base = history or out.with_name(out.name.removesuffix(".keras") + ".history")
     csv_path, json_path = write_history(result.history, hist_base)
@@ -127,17 +274,33 @@ def finetune_command(
     _write_report(report_path, result, stage_rows)
     if len(stage_rows) > 1 or unfreeze == "gradual":
         _render_stage_table(stage_rows)
-    metrics = {k: round(v, 6) for k, v in result.metrics.items() if k not in ("stage", "epoch", "stage_epoch", "seconds")}
+    metrics = {
+        k: round(v, 6)
+        for k, v in result.metrics.items()
+        if k not in ("stage", "epoch", "stage_epoch", "seconds")
+    }
     rec = record.make_record(
-        "finetune", upstream, drop=record.MODEL_BOUND_FIELDS, model=out, cut=result.transfer.cut,
+        "finetune",
+        upstream,
+        drop=record.MODEL_BOUND_FIELDS,
+        model=out,
+        cut=result.transfer.cut,
         frozen=[n for n in result.transfer.reused if not _trainable(result.model, n)],
-        metrics=metrics, history=str(csv_path), report=str(report_path), stages=stage_rows,
-        used_cache=result.used_cache, data=str(data) if data else None,
+        metrics=metrics,
+        history=str(csv_path),
+        report=str(report_path),
+        stages=stage_rows,
+        used_cache=result.used_cache,
+        data=str(data) if data else None,
     )
 
     def human():
-        report.console().print(f"wrote {out}  ({'trained from the cache' if result.used_cache else 'trained through the reused layers'})")
-        report.console().print("  " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
+        report.console().print(
+            f"wrote {out}  ({'trained from the cache' if result.used_cache else 'trained through the reused layers'})"
+        )
+        report.console().print(
+            "  " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
+        )
         report.console().print(f"  history: {csv_path}")
 
     emit_record(rec, json_flag, human)
@@ -156,12 +319,17 @@ def _learning_rate(text: str | None, upstream: dict | None) -> float | None:
         return None
     if text in ("from-record", "record", "suggested"):
         if not upstream or upstream.get("lr") is None:
-            raise UsageError("--lr from-record needs a record with a suggested lr on stdin", "pipe `reuse lr-find ... --json` into finetune, or give a number")
+            raise UsageError(
+                "--lr from-record needs a record with a suggested lr on stdin",
+                "pipe `reuse lr-find ... --json` into finetune, or give a number",
+            )
         return float(upstream["lr"])
     try:
         return float(text)
     except ValueError:
-        raise UsageError(f"--lr must be a number or 'from-record'. Received: {text!r}", "e.g. --lr 3e-4") from None
+        raise UsageError(
+            f"--lr must be a number or 'from-record'. Received: {text!r}", "e.g. --lr 3e-4"
+        ) from None
 
 
 def _render_stage_table(rows: list[dict]) -> None:
@@ -175,11 +343,26 @@ def _render_stage_table(rows: list[dict]) -> None:
     shared = monitors.pop() if len(monitors) == 1 else None
     for col in ("stage", "trainable", "tap", "epochs", "best", "lr", "seconds", "kept"):
         header = f"best {shared}" if col == "best" and shared else col
-        table.add_column(header, justify="right" if col in ("stage", "epochs", "best", "lr", "seconds") else "left")
+        table.add_column(
+            header,
+            justify="right" if col in ("stage", "epochs", "best", "lr", "seconds") else "left",
+        )
     for r in rows:
-        best = "" if r["best"] is None else f"{r['best']:.4f}" + ("" if shared else f" ({r['monitor']})")
-        table.add_row(str(r["stage"]), r["trainable"], r["tap"], str(r["epochs"]), best, f"{r['lr']:.3g}",
-                      f"{r['seconds']:.1f}", "yes" if r["kept"] else "no")
+        best = (
+            ""
+            if r["best"] is None
+            else f"{r['best']:.4f}" + ("" if shared else f" ({r['monitor']})")
+        )
+        table.add_row(
+            str(r["stage"]),
+            r["trainable"],
+            r["tap"],
+            str(r["epochs"]),
+            best,
+            f"{r['lr']:.3g}",
+            f"{r['seconds']:.1f}",
+            "yes" if r["kept"] else "no",
+        )
     report.render(table)
 
 
@@ -188,8 +371,14 @@ def _write_report(path: Path, result, stage_rows) -> None:
 
     from reuse.atomic import atomic_path
 
-    payload = {"cut": result.transfer.cut, "head": result.transfer.head, "reused": result.transfer.reused,
-               "stages": stage_rows, "metrics": result.metrics, "used_cache": result.used_cache}
+    payload = {
+        "cut": result.transfer.cut,
+        "head": result.transfer.head,
+        "reused": result.transfer.reused,
+        "stages": stage_rows,
+        "metrics": result.metrics,
+        "used_cache": result.used_cache,
+    }
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(payload, indent=1, default=str) + "\n")
 
@@ -227,27 +416,53 @@ def evaluate_command(
     path, upstream = record.resolve_input(model)
     if data is None:
         raise UsageError("no data to evaluate on", "pass --data DATA")
-    opts = D.data_options(data, labels=labels, x_key=x_key, y_key=y_key, label_col=label_col, image_size=image_size,
-                     split=split, classes=classes, per_class=per_class, limit=limit, seed=seed)
+    opts = D.data_options(
+        data,
+        labels=labels,
+        x_key=x_key,
+        y_key=y_key,
+        label_col=label_col,
+        image_size=image_size,
+        split=split,
+        classes=classes,
+        per_class=per_class,
+        limit=limit,
+        seed=seed,
+    )
     dataset = opts.load()
     ev = evaluate(model_io.load_model(path, unsafe=unsafe), dataset, batch_size=batch_size)
     inverse = {int(new): old for old, new in (dataset.class_map or {}).items()}
     for row in ev.per_class:  # report the labels as they are in the data, not as remapped
         row["label"] = inverse.get(row["class"], row["class"])
-    rec = record.make_record("evaluate", upstream, drop=("stages", "history", "report", "used_cache"), model=path,
-                             data=str(data), metrics=ev.metrics(), per_class=ev.per_class)
+    rec = record.make_record(
+        "evaluate",
+        upstream,
+        drop=("stages", "history", "report", "used_cache"),
+        model=path,
+        data=str(data),
+        metrics=ev.metrics(),
+        per_class=ev.per_class,
+    )
 
     def human():
         from rich.table import Table
 
         con = report.console()
-        con.print(f"{ev.rows} rows  loss ({ev.loss_name}) {ev.loss:.4f}" + (f"  accuracy {ev.accuracy:.4f}" if ev.accuracy is not None else ""))
+        con.print(
+            f"{ev.rows} rows  loss ({ev.loss_name}) {ev.loss:.4f}"
+            + (f"  accuracy {ev.accuracy:.4f}" if ev.accuracy is not None else "")
+        )
         if ev.per_class:
             table = Table()
             for col in ("label", "support", "precision", "recall"):
                 table.add_column(col, justify="right")
             for r in ev.per_class:
-                table.add_row(str(r["label"]), str(r["support"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}")
+                table.add_row(
+                    str(r["label"]),
+                    str(r["support"]),
+                    f"{r['precision']:.3f}",
+                    f"{r['recall']:.3f}",
+                )
             con.print(table)
 
     emit_record(rec, json_flag, human)
@@ -257,7 +472,14 @@ def evaluate_command(
 def predict_command(
     model: ModelArg = None,
     data: D.DataOpt = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="preds.npy (raw outputs) or preds.csv (outputs + predicted class).")] = Path("preds.npy"),
+    output: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--output",
+            help="preds.npy (raw outputs) or preds.csv (outputs + predicted class).",
+        ),
+    ] = Path("preds.npy"),
     batch_size: Annotated[int, typer.Option("--batch-size")] = 256,
     labels: D.LabelsOpt = None,
     x_key: D.XKeyOpt = None,
@@ -285,10 +507,33 @@ def predict_command(
     if data is None:
         raise UsageError("no data to predict on", "pass --data DATA")
     check_output_path(output, [path, data])
-    opts = D.data_options(data, labels=labels, x_key=x_key, y_key=y_key, label_col=label_col, image_size=image_size,
-                     split=split, classes=classes, limit=limit)
+    opts = D.data_options(
+        data,
+        labels=labels,
+        x_key=x_key,
+        y_key=y_key,
+        label_col=label_col,
+        image_size=image_size,
+        split=split,
+        classes=classes,
+        limit=limit,
+    )
     dataset = opts.load()
-    out = predict(model_io.load_model(path, unsafe=unsafe), dataset, output, batch_size=batch_size,
-                  class_map=getattr(dataset, "class_map", None))
-    rec = record.make_record("predict", upstream, model=path, data=str(data), predictions=str(Path(out).resolve()), rows=len(dataset))
-    emit_record(rec, json_flag, lambda: report.console().print(f"wrote {out} ({len(dataset)} rows)"))
+    out = predict(
+        model_io.load_model(path, unsafe=unsafe),
+        dataset,
+        output,
+        batch_size=batch_size,
+        class_map=getattr(dataset, "class_map", None),
+    )
+    rec = record.make_record(
+        "predict",
+        upstream,
+        model=path,
+        data=str(data),
+        predictions=str(Path(out).resolve()),
+        rows=len(dataset),
+    )
+    emit_record(
+        rec, json_flag, lambda: report.console().print(f"wrote {out} ({len(dataset)} rows)")
+    )

@@ -23,27 +23,61 @@ SourceArg = Annotated[
 def import_weights_command(
     source: SourceArg = None,
     into: Annotated[
-        str | None, typer.Option("--into", help="Target architecture: a .keras/.h5 model or a .json config.")
+        str | None,
+        typer.Option("--into", help="Target architecture: a .keras/.h5 model or a .json config."),
     ] = None,
     arch: Annotated[
         str | None,
-        typer.Option("--arch", help="Target as a layer spec with an input shape, e.g. 'input:784,dense:300:relu:name=hidden1,dense:10:softmax'."),
+        typer.Option(
+            "--arch",
+            help="Target as a layer spec with an input shape, e.g. 'input:784,dense:300:relu:name=hidden1,dense:10:softmax'.",
+        ),
     ] = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Where to write the filled model (.keras or .h5).")] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Where to write the filled model (.keras or .h5)."),
+    ] = None,
     layers: Annotated[
-        str | None, typer.Option("--layers", help="Restore only target layers whose names match this regex (full match), e.g. 'hidden[123]'.")
+        str | None,
+        typer.Option(
+            "--layers",
+            help="Restore only target layers whose names match this regex (full match), e.g. 'hidden[123]'.",
+        ),
     ] = None,
     mapping: Annotated[
         list[str] | None,
-        typer.Option("--map", help="Rename source tensors: SRC=DST (regex, groups allowed; repeatable), or a .json/.toml file. An empty DST drops the tensor."),
+        typer.Option(
+            "--map",
+            help="Rename source tensors: SRC=DST (regex, groups allowed; repeatable), or a .json/.toml file. An empty DST drops the tensor.",
+        ),
     ] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Fail unless every source weight is assigned and every target weight filled.")] = False,
-    skip_mismatched: Annotated[
-        bool, typer.Option("--skip-mismatched", help="Leave shape-mismatched weights at their initial values instead of failing.")
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Fail unless every source weight is assigned and every target weight filled.",
+        ),
     ] = False,
-    check: Annotated[str | None, typer.Option("--check", help="Inputs (.npy, channels-last) to compare outputs on.")] = None,
-    reference: Annotated[str | None, typer.Option("--reference", help="Expected outputs (.npy) of the source model on the --check inputs.")] = None,
-    tolerance: Annotated[float, typer.Option("--tolerance", help="Largest accepted max-abs difference for --check.")] = 1e-4,
+    skip_mismatched: Annotated[
+        bool,
+        typer.Option(
+            "--skip-mismatched",
+            help="Leave shape-mismatched weights at their initial values instead of failing.",
+        ),
+    ] = False,
+    check: Annotated[
+        str | None,
+        typer.Option("--check", help="Inputs (.npy, channels-last) to compare outputs on."),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference", help="Expected outputs (.npy) of the source model on the --check inputs."
+        ),
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Largest accepted max-abs difference for --check.")
+    ] = 1e-4,
     json_flag: JsonOpt = False,
     unsafe: UnsafeOpt = False,
 ) -> None:
@@ -77,9 +111,15 @@ def import_weights_command(
             "--into ARCH.keras, or --arch 'input:784,dense:300:relu,dense:10:softmax'",
         )
     if reference is not None and check is None:
-        raise UsageError("--reference needs --check INPUTS.npy", "pass the inputs the reference outputs were computed on")
+        raise UsageError(
+            "--reference needs --check INPUTS.npy",
+            "pass the inputs the reference outputs were computed on",
+        )
     if check is not None and reference is None:
-        raise UsageError("--check needs --reference OUTPUTS.npy", "save the source model's outputs on the same inputs")
+        raise UsageError(
+            "--check needs --reference OUTPUTS.npy",
+            "save the source model's outputs on the same inputs",
+        )
     source_path, _ = record.resolve_input(source)
     out = check_output_path(output, [source_path, into])
     if arch is not None and not arch.strip().lower().startswith("input:"):
@@ -112,8 +152,10 @@ def import_weights_command(
     if left:
         report.info(f"left at init: {', '.join(left)}")
     if rep.check:
-        report.info(f"check: max abs difference {rep.check['max_abs_diff']:.3g} on {rep.check['rows']} rows "
-                    f"(tolerance {rep.check['tolerance']:g})")
+        report.info(
+            f"check: max abs difference {rep.check['max_abs_diff']:.3g} on {rep.check['rows']} rows "
+            f"(tolerance {rep.check['tolerance']:g})"
+        )
     counts = rep.counts()
     rec = record.make_record(
         "import-weights",
@@ -139,9 +181,18 @@ def _tensor_table(rep):
 
     from reuse.weight_import import STATUS_KNOWN_UNUSED, STATUS_OPTIMIZER
 
-    hidden = [r for r in rep.tensors if r["status"] in (STATUS_OPTIMIZER, STATUS_KNOWN_UNUSED) and not r.get("note")]
+    hidden = [
+        r
+        for r in rep.tensors
+        if r["status"] in (STATUS_OPTIMIZER, STATUS_KNOWN_UNUSED) and not r.get("note")
+    ]
     caption = f"{len(hidden)} optimizer / bookkeeping tensors not imported" if hidden else None
-    table = Table(title=f"import from {rep.source}", title_justify="left", caption=caption, caption_justify="left")
+    table = Table(
+        title=f"import from {rep.source}",
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+    )
     for col in ("source tensor", "shape", "status", "target", "target shape"):
         table.add_column(col, no_wrap=True)
     table.add_column("conversion / note")

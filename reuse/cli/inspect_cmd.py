@@ -14,15 +14,23 @@ from reuse.cli.output import render_rows
 def inspect_command(
     model: ModelArg = None,
     weights: Annotated[
-        bool, typer.Option("--weights", "-w", help="List every weight tensor: shape, dtype, min, max, mean, zeros.")
+        bool,
+        typer.Option(
+            "--weights", "-w", help="List every weight tensor: shape, dtype, min, max, mean, zeros."
+        ),
     ] = False,
     fmt: FormatOpt = "table",
     arch: Annotated[
         str | None,
-        typer.Option("--arch", help="Architecture (.keras/.h5 model or .json config) for a .weights.h5 file."),
+        typer.Option(
+            "--arch", help="Architecture (.keras/.h5 model or .json config) for a .weights.h5 file."
+        ),
     ] = None,
     full_load: Annotated[
-        bool, typer.Option("--full-load", help="Load the model with Keras instead of reading the file directly.")
+        bool,
+        typer.Option(
+            "--full-load", help="Load the model with Keras instead of reading the file directly."
+        ),
     ] = False,
     unsafe: UnsafeOpt = False,
 ) -> None:
@@ -69,7 +77,11 @@ def _signature_lines(signatures: dict) -> list[str]:
     """`serve(features: float32 (None, 8)) -> output_0: float32 (None, 3)`, one per signature."""
 
     def spec(s: dict) -> str:
-        shape = "?" if s["shape"] is None else "(" + ", ".join("None" if d is None else str(d) for d in s["shape"]) + ")"
+        shape = (
+            "?"
+            if s["shape"] is None
+            else "(" + ", ".join("None" if d is None else str(d) for d in s["shape"]) + ")"
+        )
         return f"{s['name']}: {s['dtype']} {shape}"
 
     return [

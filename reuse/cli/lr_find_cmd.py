@@ -12,13 +12,34 @@ from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emi
 from reuse.cli.finetune_cmd import HEAD_HELP, OPTIMIZER_HELP
 
 # Options shared with `reuse check`: they decide what the sweep trains, as in finetune.
-FeaturesOpt = Annotated[Path | None, typer.Option("--features", help="Feature cache from `reuse cache-features` (default: the one in the piped record); the run trains from it.")]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Ignore the feature cache in the piped record.")]
-CutOpt = Annotated[str | None, typer.Option("--cut", help="Last reused layer, as in finetune. Default: all but the output layer.")]
+FeaturesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--features",
+        help="Feature cache from `reuse cache-features` (default: the one in the piped record); the run trains from it.",
+    ),
+]
+NoCacheOpt = Annotated[
+    bool, typer.Option("--no-cache", help="Ignore the feature cache in the piped record.")
+]
+CutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cut", help="Last reused layer, as in finetune. Default: all but the output layer."
+    ),
+]
 HeadOpt = Annotated[str, typer.Option("--head", help=HEAD_HELP)]
-LossOpt = Annotated[str | None, typer.Option("--loss", help="Loss, as in finetune. Default: from the labels.")]
+LossOpt = Annotated[
+    str | None, typer.Option("--loss", help="Loss, as in finetune. Default: from the labels.")
+]
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", help=OPTIMIZER_HELP)]
-UnfreezeOpt = Annotated[str, typer.Option("--unfreeze", help="none, all or gradual, as in finetune (gradual: its first stage, the head alone).")]
+UnfreezeOpt = Annotated[
+    str,
+    typer.Option(
+        "--unfreeze",
+        help="none, all or gradual, as in finetune (gradual: its first stage, the head alone).",
+    ),
+]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Rows per training step.")]
 
 
@@ -26,22 +47,54 @@ BatchOpt = Annotated[int, typer.Option("--batch-size", help="Rows per training s
 def lr_find_command(
     model: ModelArg = None,
     data: D.DataOpt = None,
-    start: Annotated[float, typer.Option("--start", help="First learning rate of the sweep.")] = 1e-7,
+    start: Annotated[
+        float, typer.Option("--start", help="First learning rate of the sweep.")
+    ] = 1e-7,
     end: Annotated[float, typer.Option("--end", help="Last learning rate of the sweep.")] = 10.0,
-    steps: Annotated[int, typer.Option("--steps", help="Training steps (one batch each), spaced exponentially from --start to --end.")] = 100,
-    stop_factor: Annotated[float, typer.Option("--stop-factor", help="Stop once the smoothed loss exceeds this multiple of its best.")] = 4.0,
-    smooth: Annotated[float, typer.Option("--smooth", help="Exponential moving-average factor of the smoothed loss, in [0, 1).")] = 0.98,
-    rule: Annotated[str, typer.Option("--rule", help="Which suggestion goes in the record: valley (fastai's default: inside the longest descent) or steepest (where the loss falls fastest).")] = "valley",
-    plot: Annotated[Path | None, typer.Option("--plot", help="Write the loss-vs-lr curve to this PNG.")] = None,
+    steps: Annotated[
+        int,
+        typer.Option(
+            "--steps",
+            help="Training steps (one batch each), spaced exponentially from --start to --end.",
+        ),
+    ] = 100,
+    stop_factor: Annotated[
+        float,
+        typer.Option(
+            "--stop-factor", help="Stop once the smoothed loss exceeds this multiple of its best."
+        ),
+    ] = 4.0,
+    smooth: Annotated[
+        float,
+        typer.Option(
+            "--smooth", help="Exponential moving-average factor of the smoothed loss, in [0, 1)."
+        ),
+    ] = 0.98,
+    rule: Annotated[
+        str,
+        typer.Option(
+            "--rule",
+            help="Which suggestion goes in the record: valley (fastai's default: inside the longest descent) or steepest (where the loss falls fastest).",
+        ),
+    ] = "valley",
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write the loss-vs-lr curve to this PNG.")
+    ] = None,
     features: FeaturesOpt = None,
     no_cache: NoCacheOpt = False,
     cut: CutOpt = None,
     head: HeadOpt = "auto",
     loss: LossOpt = None,
     optimizer: OptimizerOpt = "adam",
-    l1: Annotated[float, typer.Option("--l1", help="L1 penalty on the trained kernels, as in finetune.")] = 0.0,
-    l2: Annotated[float, typer.Option("--l2", help="L2 penalty on the trained kernels, as in finetune.")] = 0.0,
-    dropout: Annotated[float, typer.Option("--dropout", help="Dropout rate before the head, as in finetune.")] = 0.0,
+    l1: Annotated[
+        float, typer.Option("--l1", help="L1 penalty on the trained kernels, as in finetune.")
+    ] = 0.0,
+    l2: Annotated[
+        float, typer.Option("--l2", help="L2 penalty on the trained kernels, as in finetune.")
+    ] = 0.0,
+    dropout: Annotated[
+        float, typer.Option("--dropout", help="Dropout rate before the head, as in finetune.")
+    ] = 0.0,
     unfreeze: UnfreezeOpt = "none",
     batch_size: BatchOpt = 32,
     labels: D.LabelsOpt = None,
@@ -81,26 +134,67 @@ def lr_find_command(
     if data is None and features is None:
         raise UsageError("no training data", "pass --data DATA (and optionally --features CACHE)")
     if plot is not None and plot.suffix.lower() != ".png":
-        raise UsageError(f"--plot writes a PNG. Received: --plot {plot}", f"use --plot {plot.with_suffix('.png').name}")
-    opts = D.data_options(data, labels=labels, x_key=x_key, y_key=y_key, label_col=label_col, image_size=image_size,
-                          split=split, classes=classes, per_class=per_class, limit=limit, seed=seed)
+        raise UsageError(
+            f"--plot writes a PNG. Received: --plot {plot}",
+            f"use --plot {plot.with_suffix('.png').name}",
+        )
+    opts = D.data_options(
+        data,
+        labels=labels,
+        x_key=x_key,
+        y_key=y_key,
+        label_col=label_col,
+        image_size=image_size,
+        split=split,
+        classes=classes,
+        per_class=per_class,
+        limit=limit,
+        seed=seed,
+    )
     cut = cut or (upstream or {}).get("cut_finetune")
-    options = FinetuneOptions(cut=cut, head=head, loss=loss, optimizer=optimizer, l1=l1, l2=l2, dropout=dropout,
-                              unfreeze=unfreeze, batch_size=batch_size, seed=seed)
+    options = FinetuneOptions(
+        cut=cut,
+        head=head,
+        loss=loss,
+        optimizer=optimizer,
+        l1=l1,
+        l2=l2,
+        dropout=dropout,
+        unfreeze=unfreeze,
+        batch_size=batch_size,
+        seed=seed,
+    )
     options.check()
     dataset = opts.load() if data is not None else None
     base = model_io.load_model(path, unsafe=unsafe)
-    result = lr_find(base, dataset, features=features, options=options, start=start, end=end, steps=steps,
-                     stop_factor=stop_factor, smooth=smooth, rule=rule)
+    result = lr_find(
+        base,
+        dataset,
+        features=features,
+        options=options,
+        start=start,
+        end=end,
+        steps=steps,
+        stop_factor=stop_factor,
+        smooth=smooth,
+        rule=rule,
+    )
     if plot is not None:
         from reuse.plotting import plot_lr_find
 
         plot_lr_find(result, plot)
     _show_chart(result)
     rec = record.make_record(
-        "lr-find", upstream, model=path, lr=result.suggestion, lr_rule=result.rule,
-        lr_suggestions=result.suggestions, lr_plot=str(Path(plot).resolve()) if plot else None,
-        cut_finetune=cut, features=str(features) if features else None, data=str(data) if data else None,
+        "lr-find",
+        upstream,
+        model=path,
+        lr=result.suggestion,
+        lr_rule=result.rule,
+        lr_suggestions=result.suggestions,
+        lr_plot=str(Path(plot).resolve()) if plot else None,
+        cut_finetune=cut,
+        features=str(features) if features else None,
+        data=str(data) if data else None,
     )
 
     def human():
@@ -117,12 +211,24 @@ def _show_chart(result) -> None:
     from reuse.plotting import text_chart
 
     lines = text_chart(result.lrs, result.smoothed, mark=result.suggestion)
-    stop = "stopped: the loss exceeded --stop-factor x its best" if result.stopped_early else "reached --end"
-    report.render(Text("\n".join([
-        f"smoothed loss vs learning rate ({len(result.lrs)} steps, {stop}; │ = suggestion)",
-        *lines,
-        "  " + "   ".join(f"{rule}: {lr:.3g}" for rule, lr in result.suggestions.items())
-        + f"   lowest loss at {result.best_lr:.3g}",
-        f"suggested lr {result.suggestion:.3g} (rule: {result.rule}"
-        + (f"; trained from the cached tap {result.tap}" if result.tap else "") + ")",
-    ])))
+    stop = (
+        "stopped: the loss exceeded --stop-factor x its best"
+        if result.stopped_early
+        else "reached --end"
+    )
+    report.render(
+        Text(
+            "\n".join(
+                [
+                    f"smoothed loss vs learning rate ({len(result.lrs)} steps, {stop}; │ = suggestion)",
+                    *lines,
+                    "  "
+                    + "   ".join(f"{rule}: {lr:.3g}" for rule, lr in result.suggestions.items())
+                    + f"   lowest loss at {result.best_lr:.3g}",
+                    f"suggested lr {result.suggestion:.3g} (rule: {result.rule}"
+                    + (f"; trained from the cached tap {result.tap}" if result.tap else "")
+                    + ")",
+                ]
+            )
+        )
+    )

@@ -30,7 +30,9 @@ def render_rows(
         sys.stdout.write(json.dumps(payload, default=_plain) + "\n")
         return
     if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n"
+        )
         writer.writeheader()
         for row in rows:
             writer.writerow({k: _csv_value(row.get(k)) for k in columns})
@@ -39,7 +41,9 @@ def render_rows(
 
     table = Table(title=title, title_justify="left", show_lines=False)
     for col in columns:
-        numeric = bool(rows) and all(isinstance(r.get(col), (int, float)) and not isinstance(r.get(col), bool) for r in rows)
+        numeric = bool(rows) and all(
+            isinstance(r.get(col), (int, float)) and not isinstance(r.get(col), bool) for r in rows
+        )
         table.add_column(col, justify="right" if numeric else "left", overflow="fold")
     for row in rows:
         table.add_row(*(_cell(row.get(col)) for col in columns))

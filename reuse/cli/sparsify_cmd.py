@@ -15,17 +15,39 @@ from reuse.cli.selector_options import ExceptTopOpt, FromOpt, IndexOpt, LayersOp
 @command
 def sparsify_command(
     model: ModelArg = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write the sparse model (.keras). Default: <model>.sparse.keras")] = None,
-    threshold: Annotated[float | None, typer.Option("--threshold", help="Zero every kernel weight with |w| < T.")] = None,
-    sparsity: Annotated[float | None, typer.Option("--sparsity", help="Zero this fraction of the kernel weights (the smallest), e.g. 0.9.")] = None,
-    scope: Annotated[str, typer.Option("--scope", help="layer: each kernel reaches --sparsity; global: the smallest weights over all selected kernels.")] = "layer",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Where to write the sparse model (.keras). Default: <model>.sparse.keras",
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="Zero every kernel weight with |w| < T.")
+    ] = None,
+    sparsity: Annotated[
+        float | None,
+        typer.Option(
+            "--sparsity", help="Zero this fraction of the kernel weights (the smallest), e.g. 0.9."
+        ),
+    ] = None,
+    scope: Annotated[
+        str,
+        typer.Option(
+            "--scope",
+            help="layer: each kernel reaches --sparsity; global: the smallest weights over all selected kernels.",
+        ),
+    ] = "layer",
     layers: LayersOpt = None,
     upto: UptoOpt = None,
     from_: FromOpt = None,
     to: ToOpt = None,
     index: IndexOpt = None,
     except_top: ExceptTopOpt = None,
-    in_place: Annotated[bool, typer.Option("--in-place", help="Overwrite the input model.")] = False,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Overwrite the input model.")
+    ] = False,
     data: D.DataOpt = None,
     labels: D.LabelsOpt = None,
     x_key: D.XKeyOpt = None,
@@ -57,29 +79,72 @@ def sparsify_command(
     from reuse.sparsity import sparsify
 
     path, upstream = record.resolve_input(model)
-    out = Path(output) if output else Path(path).with_name(Path(path).name.split(".")[0] + ".sparse.keras")
+    out = (
+        Path(output)
+        if output
+        else Path(path).with_name(Path(path).name.split(".")[0] + ".sparse.keras")
+    )
     check_output_path(out, [path, data], in_place=in_place)
     dataset = None
     if data is not None:
-        dataset = D.data_options(data, labels=labels, x_key=x_key, y_key=y_key, label_col=label_col, image_size=image_size,
-                                 split=split, classes=classes, per_class=per_class, limit=limit, seed=seed).load()
+        dataset = D.data_options(
+            data,
+            labels=labels,
+            x_key=x_key,
+            y_key=y_key,
+            label_col=label_col,
+            image_size=image_size,
+            split=split,
+            classes=classes,
+            per_class=per_class,
+            limit=limit,
+            seed=seed,
+        ).load()
     net = model_io.load_model(path, unsafe=unsafe)
     before = _evaluate(net, dataset)
-    result = sparsify(net, threshold=threshold, sparsity=sparsity, scope=scope, layers=layers,
-                      selectors={"upto": upto, "from_": from_, "to": to, "index": index, "except_top": except_top})
+    result = sparsify(
+        net,
+        threshold=threshold,
+        sparsity=sparsity,
+        scope=scope,
+        layers=layers,
+        selectors={
+            "upto": upto,
+            "from_": from_,
+            "to": to,
+            "index": index,
+            "except_top": except_top,
+        },
+    )
     after = _evaluate(net, dataset)
     model_io.save_model(net, out)
-    summary = {"sparsity": round(result.sparsity, 6), "zeros": result.zeros, "size": result.size, "scope": scope}
-    metrics = {f"{k}_before": v for k, v in (before or {}).items()} | {k: v for k, v in (after or {}).items()}
+    summary = {
+        "sparsity": round(result.sparsity, 6),
+        "zeros": result.zeros,
+        "size": result.size,
+        "scope": scope,
+    }
+    metrics = {f"{k}_before": v for k, v in (before or {}).items()} | {
+        k: v for k, v in (after or {}).items()
+    }
     rec = record.make_record(
-        "sparsify", upstream, drop=record.MODEL_BOUND_FIELDS, model=out, sparsity=summary,
-        layers=[{k: r[k] for k in ("layer", "weight", "size", "zeros", "sparsity")} for r in result.rows],
-        metrics=metrics or None, data=str(data) if data else None,
+        "sparsify",
+        upstream,
+        drop=record.MODEL_BOUND_FIELDS,
+        model=out,
+        sparsity=summary,
+        layers=[
+            {k: r[k] for k in ("layer", "weight", "size", "zeros", "sparsity")} for r in result.rows
+        ],
+        metrics=metrics or None,
+        data=str(data) if data else None,
     )
     _render(result, before, after)
 
     def human():
-        report.console().print(f"wrote {out}  ({result.zeros}/{result.size} kernel weights are zero: {result.sparsity:.1%})")
+        report.console().print(
+            f"wrote {out}  ({result.zeros}/{result.size} kernel weights are zero: {result.sparsity:.1%})"
+        )
 
     emit_record(rec, json_flag, human)
 
@@ -101,14 +166,34 @@ def _render(result, before, after) -> None:
 
     from reuse import report
 
-    how = f"|w| < {result.threshold:g}" if result.threshold is not None else f"--sparsity {result.target:g}, {result.scope} scope"
+    how = (
+        f"|w| < {result.threshold:g}"
+        if result.threshold is not None
+        else f"--sparsity {result.target:g}, {result.scope} scope"
+    )
     table = Table(title=f"sparsity per kernel ({how})", title_justify="left")
     for col in ("layer", "weight", "size", "zeros before", "zeros", "sparsity"):
         table.add_column(col, justify="left" if col in ("layer", "weight") else "right")
     for r in result.rows:
-        table.add_row(r["layer"], r["weight"], str(r["size"]), str(r["zeros_before"]), str(r["zeros"]), f"{r['sparsity']:.1%}")
-    table.add_row("total", "", str(result.size), str(sum(r["zeros_before"] for r in result.rows)), str(result.zeros), f"{result.sparsity:.1%}")
+        table.add_row(
+            r["layer"],
+            r["weight"],
+            str(r["size"]),
+            str(r["zeros_before"]),
+            str(r["zeros"]),
+            f"{r['sparsity']:.1%}",
+        )
+    table.add_row(
+        "total",
+        "",
+        str(result.size),
+        str(sum(r["zeros_before"] for r in result.rows)),
+        str(result.zeros),
+        f"{result.sparsity:.1%}",
+    )
     report.render(table)
     if before is not None:
-        parts = [f"{k} {before[k]:.4f} → {after[k]:.4f}" for k in ("loss", "accuracy") if k in before]
+        parts = [
+            f"{k} {before[k]:.4f} → {after[k]:.4f}" for k in ("loss", "accuracy") if k in before
+        ]
         report.info("on --data: " + "  ".join(parts))
