@@ -839,7 +839,7 @@ def finetune(
         report.warn(
             "the loss became NaN or Inf; kept the weights of the last good epoch — try a lower --lr"
         )
-    metrics = history[-1] if history else {}
+    metrics = _final_metrics(history, stages, restored=options.early_stopping is not None)
     return FinetuneResult(
         model=transfer.model,
         transfer=transfer,
@@ -990,6 +990,19 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
             "freeze those layers first (reuse freeze --upto TAP), cache a lower tap, or drop --features",
         )
     return PreparedRun(transfer, inputs, trainable, tap, cache)
+
+
+def _final_metrics(history: list[dict], stages: list[StageResult], *, restored: bool) -> dict:
+    """The metrics of the epoch whose weights the model ends with: the best epoch of the last
+    kept stage (early stopping and stage judging restore those weights), else the last epoch."""
+    kept = [s for s in stages if s.kept]
+    if not history:
+        return {}
+    if not kept or not restored:
+        return history[-1]
+    stage = kept[-1]
+    rows = [r for r in history if r.get("stage") == stage.index and math.isfinite(r.get(stage.monitor, math.nan))]
+    return min(rows, key=lambda r: r[stage.monitor]) if rows else history[-1]
 
 
 def history_has_finite(history: list[dict]) -> bool:

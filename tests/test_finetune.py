@@ -376,3 +376,14 @@ def test_evaluate_reports_original_labels_after_classes(task, tmp_path):
     rec = json.loads(ev.stdout)
     assert [row["label"] for row in rec["per_class"]][:2] == [1, 2]
     assert "stages" not in rec
+
+
+def test_record_metrics_are_those_of_the_restored_epoch(task, tmp_path):
+    from reuse import load_data, load_model
+    from reuse.evaluation import evaluate
+    from reuse.training import finetune
+
+    path, train, valid = task
+    result = finetune(load_model(path), load_data(train), val=load_data(valid), epochs=15, early_stopping=2, seed=0, lr=0.05)
+    ev = evaluate(result.model, load_data(valid))
+    assert result.metrics["val_loss"] == pytest.approx(ev.loss, rel=1e-3)
