@@ -853,7 +853,7 @@ def finetune(
 def _search_reuse_depth(base, y, x, cache, val_arrays, options: FinetuneOptions):
     """Try the head on the reused layers minus the top 0..K layers; keep the best by validation.
 
-    The seeds' advice for small data: if the head does poorly, drop the top reused layer or
+    The classic advice for small data: if the head does poorly, drop the top reused layer or
     two (their features are the most specific to the old task) and try again.
     """
     from dataclasses import replace
