@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m pip install --quiet 'torch>=2.1,<=2.14.1' || echo "torch not installed: PyTorch tests will skip"
+	# tf_keras reads legacy tf.keras files; --no-deps keeps it from replacing tensorflow-cpu.
+	$(BIN)/python -m pip install --quiet --no-deps 'tf_keras~=2.21.0' || echo "tf_keras not installed: legacy-format tests will skip"
 	@touch $(STAMP)
 
 demo: $(STAMP)
