@@ -1001,7 +1001,11 @@ def _final_metrics(history: list[dict], stages: list[StageResult], *, restored: 
     if not kept or not restored:
         return history[-1]
     stage = kept[-1]
-    rows = [r for r in history if r.get("stage") == stage.index and math.isfinite(r.get(stage.monitor, math.nan))]
+    rows = [
+        r
+        for r in history
+        if r.get("stage") == stage.index and math.isfinite(r.get(stage.monitor, math.nan))
+    ]
     return min(rows, key=lambda r: r[stage.monitor]) if rows else history[-1]
 
 

@@ -405,12 +405,13 @@ def test_resume_after_sigkill_is_identical(tmp_path, frozen_path):
     from reuse.data import load_data
     from reuse.feature_cache import cache_features, part_path
 
-    x, y = classification_data(400)
+    # 3,000 rows: the forward pass runs 1,020 rows (51 batches of 20) per call, so three calls.
+    x, y = classification_data(3000)
     data = save_npz(tmp_path / "d.npz", x, y)
     out = tmp_path / "killed.h5"
     part = part_path(out)
     env = dict(
-        os.environ, PYTHONPATH=str(ROOT), REUSE_TEST_BATCH_DELAY="0.25", TF_CPP_MIN_LOG_LEVEL="3"
+        os.environ, PYTHONPATH=str(ROOT), REUSE_TEST_BATCH_DELAY="1.5", TF_CPP_MIN_LOG_LEVEL="3"
     )
     proc = subprocess.Popen(
         [
@@ -447,7 +448,7 @@ def test_resume_after_sigkill_is_identical(tmp_path, frozen_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert 0 < done < 400 and part.exists() and not out.exists()
+    assert 0 < done < 3000 and part.exists() and not out.exists()
 
     from reuse.errors import CacheIncomplete
     from reuse.feature_cache import open_cache

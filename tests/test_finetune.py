@@ -384,6 +384,14 @@ def test_record_metrics_are_those_of_the_restored_epoch(task, tmp_path):
     from reuse.training import finetune
 
     path, train, valid = task
-    result = finetune(load_model(path), load_data(train), val=load_data(valid), epochs=15, early_stopping=2, seed=0, lr=0.05)
+    result = finetune(
+        load_model(path),
+        load_data(train),
+        val=load_data(valid),
+        epochs=15,
+        early_stopping=2,
+        seed=0,
+        lr=0.05,
+    )
     ev = evaluate(result.model, load_data(valid))
     assert result.metrics["val_loss"] == pytest.approx(ev.loss, rel=1e-3)
