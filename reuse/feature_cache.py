@@ -305,9 +305,10 @@ def _check_layers(graph, positions: list[int], allow_augmentation_skip: bool) ->
     return notes
 
 
-# Rows per forward call: whole batches, up to 1024 rows or 32 MB of input. Fewer calls into
-# TensorFlow made the MLP bench 1.6x faster; big inputs (images) keep one batch per call.
-COMPUTE_ROWS = 1024
+# Rows per forward call: whole batches, up to 512 rows or 32 MB of input. Fewer calls into
+# TensorFlow: MLP bench 0.8x -> 1.02x of a bare pass, conv 0.97x (1,024 rows slowed the conv
+# net to 0.74x); big inputs (images) keep one batch per call.
+COMPUTE_ROWS = 512
 COMPUTE_BYTES = 32 << 20
 
 

@@ -405,7 +405,7 @@ def test_resume_after_sigkill_is_identical(tmp_path, frozen_path):
     from reuse.data import load_data
     from reuse.feature_cache import cache_features, part_path
 
-    # 3,000 rows: the forward pass runs 1,020 rows (51 batches of 20) per call, so three calls.
+    # 3,000 rows: the forward pass runs 500 rows (25 batches of 20) per call, so six calls.
     x, y = classification_data(3000)
     data = save_npz(tmp_path / "d.npz", x, y)
     out = tmp_path / "killed.h5"
