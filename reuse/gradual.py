@@ -108,15 +108,7 @@ def run(
         report.info(
             "note: gradual unfreezing judges stages on validation data; none given, so 20% of the training rows are held out (--val-split)"
         )
-        inputs.__init__(  # re-split the same inputs
-            transfer,
-            x=inputs.x,
-            y=inputs.y,
-            cache=inputs.cache,
-            val=None,
-            val_split=0.2,
-            seed=options.seed,
-        )
+        inputs.hold_out(0.2, options.seed)
     plans = plans if plans is not None else plan_stages(transfer, options, inputs.taps)
     results: list[StageResult] = list(prior or [])
     kept_prior = [r for r in results if r.kept and r.best_metric is not None]

@@ -307,17 +307,6 @@ def apply_trainable(
     set_trainable(transfer.model, {e.path: flag(e) for e in leaves(transfer.model)})
 
 
-def frozen_snapshot(transfer: TransferModel) -> dict[str, list[np.ndarray]]:
-    """Copies of every non-trainable reused weight, to check they come out unchanged."""
-    from reuse.layer_tree import walk
-
-    return {
-        e.path: [np.array(w.numpy(), copy=True) for w in e.layer.weights]
-        for e in walk(transfer.model)
-        if not e.is_container and e.path in transfer.reused and not e.layer.trainable
-    }
-
-
 # ------------------------------------------------------------------------------ data
 
 
@@ -346,15 +335,15 @@ class TrainingInputs:
         self._features: dict[str, np.ndarray] = {}
         self._val_features: dict[str, np.ndarray] = {}
         self.val_x, self.val_y = val if val is not None else (None, None)
-        self.train_rows = None
+        self.train_rows = self.val_rows = None
         if val is None and val_split:
-            rng = np.random.default_rng(seed)
-            n = len(self.y)
-            perm = rng.permutation(n)
-            n_val = max(1, int(round(val_split * n)))
-            self.val_rows, self.train_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        else:
-            self.val_rows = None
+            self.hold_out(val_split, seed)
+
+    def hold_out(self, fraction: float, seed=None) -> None:
+        """Validate on a seeded `fraction` of the training rows (when no --val was given)."""
+        perm = np.random.default_rng(seed).permutation(len(self.y))
+        n_val = max(1, int(round(fraction * len(self.y))))
+        self.val_rows, self.train_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
 
     @property
     def taps(self) -> list[str]:

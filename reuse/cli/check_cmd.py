@@ -9,7 +9,7 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
-from reuse.cli.lr_find_cmd import (
+from reuse.cli.training_options import (
     BatchOpt,
     CutOpt,
     FeaturesOpt,

@@ -10,21 +10,16 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
-
-HEAD_HELP = (
-    "'auto' (a softmax / sigmoid / linear layer sized from the labels) or a layer spec, "
-    "e.g. dense:100:elu,dropout:0.3,dense:5:softmax. Tokens: dense:UNITS[:ACT], dropout:RATE, "
-    "batchnorm, flatten, gap, activation:ACT. Activations: relu, leaky_relu, elu, selu, gelu, "
-    "swish, tanh, sigmoid, softmax, linear."
-)
-OPTIMIZER_HELP = (
-    "NAME[:key=value,...]: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, nadam, "
-    "ftrl (ftrl:l1=0.01,l2=0.001 for sparse models)."
-)
-SCHEDULE_HELP = (
-    "NAME[:key=value,...]: constant, exponential, natural-exp, piecewise, polynomial, power, "
-    "cosine, one-cycle, performance. E.g. exponential:decay_rate=0.1,decay_steps=1000,staircase=true; "
-    "piecewise:boundaries=500;1000,values=0.01;0.005;0.001; performance:factor=0.5,patience=2."
+from reuse.cli.training_options import (
+    SCHEDULE_HELP,
+    BatchOpt,
+    CutOpt,
+    FeaturesOpt,
+    HeadOpt,
+    LossOpt,
+    NoCacheOpt,
+    OptimizerOpt,
+    UnfreezeOpt,
 )
 
 
@@ -41,32 +36,12 @@ def finetune_command(
             help="Where to write the trained model (.keras). Default: <model>.tuned.keras",
         ),
     ] = None,
-    features: Annotated[
-        Path | None,
-        typer.Option(
-            "--features",
-            help="Feature cache from `reuse cache-features` (default: the one in the piped record).",
-        ),
-    ] = None,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Ignore the feature cache in the piped record.")
-    ] = False,
-    cut: Annotated[
-        str | None,
-        typer.Option(
-            "--cut",
-            help="Last reused layer; everything above it is dropped. Default: all but the output layer.",
-        ),
-    ] = None,
-    head: Annotated[str, typer.Option("--head", help=HEAD_HELP)] = "auto",
-    loss: Annotated[
-        str | None,
-        typer.Option(
-            "--loss",
-            help="sparse_categorical_crossentropy, binary_crossentropy, categorical_crossentropy, mse, mae, huber. Default: from the labels.",
-        ),
-    ] = None,
-    optimizer: Annotated[str, typer.Option("--optimizer", help=OPTIMIZER_HELP)] = "adam",
+    features: FeaturesOpt = None,
+    no_cache: NoCacheOpt = False,
+    cut: CutOpt = None,
+    head: HeadOpt = "auto",
+    loss: LossOpt = None,
+    optimizer: OptimizerOpt = "adam",
     lr: Annotated[
         str | None,
         typer.Option(
@@ -106,14 +81,8 @@ def finetune_command(
             help="Epochs (per stage with --unfreeze gradual). Default: 10 per stage for gradual, else 100 with early stopping.",
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per training step.")] = 32,
-    unfreeze: Annotated[
-        str,
-        typer.Option(
-            "--unfreeze",
-            help="none: reused layers keep their frozen state; all: every reused layer trains; gradual: stages from the top.",
-        ),
-    ] = "none",
+    batch_size: BatchOpt = 32,
+    unfreeze: UnfreezeOpt = "none",
     unfreeze_step: Annotated[
         int, typer.Option("--unfreeze-step", help="Layers unfrozen per stage (gradual).")
     ] = 2,

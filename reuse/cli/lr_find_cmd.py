@@ -9,38 +9,16 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
-from reuse.cli.finetune_cmd import HEAD_HELP, OPTIMIZER_HELP
-
-# Options shared with `reuse check`: they decide what the sweep trains, as in finetune.
-FeaturesOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--features",
-        help="Feature cache from `reuse cache-features` (default: the one in the piped record); the run trains from it.",
-    ),
-]
-NoCacheOpt = Annotated[
-    bool, typer.Option("--no-cache", help="Ignore the feature cache in the piped record.")
-]
-CutOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--cut", help="Last reused layer, as in finetune. Default: all but the output layer."
-    ),
-]
-HeadOpt = Annotated[str, typer.Option("--head", help=HEAD_HELP)]
-LossOpt = Annotated[
-    str | None, typer.Option("--loss", help="Loss, as in finetune. Default: from the labels.")
-]
-OptimizerOpt = Annotated[str, typer.Option("--optimizer", help=OPTIMIZER_HELP)]
-UnfreezeOpt = Annotated[
-    str,
-    typer.Option(
-        "--unfreeze",
-        help="none, all or gradual, as in finetune (gradual: its first stage, the head alone).",
-    ),
-]
-BatchOpt = Annotated[int, typer.Option("--batch-size", help="Rows per training step.")]
+from reuse.cli.training_options import (
+    BatchOpt,
+    CutOpt,
+    FeaturesOpt,
+    HeadOpt,
+    LossOpt,
+    NoCacheOpt,
+    OptimizerOpt,
+    UnfreezeOpt,
+)
 
 
 @command

@@ -1,0 +1,63 @@
+"""Options that decide what a run trains (cut, head, loss, optimizer, cache), declared once for
+`finetune`, `lr-find` and `check`, which build the model the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+HEAD_HELP = (
+    "'auto' (a softmax / sigmoid / linear layer sized from the labels) or a layer spec, "
+    "e.g. dense:100:elu,dropout:0.3,dense:5:softmax. Tokens: dense:UNITS[:ACT], dropout:RATE, "
+    "batchnorm, flatten, gap, activation:ACT. Activations: relu, leaky_relu, elu, selu, gelu, "
+    "swish, tanh, sigmoid, softmax, linear."
+)
+OPTIMIZER_HELP = (
+    "NAME[:key=value,...]: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, nadam, "
+    "ftrl (ftrl:l1=0.01,l2=0.001 for sparse models)."
+)
+SCHEDULE_HELP = (
+    "NAME[:key=value,...]: constant, exponential, natural-exp, piecewise, polynomial, power, "
+    "cosine, one-cycle, performance. E.g. exponential:decay_rate=0.1,decay_steps=1000,staircase=true; "
+    "piecewise:boundaries=500;1000,values=0.01;0.005;0.001; performance:factor=0.5,patience=2."
+)
+
+FeaturesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--features",
+        help="Feature cache from `reuse cache-features` (default: the one in the piped record); "
+        "training runs from it.",
+    ),
+]
+NoCacheOpt = Annotated[
+    bool, typer.Option("--no-cache", help="Ignore the feature cache in the piped record.")
+]
+CutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cut",
+        help="Last reused layer; everything above it is dropped. Default: all but the output layer.",
+    ),
+]
+HeadOpt = Annotated[str, typer.Option("--head", help=HEAD_HELP)]
+LossOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--loss",
+        help="sparse_categorical_crossentropy, binary_crossentropy, categorical_crossentropy, mse, "
+        "mae, huber. Default: from the labels.",
+    ),
+]
+OptimizerOpt = Annotated[str, typer.Option("--optimizer", help=OPTIMIZER_HELP)]
+UnfreezeOpt = Annotated[
+    str,
+    typer.Option(
+        "--unfreeze",
+        help="none: reused layers keep their frozen state; all: every reused layer trains; "
+        "gradual: stages from the top (lr-find and check prepare its first stage, the head alone).",
+    ),
+]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Rows per training step.")]
