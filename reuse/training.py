@@ -25,12 +25,6 @@ from reuse import report
 from reuse.errors import CacheMismatch, DataError, TrainingDiverged, UsageError
 
 UNFREEZE_MODES = ("none", "all", "gradual")
-# Batches per compiled call in fit(). Keras' default of one call per batch costs ~1-2 ms of
-# Python dispatch per step, which dominates an epoch trained from cached features (a small
-# head on 100 floats per row): measured 2-3x slower epochs on the MNIST 5x100 bench
-# (bench/bench_finetune.py). Batch-level callbacks then see every 32nd batch; the divergence
-# guard still stops within 32 batches and restores the last good epoch's weights.
-STEPS_PER_EXECUTION = 32
 
 
 @dataclass
@@ -438,6 +432,7 @@ def run_stage(
     import keras
 
     from reuse import cuts, optimizers, schedules
+    from reuse.array_fit import fit_arrays
 
     started = time.perf_counter()
     progress = progress or StageProgress()
@@ -465,7 +460,6 @@ def run_stage(
         model_to_fit.compile(
             loss=transfer.loss,
             metrics=list(transfer.metrics),
-            steps_per_execution=STEPS_PER_EXECUTION,
         )
         stage_optimizers = [opt for _, opt, _ in model_to_fit.groups]
     else:
@@ -474,7 +468,6 @@ def run_stage(
             optimizer=factory(lr_value),
             loss=transfer.loss,
             metrics=list(transfer.metrics),
-            steps_per_execution=STEPS_PER_EXECUTION,
         )
         model_to_fit.optimizer.build(model_to_fit.trainable_variables)
         stage_optimizers = [model_to_fit.optimizer]
@@ -509,16 +502,16 @@ def run_stage(
         )
     remaining = epochs - progress.epochs_done
     if remaining > 0 and not stopper.should_stop_now():
-        model_to_fit.fit(
+        fit_arrays(
+            model_to_fit,
             x,
             y,
             batch_size=options.batch_size,
             epochs=initial_epoch + remaining,
             initial_epoch=initial_epoch,
             validation_data=validation,
-            shuffle=True,
-            verbose=0,
             callbacks=cbs,
+            seed=options.seed,
         )
     if guard.diverged:
         guard.restore()
@@ -678,14 +671,13 @@ class _DivergenceGuard:
                 self.good = [np.array(w) for w in self.model.get_weights()]
 
             def on_epoch_end(self, epoch, logs=None):
-                if not self.diverged:
-                    self.good = [np.array(w) for w in self.model.get_weights()]
-
-            def on_train_batch_end(self, batch, logs=None):
+                # fit_arrays ends an epoch at the first batch whose loss is not finite.
                 loss = (logs or {}).get("loss")
                 if loss is not None and not math.isfinite(float(loss)):
                     self.diverged = True
                     self.model.stop_training = True
+                if not self.diverged:
+                    self.good = [np.array(w) for w in self.model.get_weights()]
 
             def restore(self):
                 if self.good is not None:
