@@ -89,5 +89,5 @@ variant 6-from-scratch "reuse finetune $WORK/scratch.keras --unfreeze all ${TRAI
 
 printf '\nDigits 5-9, 100 training images per digit; test: all %s t10k images of digits 5-9.\n' \
   "$(python -c "import json; print(json.load(open('$WORK/1-frozen.evaluate.json'))['metrics']['rows'])")"
-printf 'train s: time in model.fit (all stages); wall s: the whole variant (TensorFlow start-up, freeze, cache, training).\n\n'
+printf 'train s: time training (all stages); wall s: the whole variant (TensorFlow start-up, freeze, cache, training).\n\n'
 python examples/mnist_helpers.py table "$WORK"

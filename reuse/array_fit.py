@@ -28,6 +28,27 @@ STEPS_PER_CALL = 32
 _BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
 
 
+class _OwnRetracing:
+    """Drops TensorFlow's retracing warning for this module's loops.
+
+    Each call of `fit_arrays` compiles its loop for the model it trains (a stage of gradual
+    unfreezing has other variables than the last), so several traces in one process are
+    expected, not the mistake the warning describes.
+    """
+
+    @staticmethod
+    def filter(record) -> bool:
+        return "fit_arrays.<locals>" not in record.getMessage()
+
+
+def _quiet_retracing_warning() -> None:
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    if not any(isinstance(f, _OwnRetracing) for f in logger.filters):
+        logger.addFilter(_OwnRetracing())
+
+
 def _as_tensor(array):
     """A tensor of `array`, floats in Keras' float type, as `fit`'s data adapter makes them."""
     import keras
@@ -80,6 +101,7 @@ def fit_arrays(
     import keras
     import tensorflow as tf
 
+    _quiet_retracing_warning()
     rows = len(y)
     steps = max(1, math.ceil(rows / batch_size))
     x_all, y_all = _as_tensor(x), _as_tensor(y)

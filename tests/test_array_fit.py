@@ -180,3 +180,15 @@ def test_float64_inputs_are_cast_like_keras():
     logs = fit_arrays(model, x.astype(np.float64), y, batch_size=32, epochs=1, seed=0)
     assert np.isfinite(logs[0]["loss"])
     assert all(np.asarray(w).dtype == np.float32 for w in model.get_weights())
+
+
+def test_a_new_loop_per_call_does_not_warn_about_retracing(caplog):
+    import logging
+
+    from reuse.array_fit import fit_arrays
+
+    x, y = _data(rows=20)
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        for _ in range(8):  # TensorFlow warns from the 5th trace of one function on
+            fit_arrays(_compiled(), x, y, batch_size=10, epochs=1, seed=0)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
