@@ -12,13 +12,13 @@
 #
 # Every variant trains with Adam (lr 1e-3, batch 32) and early stopping on the validation loss
 # (patience 10, best weights kept), except gradual unfreezing, which runs with its defaults
-# (--unfreeze gradual and nothing else: 20 epochs per stage at most, patience 3, lr halved each stage).
+# (--unfreeze gradual and nothing else: 10 epochs per stage at most, patience 3, lr halved each stage).
 #
 #   1 frozen, no cache      hidden1-5 frozen, new softmax head; every epoch runs the frozen layers
 #   2 frozen, cached        the same, but hidden1-5 run once (cache-features) and the head trains from the cache
 #   3 reuse 4 layers        --cut hidden4 drops hidden5; hidden1-4 frozen and cached
 #   4 unfreeze top two      reuse hidden1-4, freeze only hidden1-2 (cached at hidden2): hidden3-4 train with the head
-#   5 gradual unfreezing    head first, then unfreeze hidden5, hidden4, ... one per stage, while validation improves
+#   5 gradual unfreezing    head first, then unfreeze hidden5-4, hidden3-2, hidden1 (two per stage) while validation improves
 #   6 from scratch          the same architecture re-initialized (He normal), every layer trained
 #
 # EPOCHS=N caps the epochs of every variant (tests use it to run quickly; the published table
