@@ -103,6 +103,8 @@ def fit_arrays(
 
     _quiet_retracing_warning()
     rows = len(y)
+    if rows == 0:
+        raise ValueError("fit_arrays: no rows to train on")
     steps = max(1, math.ceil(rows / batch_size))
     x_all, y_all = _as_tensor(x), _as_tensor(y)
     model._maybe_symbolic_build(data_batch=(x_all[:batch_size], y_all[:batch_size]))

@@ -337,6 +337,11 @@ class TrainingInputs:
         """Validate on a seeded `fraction` of the training rows (when no --val was given)."""
         perm = np.random.default_rng(seed).permutation(len(self.y))
         n_val = max(1, int(round(fraction * len(self.y))))
+        if n_val >= len(self.y):
+            raise DataError(
+                f"{len(self.y)} training row(s): holding out {n_val} for validation leaves none to train on",
+                "pass validation data with --val, or more training rows",
+            )
         self.val_rows, self.train_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
 
     @property

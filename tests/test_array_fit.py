@@ -192,3 +192,10 @@ def test_a_new_loop_per_call_does_not_warn_about_retracing(caplog):
         for _ in range(8):  # TensorFlow warns from the 5th trace of one function on
             fit_arrays(_compiled(), x, y, batch_size=10, epochs=1, seed=0)
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+
+
+def test_no_rows_is_refused():
+    from reuse.array_fit import fit_arrays
+
+    with pytest.raises(ValueError, match="no rows"):
+        fit_arrays(_compiled(), np.zeros((0, 8), np.float32), np.zeros(0), batch_size=4, epochs=1)

@@ -153,6 +153,19 @@ def test_bad_options_get_one_error_line(task, tmp_path, args, expected):
     assert not (tmp_path / "t.keras").exists()
 
 
+def test_no_training_rows_left_after_the_hold_out_is_an_error(task, tmp_path):
+    path, _, _ = task
+    one = save_npz(tmp_path / "one.npz", np.zeros((1, 8), np.float32), np.array([0]))
+    out = tmp_path / "t.keras"
+    result = cli(["finetune", path, "--data", one, "--unfreeze", "gradual", "-o", out])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "Error: 1 training row(s): holding out 1 for validation leaves none to train on"
+        " — pass validation data with --val, or more training rows"
+    )
+    assert not out.exists()
+
+
 def test_finetune_from_cache_never_runs_layers_below_tap(task, tmp_path):
     """With a matching cache, only the layers above the tap run; the whole model is saved."""
     from reuse import load_data, load_model
