@@ -61,7 +61,9 @@ def _as_tensor(array):
 
 
 def _python_logs(logs: dict) -> dict:
-    return {name: float(np.asarray(value)) for name, value in logs.items()}
+    """Scalars as Python floats (as `fit` hands them to callbacks); other values as arrays."""
+    values = {name: np.asarray(value) for name, value in logs.items()}
+    return {name: float(v) if v.ndim == 0 else v for name, v in values.items()}
 
 
 def has_batch_hooks(callbacks) -> bool:
@@ -132,6 +134,7 @@ def fit_arrays(
                 )
             return model.get_metrics_result()
 
+    callbacks = list(callbacks)
     callback_list = keras.callbacks.CallbackList(
         callbacks,
         add_history=False,
@@ -140,7 +143,6 @@ def fit_arrays(
         steps=steps,
         model=model,
     )
-    callbacks = list(callbacks)
     steps_per_call = STEPS_PER_CALL if has_batch_hooks(callbacks) else steps
     model.stop_training = False
     callback_list.on_train_begin()
