@@ -63,7 +63,7 @@ def convnet():
 
 
 def _dataset(tmp: Path, name: str, shape: tuple):
-    from reuse.data import load_data
+    from reuse.data.dataset import load_data
 
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, size=(ROWS, *shape)).astype("float32")
@@ -81,8 +81,8 @@ def _bare_pass(bottom, data) -> float:
 
 
 def _throughput(name, model, data, tmp: Path) -> list[dict]:
-    from reuse import cuts
-    from reuse.feature_cache import cache_features
+    from reuse.cache.feature_cache import cache_features
+    from reuse.surgery import cuts
 
     tap = cuts.frozen_prefix_top(model)
     bottom = cuts.bottom_model(model, [tap])
@@ -109,7 +109,7 @@ def _throughput(name, model, data, tmp: Path) -> list[dict]:
 def _compression(model, data, tmp: Path) -> list[dict]:
     import h5py
 
-    from reuse.feature_cache import cache_features
+    from reuse.cache.feature_cache import cache_features
 
     rows = []
     for spec in ("none", "lzf", "gzip:1", "gzip:4"):
@@ -139,8 +139,8 @@ _RSS_CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[3])
-from reuse.data import Dataset
-from reuse.feature_cache import cache_features
+from reuse.data.dataset import Dataset
+from reuse.cache.feature_cache import cache_features
 sys.path.insert(0, sys.argv[3] + "/bench")
 from bench_cache import mlp
 x = np.load(sys.argv[1], mmap_mode="r")

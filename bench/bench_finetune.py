@@ -4,8 +4,8 @@ Targets (issue 5): on the MNIST 5x100 ELU network (models/mnist_0to4.keras, ever
 frozen, `--head auto`) at batch 256 over 60,000 rows, the cached epoch is at least 4x faster;
 on a conv base (three frozen Conv2D layers 32/64/64 on 28x28x1 with pooling), at least 10x.
 
-Both paths are the library's own: `reuse.training.run_stage` with a StagePlan whose tap is the
-cut (features from `reuse.feature_cache.cache_features`, read back by `open_cache`) against the
+Both paths are the library's own: `reuse.training.finetune.run_stage` with a StagePlan whose tap is the
+cut (features from `reuse.cache.feature_cache.cache_features`, read back by `open_cache`) against the
 same StagePlan with tap None (raw inputs through the frozen layers). Each run trains 2 epochs
 and the second epoch is timed (a callback), so tracing and compiling are excluded. The rows are
 the 60,000 MNIST training images when ../shared/data/mnist (or $REUSE_MNIST) exists, else
@@ -30,7 +30,7 @@ ROWS, BATCH, REPEATS = 60_000, 256, 3
 
 def _data(tmp: Path):
     """(Dataset of 60,000 rows of 28x28 inputs, description)."""
-    from reuse.data import load_data
+    from reuse.data.dataset import load_data
 
     if (MNIST / "train-images-idx3-ubyte.gz").exists() or (
         MNIST / "train-images-idx3-ubyte"
@@ -77,7 +77,7 @@ class _EpochTimer:
 
 def _epoch_seconds(transfer, inputs, tap: str | None, seed: int) -> float:
     """Seconds of the second epoch of a 2-epoch stage (the first one traces and warms up)."""
-    from reuse.training import FinetuneOptions, StagePlan, run_stage
+    from reuse.training.finetune import FinetuneOptions, StagePlan, run_stage
 
     options = FinetuneOptions(epochs=2, batch_size=BATCH, seed=seed)
     timer = _EpochTimer()
@@ -86,8 +86,8 @@ def _epoch_seconds(transfer, inputs, tap: str | None, seed: int) -> float:
 
 
 def _compare(label: str, base, data, tmp: Path, repeats: int = REPEATS) -> list[dict]:
-    from reuse import feature_cache
-    from reuse.training import (
+    from reuse.cache import feature_cache
+    from reuse.training.finetune import (
         FinetuneOptions,
         TrainingInputs,
         apply_trainable,
@@ -134,8 +134,8 @@ def _compare(label: str, base, data, tmp: Path, repeats: int = REPEATS) -> list[
 
 def run() -> list[dict]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from reuse import report
-    from reuse.model_io import load_model
+    from reuse.core import report
+    from reuse.formats.model_io import load_model
 
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -47,7 +47,7 @@ def have_mnist() -> bool:
 
 def task_data(seed: int):
     """(train, val, test) Datasets of digits 5-9 (labels remapped to 0-4)."""
-    from reuse.data import load_data
+    from reuse.data.dataset import load_data
 
     pool = load_data(MNIST, split="train", classes="5-9")
     val = pool.subset(np.flatnonzero(pool.indices < N_VALID), f"first{N_VALID}")
@@ -118,8 +118,8 @@ def reuse_variant(
 ) -> tuple[float, float, int, list]:
     """`frozen`: freeze every layer first, as `reuse freeze` does (the shipped model is trainable,
     and `unfreeze="none"` keeps each reused layer's own state)."""
-    from reuse.model_io import load_model
-    from reuse.training import finetune
+    from reuse.formats.model_io import load_model
+    from reuse.training.finetune import finetune
 
     xs, ys = _flat(test)
     started = time.perf_counter()
@@ -149,7 +149,7 @@ def run() -> list[dict]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not have_mnist():
         return [{"name": "MNIST 5-9 transfer (test accuracy)", "skipped": f"no MNIST at {MNIST}"}]
-    from reuse import report
+    from reuse.core import report
 
     runs = []
     for seed in SEEDS:

@@ -34,7 +34,7 @@ run() { show "$*"; "$@"; }
 start=$SECONDS
 
 say "Demo data: scikit-learn's digits 5-9, split 60/20/20 into train/valid/test (labels 0..4)."
-run python -m reuse.demo_data "$WORK" --classes 5-9
+run python -m reuse.data.demo "$WORK" --classes 5-9
 
 say "1. Look inside the pretrained model (read without importing TensorFlow)."
 run reuse inspect "$MODEL"

@@ -67,7 +67,7 @@ def main(work: Path) -> float | None:
         return None
 
     import reuse
-    from reuse.demo_data import write_digits_npz
+    from reuse.data.demo import write_digits_npz
 
     work.mkdir(parents=True, exist_ok=True)
     source = write_digits_npz(work / "digits_0to4", classes=range(0, 5))

@@ -105,7 +105,7 @@ def _record(path: Path) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from reuse.errors import ReuseError
+    from reuse.core.errors import ReuseError
 
     command, *args = argv or ["--help"]
     try:

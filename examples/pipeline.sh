@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 WORK=${1:-demo/pipeline}
 mkdir -p "$WORK"
 cp models/digits_0to4.keras "$WORK/base.keras"
-python -m reuse.demo_data "$WORK" --classes 5-9 >&2
+python -m reuse.data.demo "$WORK" --classes 5-9 >&2
 cd "$WORK"
 [ -t 2 ] || export COLUMNS=${COLUMNS:-120}
 

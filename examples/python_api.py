@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import reuse
-from reuse.demo_data import write_digits_npz
+from reuse.data.demo import write_digits_npz
 
 ROOT = Path(__file__).resolve().parent.parent
 EPOCHS = (

@@ -81,8 +81,8 @@ def train(
 
 def save_shipped(model, path: Path):
     """Save `model` without optimizer state, with fixed timestamps; return the reloaded model."""
-    from reuse.model_io import load_model, save_model
-    from reuse.reproducible import normalize_keras_archive
+    from reuse.core.reproducible import normalize_keras_archive
+    from reuse.formats.model_io import load_model, save_model
 
     # From the config, not clone_model(): a clone of a compiled model is compiled too, and
     # its optimizer state (twice the weights, for Adam) would be saved with it.
@@ -151,7 +151,7 @@ def write_card(
 
     Tests read the facts table (`sha256`, `test_accuracy`, ...), so keep its keys stable.
     """
-    from reuse.atomic import atomic_path
+    from reuse.core.atomic import atomic_path
 
     lines = [f"# {title}", "", summary, "", "| Fact | Value |", "|---|---|"]
     lines += [f"| `{key}` | {value} |" for key, value in facts.items()]
@@ -169,7 +169,7 @@ def _shown(path: Path) -> str:
 
 
 def shipped_facts(path: Path, model) -> dict[str, str]:
-    from reuse.reproducible import sha256_file
+    from reuse.core.reproducible import sha256_file
 
     return {
         "file": f"`{_shown(path)}`",
@@ -186,7 +186,7 @@ The script seeds Python, NumPy and TensorFlow (`keras.utils.set_random_seed({see
 the same machine with the same library versions give bit-identical weights. Keras stamps a
 `.keras` archive with the time it was saved (zip member times and `date_saved` in
 `metadata.json`); the script rewrites the archive with fixed timestamps
-(`reuse.reproducible.normalize_keras_archive`), so the file's sha256 is reproducible too.
+(`reuse.core.reproducible.normalize_keras_archive`), so the file's sha256 is reproducible too.
 Another CPU or other TensorFlow / NumPy versions may round differently and give different
 (equally good) weights: compare `weights_sha256` and the accuracy, not only the file hash.
 The shipped file holds no optimizer state; load it with `reuse.load_model` (uncompiled)."""

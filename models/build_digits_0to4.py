@@ -4,7 +4,7 @@
     python models/build_digits_0to4.py -o /tmp/d.keras   # elsewhere (the card goes beside it)
 
 Classes 0-4 of `sklearn.datasets.load_digits()` (no download), split by
-`reuse.demo_data.digits_split(range(5), seed=0)`: the same split the tests and the demo use.
+`reuse.data.demo.digits_split(range(5), seed=0)`: the same split the tests and the demo use.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ LR, BATCH, EPOCHS, PATIENCE = 1e-3, 32, 200, 10
 
 
 def build(out: Path, epochs: int = EPOCHS) -> dict:
-    from reuse.demo_data import digits_split
+    from reuse.data.demo import digits_split
 
     _common.deterministic()
     parts = digits_split(range(5), seed=0)
@@ -55,8 +55,8 @@ def build(out: Path, epochs: int = EPOCHS) -> dict:
 digits; shipped inside scikit-learn, nothing downloaded), classes 0-4 only. Inputs: the 64 pixels,
 counts 0-16 divided by 16, as float32 in [0, 1]. Labels: the digit (0-4).
 
-Split: `reuse.demo_data.digits_split(range(5), seed=0)`: per class 60% train / 20% valid / 20% test
-({sizes}). `python -m reuse.demo_data DIR --classes 0-4` writes the same split as `.npz` files.""",
+Split: `reuse.data.demo.digits_split(range(5), seed=0)`: per class 60% train / 20% valid / 20% test
+({sizes}). `python -m reuse.data.demo DIR --classes 0-4` writes the same split as `.npz` files.""",
             "Architecture": _common.layer_table(shipped),
             "Training": f"""\
 Adam (learning rate {LR}), sparse categorical cross-entropy, batch size {BATCH}, shuffled each

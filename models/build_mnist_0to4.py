@@ -28,7 +28,7 @@ FILES = {
 
 
 def find_file(folder: Path, stem: str) -> Path:
-    from reuse.errors import DataError
+    from reuse.core.errors import DataError
 
     if not folder.is_dir():
         raise DataError(
@@ -50,7 +50,7 @@ def load_mnist_0to4(folder: Path) -> dict[str, tuple]:
     """
     import numpy as np
 
-    from reuse.idx import read_idx
+    from reuse.data.idx import read_idx
 
     raw = {key: read_idx(find_file(folder, stem)) for key, stem in FILES.items()}
 
@@ -140,7 +140,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.out.parent.is_dir():
         parser.error(f"folder {args.out.parent} does not exist. Received: --out {args.out}")
-    from reuse.errors import ReuseError
+    from reuse.core.errors import ReuseError
 
     try:
         facts = build(args.mnist_dir, args.out)

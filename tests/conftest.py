@@ -14,7 +14,7 @@ MNIST_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / 
 
 @pytest.fixture(autouse=True)
 def _reset_quiet():
-    from reuse import report
+    from reuse.core import report
 
     report.set_quiet(False)
     yield

@@ -1,4 +1,4 @@
-"""reuse.array_fit.fit_arrays: Keras' fit semantics for in-memory arrays, one compiled epoch."""
+"""reuse.training.loop.fit_arrays: Keras' fit semantics for in-memory arrays, one compiled epoch."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_full_batch_epochs_match_keras_fit():
     """One batch per epoch: the order does not matter, so weights must equal Keras' own fit."""
     import keras
 
-    from reuse.array_fit import fit_arrays
+    from reuse.training.loop import fit_arrays
 
     x, y = _data()
     ours = _compiled(loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
@@ -91,7 +91,7 @@ def test_full_batch_epochs_match_keras_fit():
 
 
 def test_loss_goes_down_and_every_batch_is_a_step():
-    from reuse.array_fit import fit_arrays
+    from reuse.training.loop import fit_arrays
 
     x, y = _data(rows=130)
     model = _compiled()
@@ -102,7 +102,7 @@ def test_loss_goes_down_and_every_batch_is_a_step():
 
 
 def test_same_seed_same_weights_other_seed_other_order():
-    from reuse.array_fit import fit_arrays, shuffled_order
+    from reuse.training.loop import fit_arrays, shuffled_order
 
     x, y = _data()
     runs = []
@@ -117,7 +117,7 @@ def test_same_seed_same_weights_other_seed_other_order():
 
 
 def test_validation_logs_equal_evaluate_after_the_epoch():
-    from reuse.array_fit import fit_arrays
+    from reuse.training.loop import fit_arrays
 
     x, y = _data(rows=200)
     model = _compiled()
@@ -131,7 +131,7 @@ def test_validation_logs_equal_evaluate_after_the_epoch():
 
 
 def test_callbacks_get_fits_calls_and_stop_training():
-    from reuse.array_fit import fit_arrays
+    from reuse.training.loop import fit_arrays
 
     x, y = _data()
     log = _Log(stop_after=3)
@@ -149,7 +149,7 @@ def test_callbacks_get_fits_calls_and_stop_training():
 
 
 def test_batch_hooks_run_every_32_batches_and_whole_epochs_otherwise():
-    from reuse.array_fit import STEPS_PER_CALL, fit_arrays, has_batch_hooks
+    from reuse.training.loop import STEPS_PER_CALL, fit_arrays, has_batch_hooks
 
     x, y = _data(rows=70 * 4)  # 70 batches of 4
     plain, hooked = _Log(), _Log(batch_hooks=True)
@@ -161,7 +161,7 @@ def test_batch_hooks_run_every_32_batches_and_whole_epochs_otherwise():
 
 
 def test_epoch_ends_at_the_first_non_finite_loss():
-    from reuse.array_fit import fit_arrays, shuffled_order
+    from reuse.training.loop import fit_arrays, shuffled_order
 
     x, y = _data(rows=100)
     x[37, 2] = np.nan  # one bad row: its batch gives a NaN loss
@@ -173,7 +173,7 @@ def test_epoch_ends_at_the_first_non_finite_loss():
 
 
 def test_float64_inputs_are_cast_like_keras():
-    from reuse.array_fit import fit_arrays
+    from reuse.training.loop import fit_arrays
 
     x, y = _data()
     model = _compiled()
@@ -185,7 +185,7 @@ def test_float64_inputs_are_cast_like_keras():
 def test_a_new_loop_per_call_does_not_warn_about_retracing(caplog):
     import logging
 
-    from reuse.array_fit import fit_arrays
+    from reuse.training.loop import fit_arrays
 
     x, y = _data(rows=20)
     with caplog.at_level(logging.WARNING, logger="tensorflow"):
@@ -195,7 +195,7 @@ def test_a_new_loop_per_call_does_not_warn_about_retracing(caplog):
 
 
 def test_no_rows_is_refused():
-    from reuse.array_fit import fit_arrays
+    from reuse.training.loop import fit_arrays
 
     with pytest.raises(ValueError, match="no rows"):
         fit_arrays(_compiled(), np.zeros((0, 8), np.float32), np.zeros(0), batch_size=4, epochs=1)

@@ -55,8 +55,8 @@ def _attrs(path):
 
 
 def test_residual_cut_points_and_refusal():
-    from reuse import cuts
-    from reuse.errors import CutError
+    from reuse.core.errors import CutError
+    from reuse.surgery import cuts
 
     model = residual()
     assert cuts.valid_cut_points(model) == ["stem", "add", "top", "output"]
@@ -67,7 +67,7 @@ def test_residual_cut_points_and_refusal():
 
 
 def test_top_of_bottom_equals_model():
-    from reuse import cuts
+    from reuse.surgery import cuts
 
     model = residual()
     x = np.random.default_rng(0).normal(size=(7, 8)).astype("float32")
@@ -87,8 +87,8 @@ def nested():
 def test_nested_application_cuts(tmp_path, nested):
     import keras
 
-    from reuse import cuts
-    from reuse.errors import CutError
+    from reuse.core.errors import CutError
+    from reuse.surgery import cuts
 
     model = nested
     graph = cuts.trace(model)
@@ -125,9 +125,9 @@ def test_cli_refuses_cut_crossed_by_skip(tmp_path, data_path):
 
 
 def test_nested_application_cache_with_escaped_name(tmp_path, nested):
-    from reuse.data import load_data
-    from reuse.errors import CutError
-    from reuse.feature_cache import cache_features, open_cache
+    from reuse.cache.feature_cache import cache_features, open_cache
+    from reuse.core.errors import CutError
+    from reuse.data.dataset import load_data
 
     model = nested
     x = np.random.default_rng(0).uniform(size=(6, 32, 32, 3)).astype("float32")
@@ -152,7 +152,7 @@ def test_nested_application_cache_with_escaped_name(tmp_path, nested):
 def test_multi_tap_one_pass_values_and_record(tmp_path, frozen_path, data_path):
     import keras
 
-    from reuse import cuts
+    from reuse.surgery import cuts
 
     out = tmp_path / "f.h5"
     result = cli(
@@ -402,8 +402,8 @@ def _comparable(path):
 
 
 def test_resume_after_sigkill_is_identical(tmp_path, frozen_path):
-    from reuse.data import load_data
-    from reuse.feature_cache import cache_features, part_path
+    from reuse.cache.feature_cache import cache_features, part_path
+    from reuse.data.dataset import load_data
 
     # 3,000 rows: the forward pass runs 500 rows (25 batches of 20) per call, so six calls.
     x, y = classification_data(3000)
@@ -450,8 +450,8 @@ def test_resume_after_sigkill_is_identical(tmp_path, frozen_path):
         proc.wait()
     assert 0 < done < 3000 and part.exists() and not out.exists()
 
-    from reuse.errors import CacheIncomplete
-    from reuse.feature_cache import open_cache
+    from reuse.cache.feature_cache import open_cache
+    from reuse.core.errors import CacheIncomplete
 
     with pytest.raises(CacheIncomplete, match="--resume"):
         open_cache(part)
@@ -498,7 +498,7 @@ def test_resume_after_sigkill_is_identical(tmp_path, frozen_path):
 def test_resume_refuses_other_settings(tmp_path, frozen_path, data_path):
     import shutil
 
-    from reuse.feature_cache import part_path
+    from reuse.cache.feature_cache import part_path
 
     out = tmp_path / "f.h5"
     assert (
@@ -527,9 +527,9 @@ def test_resume_refuses_other_settings(tmp_path, frozen_path, data_path):
 def test_verify_detects_tampered_row(tmp_path, frozen_path, data_path):
     import keras
 
-    from reuse.data import load_data
-    from reuse.errors import CacheMismatch
-    from reuse.feature_cache import open_cache
+    from reuse.cache.feature_cache import open_cache
+    from reuse.core.errors import CacheMismatch
+    from reuse.data.dataset import load_data
 
     out = tmp_path / "f.h5"
     assert cli(["cache-features", frozen_path, "--data", data_path, "-o", out]).exit_code == 0
@@ -547,8 +547,8 @@ def test_verify_detects_tampered_row(tmp_path, frozen_path, data_path):
 def test_open_cache_refuses_other_model(tmp_path, frozen_path, data_path):
     import keras
 
-    from reuse.errors import CacheMismatch
-    from reuse.feature_cache import fingerprint, open_cache
+    from reuse.cache.feature_cache import fingerprint, open_cache
+    from reuse.core.errors import CacheMismatch
 
     out = tmp_path / "f.h5"
     assert cli(["cache-features", frozen_path, "--data", data_path, "-o", out]).exit_code == 0
@@ -638,7 +638,7 @@ def test_pipeline_from_record_on_stdin(tmp_path, frozen_path, data_path):
 
 
 def test_frozen_taps_for_staged_training():
-    from reuse import cuts
+    from reuse.surgery import cuts
 
     model = _frozen_mlp(upto=4)
     assert cuts.frozen_taps(model, ["hidden4", "hidden2", "hidden3"]) == [

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reuse import data as data_mod
 from reuse.cli.common import command
 from reuse.cli.data_options import (
     ClassesOpt,
@@ -25,9 +24,10 @@ from reuse.cli.data_options import (
     YKeyOpt,
     data_options,
 )
-from reuse.data import DataOptions, Dataset, check_finite, load_data
-from reuse.errors import DataError, UsageError
-from reuse.idx import write_idx
+from reuse.core.errors import DataError, UsageError
+from reuse.data import dataset as data_mod
+from reuse.data.dataset import DataOptions, Dataset, check_finite, load_data
+from reuse.data.idx import write_idx
 
 
 def _xy(n=30, n_in=4, n_classes=3, seed=0):

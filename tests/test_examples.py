@@ -34,7 +34,7 @@ def test_demo_prints_each_step_and_ends_with_the_stage_table_and_test_accuracy(t
     _check(result)
     err = result.stderr
     steps = [
-        "$ python -m reuse.demo_data",
+        "$ python -m reuse.data.demo",
         "$ reuse inspect models/digits_0to4.keras",
         "$ reuse freeze models/digits_0to4.keras --upto hidden2",
         "| reuse cache-features --data",

@@ -30,7 +30,7 @@ def _weights(model, names):
 
 def test_frozen_weights_bit_identical_and_loss_decreases(task):
     from reuse import load_data, load_model
-    from reuse.training import finetune
+    from reuse.training.finetune import finetune
 
     path, train, valid = task
     base = load_model(path)
@@ -48,7 +48,7 @@ def test_frozen_weights_bit_identical_and_loss_decreases(task):
 
 def test_same_seed_same_weights(task):
     from reuse import load_data, load_model
-    from reuse.training import finetune
+    from reuse.training.finetune import finetune
 
     path, train, _ = task
     a = finetune(load_model(path), load_data(train), epochs=2, seed=7).model.get_weights()
@@ -59,7 +59,7 @@ def test_same_seed_same_weights(task):
 
 def test_unfreeze_all_trains_reused_layers(task):
     from reuse import load_data, load_model
-    from reuse.training import finetune
+    from reuse.training.finetune import finetune
 
     path, train, _ = task
     base = load_model(path)
@@ -169,8 +169,8 @@ def test_no_training_rows_left_after_the_hold_out_is_an_error(task, tmp_path):
 def test_finetune_from_cache_never_runs_layers_below_tap(task, tmp_path):
     """With a matching cache, only the layers above the tap run; the whole model is saved."""
     from reuse import load_data, load_model
-    from reuse.feature_cache import cache_features
-    from reuse.training import finetune
+    from reuse.cache.feature_cache import cache_features
+    from reuse.training.finetune import finetune
 
     path, train, _ = task
     base = load_model(path)
@@ -193,8 +193,8 @@ def test_finetune_from_cache_never_runs_layers_below_tap(task, tmp_path):
     losses = [r["loss"] for r in result.history]
     assert losses[-1] < losses[0]
     # The whole model on raw inputs predicts what the cached path predicts.
-    from reuse import cuts
-    from reuse.feature_cache import open_cache
+    from reuse.cache.feature_cache import open_cache
+    from reuse.surgery import cuts
 
     x, _ = load_data(train).arrays()
     cached = open_cache(feats).array("hidden3")
@@ -206,7 +206,7 @@ def test_finetune_from_cache_never_runs_layers_below_tap(task, tmp_path):
 
 def test_cache_with_unfreeze_all_is_refused(task, tmp_path):
     from reuse import load_data, load_model
-    from reuse.feature_cache import cache_features
+    from reuse.cache.feature_cache import cache_features
 
     path, train, _ = task
     feats = tmp_path / "feats.h5"
@@ -231,7 +231,7 @@ def test_cache_with_unfreeze_all_is_refused(task, tmp_path):
 
 def test_cache_from_another_model_is_refused(task, tmp_path):
     from reuse import load_data
-    from reuse.feature_cache import cache_features
+    from reuse.cache.feature_cache import cache_features
 
     path, train, _ = task
     other = mlp(n_in=8, hidden=5, units=12, n_out=4, seed=99)
@@ -248,7 +248,7 @@ def test_cache_from_another_model_is_refused(task, tmp_path):
 
 def test_early_stopping_restores_best(task):
     from reuse import load_data, load_model
-    from reuse.training import finetune
+    from reuse.training.finetune import finetune
 
     path, train, valid = task
     # Validation labels that disagree with the training labels: val_loss rises as training
@@ -266,7 +266,7 @@ def test_early_stopping_restores_best(task):
     )
     val_losses = [r["val_loss"] for r in result.history]
     assert len(val_losses) < 30
-    from reuse.evaluation import evaluate
+    from reuse.inference.evaluate import evaluate
 
     ev = evaluate(result.model, load_data(wrong))
     assert ev.loss == pytest.approx(min(val_losses), rel=1e-3)
@@ -274,8 +274,8 @@ def test_early_stopping_restores_best(task):
 
 def test_divergence_keeps_last_good_weights(task):
     from reuse import load_data, load_model
-    from reuse.errors import TrainingDiverged
-    from reuse.training import finetune
+    from reuse.core.errors import TrainingDiverged
+    from reuse.training.finetune import finetune
 
     path, train, _ = task
     with pytest.raises(TrainingDiverged, match="NaN or Inf"):
@@ -284,7 +284,7 @@ def test_divergence_keeps_last_good_weights(task):
 
 def test_max_norm_dropout_and_l2_take_effect(task, tmp_path):
     from reuse import load_data, load_model
-    from reuse.training import finetune
+    from reuse.training.finetune import finetune
 
     path, train, _ = task
     result = finetune(
@@ -312,7 +312,7 @@ def test_max_norm_dropout_and_l2_take_effect(task, tmp_path):
 
 def test_reuse_depth_search_tries_shallower_cuts(task, tmp_path):
     from reuse import load_data, load_model
-    from reuse.training import finetune
+    from reuse.training.finetune import finetune
 
     path, train, valid = task
     result = finetune(
@@ -334,7 +334,7 @@ def test_reuse_depth_search_tries_shallower_cuts(task, tmp_path):
 def test_train_bn_switch(tmp_path):
     """Frozen BatchNormalization keeps its moving statistics in every gradual stage unless --train-bn."""
     from reuse import load_model
-    from reuse.training import finetune
+    from reuse.training.finetune import finetune
 
     model = mlp(n_in=8, hidden=3, units=12, n_out=4, seed=1, bn=True)
     for layer in model.layers[:-1]:
@@ -393,8 +393,8 @@ def test_evaluate_reports_original_labels_after_classes(task, tmp_path):
 
 def test_record_metrics_are_those_of_the_restored_epoch(task, tmp_path):
     from reuse import load_data, load_model
-    from reuse.evaluation import evaluate
-    from reuse.training import finetune
+    from reuse.inference.evaluate import evaluate
+    from reuse.training.finetune import finetune
 
     path, train, valid = task
     result = finetune(

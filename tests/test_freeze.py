@@ -1,4 +1,4 @@
-"""`reuse freeze` / `reuse unfreeze` and `reuse.freezing`: selectors, flags, records, pipes."""
+"""`reuse freeze` / `reuse unfreeze` and `reuse.surgery.freezing`: selectors, flags, records, pipes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reuse.errors import LayerNotFound, SelectionError, UsageError
+from reuse.core.errors import LayerNotFound, SelectionError, UsageError
 from tests.helpers import (
     ROOT,
     classification_data,
@@ -32,8 +32,8 @@ BASE = "mobilenetv2_0.35_32"
 
 def flags(model) -> dict[str, bool]:
     """Leaf path -> whether it trains, for leaves with weights (container flags included)."""
-    from reuse.freezing import frozen_layers
-    from reuse.layer_tree import leaves, weight_count
+    from reuse.surgery.freezing import frozen_layers
+    from reuse.surgery.layer_tree import leaves, weight_count
 
     frozen = set(frozen_layers(model))
     return {e.path: e.path not in frozen for e in leaves(model) if weight_count(e.layer)}
@@ -67,14 +67,14 @@ def frozen_of(model) -> list[str]:
     ],
 )
 def test_select_each_kind(kwargs, expected):
-    from reuse.freezing import select
+    from reuse.surgery.freezing import select
 
     assert [e.path for e in select(mlp(), **kwargs)] == expected
 
 
 def test_freeze_sets_exactly_the_selection_and_reports_it():
     from reuse import freeze
-    from reuse.layer_tree import weight_count
+    from reuse.surgery.layer_tree import weight_count
 
     model = mlp()
     change = freeze(model, upto="hidden2")
@@ -128,7 +128,7 @@ def test_freeze_adds_unfreeze_removes_only_replaces():
     ],
 )
 def test_select_errors(kwargs, error, words):
-    from reuse.freezing import select
+    from reuse.surgery.freezing import select
 
     with pytest.raises(error) as info:
         select(mlp(), **kwargs)
@@ -189,7 +189,7 @@ def test_nested_bare_regex_and_name(transfer_model):
 
 def test_nested_upto_inner_layer_stops_inside_the_base(transfer_model):
     from reuse import freeze, unfreeze
-    from reuse.layer_tree import find, leaves, walk
+    from reuse.surgery.layer_tree import find, leaves, walk
 
     model = transfer_model
     unfreeze(model, all=True)

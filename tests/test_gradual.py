@@ -25,8 +25,8 @@ def frozen_task(tmp_path):
 
 def test_plan_stages_taps_and_learning_rates(frozen_task):
     from reuse import load_data, load_model
-    from reuse.gradual import plan_stages
-    from reuse.training import FinetuneOptions, build_transfer_model
+    from reuse.training.finetune import FinetuneOptions, build_transfer_model
+    from reuse.training.gradual import plan_stages
 
     path, train, _ = frozen_task
     base = load_model(path)
@@ -116,7 +116,7 @@ def test_gradual_from_cache_keeps_untouched_layers_and_reports_stages(frozen_tas
 def test_discriminative_rates_hold_under_adam(frozen_task):
     """With Adam, one step moves each weight by about its group's rate: the ratio is the decay."""
     from reuse import load_data, load_model
-    from reuse.training import (
+    from reuse.training.finetune import (
         FinetuneOptions,
         StagePlan,
         TrainingInputs,

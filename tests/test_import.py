@@ -204,8 +204,8 @@ def test_pickled_npz_refused(tmp_path):
 
 
 def test_torch_missing_says_how_to_install(weight_files, monkeypatch, tmp_path):
-    from reuse import weight_files as wf
-    from reuse.errors import ModelLoadError
+    from reuse.core.errors import ModelLoadError
+    from reuse.formats import weight_files as wf
 
     path = tmp_path / "w.pt"
     path.write_bytes(b"PK")
@@ -270,7 +270,7 @@ def test_torch_mlp_with_batchnorm_matches_pytorch(weight_files, tmp_path):
 def test_full_checkpoint_and_safetensors_give_the_same_model(weight_files, tmp_path):
     from safetensors.numpy import save_file
 
-    from reuse.weight_import import import_weights
+    from reuse.weights.importer import import_weights
 
     net = _torch_mlp()
     save_file(
@@ -313,7 +313,7 @@ def _torch_cnn(flatten: bool):
 def test_torch_cnn_with_batchnorm_matches_pytorch(tmp_path, flatten):
     import keras
 
-    from reuse.weight_import import import_weights
+    from reuse.weights.importer import import_weights
 
     net = _torch_cnn(flatten)
     torch.save(net.state_dict(), tmp_path / "cnn.pt")
@@ -351,7 +351,7 @@ def test_torch_cnn_with_batchnorm_matches_pytorch(tmp_path, flatten):
 
 @needs_torch
 def test_torch_module_source_computes_its_own_reference():
-    from reuse.weight_import import import_weights
+    from reuse.weights.importer import import_weights
 
     net = _torch_mlp()
     x = np.random.default_rng(2).normal(size=(5, 8)).astype("float32")
@@ -364,7 +364,7 @@ def test_torch_module_source_computes_its_own_reference():
 def test_depthwise_embedding_and_conv1d_match_pytorch():
     import keras
 
-    from reuse.weight_import import import_weights
+    from reuse.weights.importer import import_weights
 
     torch.manual_seed(3)
     dw = nn.Conv2d(3, 6, 3, groups=3)  # depth multiplier 2
@@ -507,7 +507,7 @@ def test_tf1_checkpoint_without_layers_names_the_mismatch(tmp_path):
 def test_tf2_object_based_checkpoint(weight_files, tmp_path):
     import tensorflow as tf
 
-    from reuse.weight_import import import_weights
+    from reuse.weights.importer import import_weights
 
     prefix = weight_files["tf2"][0]
     reader = tf.train.load_checkpoint(prefix)
@@ -523,7 +523,7 @@ def test_tf2_object_based_checkpoint(weight_files, tmp_path):
 
 
 def test_npz_keras_and_pytorch_naming(tmp_path):
-    from reuse.weight_import import import_weights
+    from reuse.weights.importer import import_weights
 
     rng = np.random.default_rng(0)
     k1, k2 = rng.normal(size=(8, 6)).astype("float32"), rng.normal(size=(6, 3)).astype("float32")
@@ -581,7 +581,7 @@ def test_keras_model_source_with_layers_regex(tmp_path):
 
 
 def test_map_regex_groups_and_files(tmp_path):
-    from reuse.weight_import import import_weights
+    from reuse.weights.importer import import_weights
 
     rng = np.random.default_rng(1)
     state = {

@@ -31,8 +31,8 @@ def _frozen_nested_sequential():
 
 
 def _assert_same(path):
-    from reuse.fast_inspect import try_inspect
-    from reuse.inspection import inspect_loaded
+    from reuse.inspection.dispatch import inspect_loaded
+    from reuse.inspection.fast import try_inspect
 
     fast = try_inspect(path, verify_weights=True)
     assert fast is not None and fast.fast_path
@@ -115,7 +115,7 @@ def test_fast_path_matches_tf_keras2_h5(tmp_path):
 def test_fast_path_declines_what_it_cannot_reproduce(tmp_path):
     import keras
 
-    from reuse.fast_inspect import try_inspect
+    from reuse.inspection.fast import try_inspect
 
     inp = keras.Input((4,))
     out = keras.layers.Lambda(lambda t: t * 2.0, name="double")(
@@ -159,7 +159,7 @@ def test_savedmodel_export_signatures_and_variables(tmp_path):
 
 
 def test_load_export_folder_as_frozen_block(tmp_path):
-    from reuse.model_io import load_model
+    from reuse.formats.model_io import load_model
 
     model = mlp()
     folder = tmp_path / "exported"
@@ -182,15 +182,15 @@ def _legacy_savedmodel(tmp_path, tf_keras):
 
 
 def test_legacy_savedmodel_without_tf_keras_names_pip_command(tmp_path, monkeypatch):
-    from reuse.model_io import TF_KERAS_INSTALL
+    from reuse.formats.model_io import TF_KERAS_INSTALL
 
     folder = tmp_path / "legacy_sm"
     folder.mkdir()
     (folder / "saved_model.pb").write_bytes(b"")
     (folder / "keras_metadata.pb").write_bytes(b"")
     monkeypatch.setitem(sys.modules, "tf_keras", None)  # import tf_keras now raises ImportError
-    from reuse.errors import ModelLoadError
-    from reuse.model_io import load_model
+    from reuse.core.errors import ModelLoadError
+    from reuse.formats.model_io import load_model
 
     with pytest.raises(ModelLoadError) as err:
         load_model(folder)
@@ -200,7 +200,7 @@ def test_legacy_savedmodel_without_tf_keras_names_pip_command(tmp_path, monkeypa
 
 def test_legacy_savedmodel_loads_with_layers(tmp_path):
     tf_keras = pytest.importorskip("tf_keras")
-    from reuse.model_io import load_model
+    from reuse.formats.model_io import load_model
 
     legacy, folder = _legacy_savedmodel(tmp_path, tf_keras)
     model = load_model(folder)
@@ -210,7 +210,7 @@ def test_legacy_savedmodel_loads_with_layers(tmp_path):
 
 
 def test_load_model_formats(tmp_path):
-    from reuse.model_io import load_model
+    from reuse.formats.model_io import load_model
 
     model = mlp()
     x = np.ones((2, 8), "float32")
@@ -229,7 +229,7 @@ def test_load_model_formats(tmp_path):
 
 def test_load_tf_keras2_h5(tmp_path):
     tf_keras = pytest.importorskip("tf_keras")
-    from reuse.model_io import load_model
+    from reuse.formats.model_io import load_model
 
     layers = tf_keras.layers
     legacy = tf_keras.Sequential(
@@ -264,8 +264,8 @@ def test_inspect_weights_h5_with_arch(tmp_path):
 
 
 def test_weights_h5_without_arch_is_refused_by_load_model(tmp_path):
-    from reuse.errors import ModelLoadError
-    from reuse.model_io import load_model
+    from reuse.core.errors import ModelLoadError
+    from reuse.formats.model_io import load_model
 
     mlp().save_weights(tmp_path / "m.weights.h5")
     with pytest.raises(ModelLoadError, match="--arch"):

@@ -29,7 +29,7 @@ def card_facts(path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def loaded():
-    from reuse.model_io import load_model
+    from reuse.formats.model_io import load_model
 
     return {name: load_model(MODELS / f"{name}.keras") for name in SHIPPED}
 
@@ -55,7 +55,7 @@ def test_shipped_model_has_the_documented_layers(name, loaded):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_card_matches_the_shipped_file(name, loaded):
-    from reuse.reproducible import sha256_file
+    from reuse.core.reproducible import sha256_file
 
     path = MODELS / f"{name}.keras"
     facts = card_facts(MODELS / f"{name}.md")
@@ -70,7 +70,7 @@ def test_card_matches_the_shipped_file(name, loaded):
 
 
 def test_digits_model_accuracy_on_its_test_split(loaded):
-    from reuse.demo_data import digits_split
+    from reuse.data.demo import digits_split
 
     test = digits_split(range(5), seed=0)["test"]
     pred = np.argmax(loaded["digits_0to4"].predict(test["x"], verbose=0), axis=1)
@@ -84,7 +84,7 @@ def test_digits_model_accuracy_on_its_test_split(loaded):
 
 @pytest.mark.slow
 def test_mnist_model_reproduces_its_card_accuracy(mnist_dir, loaded):
-    from reuse.idx import read_idx
+    from reuse.data.idx import read_idx
 
     images = read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")
     labels = read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz")
@@ -97,8 +97,8 @@ def test_mnist_model_reproduces_its_card_accuracy(mnist_dir, loaded):
 
 
 def test_digits_build_script_writes_a_model_and_a_matching_card(tmp_path):
-    from reuse.model_io import load_model
-    from reuse.reproducible import sha256_file
+    from reuse.core.reproducible import sha256_file
+    from reuse.formats.model_io import load_model
 
     out = tmp_path / "digits.keras"
     # Three epochs keep the test short; the full recipe is what the card of the shipped model says.
@@ -120,7 +120,7 @@ def test_digits_build_script_writes_a_model_and_a_matching_card(tmp_path):
 def test_demo_data_is_deterministic_and_holds_the_chosen_classes(tmp_path):
     from sklearn.datasets import load_digits
 
-    from reuse.demo_data import write_digits_npz
+    from reuse.data.demo import write_digits_npz
 
     first = write_digits_npz(tmp_path / "a", classes=range(5, 10))
     second = write_digits_npz(tmp_path / "b", classes=range(5, 10))
@@ -143,7 +143,7 @@ def test_demo_data_is_deterministic_and_holds_the_chosen_classes(tmp_path):
 
 
 def test_demo_data_seed_and_keep_labels(tmp_path):
-    from reuse.demo_data import digits_split
+    from reuse.data.demo import digits_split
 
     base = digits_split(range(5, 10), seed=0)
     other = digits_split(range(5, 10), seed=1)
@@ -155,8 +155,8 @@ def test_demo_data_seed_and_keep_labels(tmp_path):
 
 
 def test_demo_data_files_fit_the_data_contract(tmp_path):
-    from reuse.data import load_data
-    from reuse.demo_data import write_digits_npz
+    from reuse.data.dataset import load_data
+    from reuse.data.demo import write_digits_npz
 
     paths = write_digits_npz(tmp_path, classes=range(5, 10))
     ds = load_data(paths["train"])
@@ -165,7 +165,7 @@ def test_demo_data_files_fit_the_data_contract(tmp_path):
 
 
 def test_demo_data_command_line(tmp_path, capsys):
-    from reuse.demo_data import main
+    from reuse.data.demo import main
 
     assert main([str(tmp_path / "d"), "--classes", "0,2,4"]) == 0
     out = capsys.readouterr().out
@@ -183,7 +183,7 @@ def test_demo_data_command_line(tmp_path, capsys):
     ],
 )
 def test_demo_data_refuses_bad_classes(tmp_path, capsys, classes, message):
-    from reuse.demo_data import main
+    from reuse.data.demo import main
 
     assert main([str(tmp_path / "d"), "--classes", classes]) == 2
     err = capsys.readouterr().err
@@ -192,8 +192,8 @@ def test_demo_data_refuses_bad_classes(tmp_path, capsys, classes, message):
 
 
 def test_demo_data_refuses_bad_fractions_and_a_file_as_folder(tmp_path):
-    from reuse.demo_data import digits_split, write_digits_npz
-    from reuse.errors import DataError, UsageError
+    from reuse.core.errors import DataError, UsageError
+    from reuse.data.demo import digits_split, write_digits_npz
 
     with pytest.raises(UsageError, match=r"Received: fractions=\(0.5, 0.5, 0.5\)"):
         digits_split(fractions=(0.5, 0.5, 0.5))
@@ -204,8 +204,8 @@ def test_demo_data_refuses_bad_fractions_and_a_file_as_folder(tmp_path):
 
 
 def test_normalize_keras_archive_makes_equal_models_equal_bytes(tmp_path, mlp_path):
-    from reuse.model_io import load_model
-    from reuse.reproducible import FIXED_DATE_SAVED, normalize_keras_archive, sha256_file
+    from reuse.core.reproducible import FIXED_DATE_SAVED, normalize_keras_archive, sha256_file
+    from reuse.formats.model_io import load_model
 
     model = load_model(mlp_path)
     copy = tmp_path / "copy.keras"

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from reuse.errors import DataError, SpecError, UsageError
-from reuse.heads import (
+from reuse.core.errors import DataError, SpecError, UsageError
+from reuse.surgery.heads import (
     GRAMMAR_HELP,
     LayerSpec,
     auto_head,
@@ -22,8 +22,13 @@ from reuse.heads import (
     loss_for,
     parse_layer_spec,
 )
-from reuse.optimizers import OPTIMIZER_HELP, OPTIMIZER_NAMES, optimizer_factory, parse_optimizer
-from reuse.schedules import SCHEDULE_HELP, SCHEDULE_NAMES, parse_schedule
+from reuse.training.optimizers import (
+    OPTIMIZER_HELP,
+    OPTIMIZER_NAMES,
+    optimizer_factory,
+    parse_optimizer,
+)
+from reuse.training.schedules import SCHEDULE_HELP, SCHEDULE_NAMES, parse_schedule
 from tests.helpers import ROOT
 
 STEPS = [0, 1, 7, 10, 25, 49, 50, 120]
@@ -379,7 +384,7 @@ def sched(text, lr=0.1, spe=10, epochs=5, **kw):
 
 
 def test_natural_exp_against_formula():
-    from reuse.schedules import NaturalExpDecay
+    from reuse.training.schedules import NaturalExpDecay
 
     s, cbs = sched("natural-exp:decay_rate=0.5,decay_steps=10")
     assert isinstance(s, NaturalExpDecay) and cbs == []
@@ -390,7 +395,7 @@ def test_natural_exp_against_formula():
 
 
 def test_power_against_formula():
-    from reuse.schedules import PowerDecay
+    from reuse.training.schedules import PowerDecay
 
     s, _ = sched("power:decay_steps=20,power=2")
     assert isinstance(s, PowerDecay)
@@ -415,7 +420,7 @@ def one_cycle_reference(t, max_lr, total, pct, div, final_div, anneal):
 
 @pytest.mark.parametrize("anneal", ["cos", "linear"])
 def test_one_cycle_against_formula(anneal):
-    from reuse.schedules import OneCycle
+    from reuse.training.schedules import OneCycle
 
     s, _ = sched(
         f"one-cycle:max_lr=0.5,pct=0.25,div=10,final_div=100,total_steps=40,anneal={anneal}"
@@ -555,7 +560,7 @@ def test_schedule_errors(text, needle, hint):
 
 
 def test_custom_schedule_arguments_checked_where_they_enter():
-    from reuse.schedules import NaturalExpDecay, OneCycle, PowerDecay
+    from reuse.training.schedules import NaturalExpDecay, OneCycle, PowerDecay
 
     with pytest.raises(SpecError, match=r"`decay_steps` must be > 0. Received: decay_steps=0"):
         PowerDecay(0.1, decay_steps=0)
@@ -591,10 +596,10 @@ def test_custom_schedule_config_round_trip(text):
 
 def test_saved_models_reload_with_custom_schedules_and_loss(tmp_path):
     """A compiled model whose optimizer uses a reuse schedule reloads (compile=True) in a fresh
-    process that only went through reuse.model_io's registration, and gives the same lr."""
+    process that only went through reuse.formats.model_io's registration, and gives the same lr."""
     import keras
 
-    from reuse.model_io import save_model
+    from reuse.formats.model_io import save_model
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(8, 4)).astype("float32")
@@ -617,7 +622,7 @@ def test_saved_models_reload_with_custom_schedules_and_loss(tmp_path):
         expected[str(path)] = [float(s(t)) for t in STEPS] + [float(model.optimizer.learning_rate)]
     script = (
         "import json, sys, keras\n"
-        "from reuse import model_io\n"
+        "from reuse.formats import model_io\n"
         "model_io._register_custom_objects()\n"
         "out = {}\n"
         "for p in json.loads(sys.argv[1]):\n"
@@ -685,7 +690,7 @@ def test_help_constants_cover_every_name():
 
 def test_spec_modules_do_not_import_keras():
     code = (
-        "import sys; import reuse.heads, reuse.optimizers, reuse.schedules; "
+        "import sys; import reuse.surgery.heads, reuse.training.optimizers, reuse.training.schedules; "
         "print(any(m in sys.modules for m in ('keras', 'tensorflow')))"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))

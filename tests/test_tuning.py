@@ -42,7 +42,7 @@ def _png_ok(path, min_bytes=5_000):
 
 
 def test_suggestion_rules_on_a_known_curve():
-    from reuse.lr_finder import steepest, valley
+    from reuse.guide.lr_find import steepest, valley
 
     lrs = list(np.logspace(-6, 1, 50))
     # Flat, then a steady fall from step 10 to 40 with its steepest part at 20-25, then a blow-up.
@@ -60,8 +60,8 @@ def test_suggestion_rules_on_a_known_curve():
 
 def test_lr_find_restores_weights_and_flags(task):
     from reuse import load_data, load_model
-    from reuse.lr_finder import lr_find
-    from reuse.training import FinetuneOptions
+    from reuse.guide.lr_find import lr_find
+    from reuse.training.finetune import FinetuneOptions
 
     _, path, train, _ = task
     base = load_model(path)
@@ -86,8 +86,8 @@ def test_lr_find_restores_weights_and_flags(task):
 
 def test_lr_find_trains_from_the_cache(task, tmp_path, monkeypatch):
     from reuse import load_data, load_model
-    from reuse.feature_cache import cache_features
-    from reuse.lr_finder import lr_find
+    from reuse.cache.feature_cache import cache_features
+    from reuse.guide.lr_find import lr_find
 
     _, path, train, _ = task
     base = load_model(path)
@@ -160,8 +160,8 @@ def test_lr_find_cli_writes_a_plot_and_a_record(task):
 
 def test_check_passes_a_healthy_model_and_leaves_it_unchanged(task):
     from reuse import load_data, load_model
-    from reuse.checks import check
-    from reuse.training import FinetuneOptions
+    from reuse.guide.check import check
+    from reuse.training.finetune import FinetuneOptions
 
     _, path, train, _ = task
     base = load_model(path)
@@ -203,7 +203,7 @@ def _dead_relu_model(path):
 
 
 def test_check_fails_with_exit_code_3_and_says_why(task, tmp_path):
-    from reuse import exit_codes
+    from reuse.core import exit_codes
 
     _, _, train, _ = task
     bad = _dead_relu_model(tmp_path / "dead.keras")
@@ -249,7 +249,7 @@ def _history(path, stages=(0,), epochs=4, lr=1e-3, seed=0):
                     "tap": "input",
                 }
             )
-    from reuse.training import write_history
+    from reuse.training.finetune import write_history
 
     return write_history(rows, path)
 
@@ -289,7 +289,7 @@ def test_plot_errors(tmp_path):
 
 
 def test_sparsify_layer_and_global_scope():
-    from reuse.sparsity import sparsify
+    from reuse.guide.sparsity import sparsify
 
     model = mlp(n_in=8, hidden=2, units=10, n_out=3, seed=0)
     biases = [np.array(layer.bias) for layer in model.layers]
@@ -310,8 +310,8 @@ def test_sparsify_layer_and_global_scope():
 
 
 def test_sparsify_threshold_and_layer_selection():
-    from reuse.errors import SelectionError
-    from reuse.sparsity import sparsify
+    from reuse.core.errors import SelectionError
+    from reuse.guide.sparsity import sparsify
 
     model = mlp(n_in=8, hidden=3, units=10, n_out=3, seed=0)
     untouched = np.array(model.get_layer("hidden3").kernel)
@@ -364,7 +364,7 @@ def test_sparsify_bad_options(task, args, expected):
 
 
 def test_ftrl_l1_gives_exact_zeros_where_adam_l1_does_not():
-    from reuse.training import finetune
+    from reuse.training.finetune import finetune
 
     x, y = classification_data(n=60, n_in=8, n_classes=3, seed=2)
     zeros = {}

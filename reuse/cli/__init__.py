@@ -41,7 +41,7 @@ def _root(
         False, "--quiet", "-q", help="Silence notes and progress on stderr."
     ),
 ) -> None:
-    from reuse import report
+    from reuse.core import report
 
     report.set_quiet(quiet)
 

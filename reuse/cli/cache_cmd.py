@@ -77,22 +77,22 @@ def cache_features_command(
 
         reuse freeze base.keras --upto hidden2 | reuse cache-features --data train.npz
     """
-    from reuse import record as records
-    from reuse import report
-    from reuse.atomic import check_output_path
+    from reuse.cache.feature_cache import cache_features
     from reuse.cli.common import emit_record
-    from reuse.feature_cache import cache_features
-    from reuse.model_io import load_model
+    from reuse.core import record as records
+    from reuse.core import report
+    from reuse.core.atomic import check_output_path
+    from reuse.formats.model_io import load_model
 
     model_path, upstream = records.resolve_input(model)
     out = output or Path(model_path).with_name(f"{Path(model_path).name.split('.')[0]}.features.h5")
     if Path(out).suffix.lower() not in (".h5", ".hdf5"):
-        from reuse.errors import OutputError
+        from reuse.core.errors import OutputError
 
         raise OutputError(f"a feature cache is an HDF5 file. Received: -o {out}", "use -o NAME.h5")
     check_output_path(out, [model_path, data])
     if data is None:
-        from reuse.errors import UsageError
+        from reuse.core.errors import UsageError
 
         raise UsageError(
             "no data given", "pass --data DATA (the rows to run through the frozen layers)"

@@ -75,10 +75,11 @@ def check_command(
 
         reuse check base.keras --data train.npz --cut hidden3 --subset 30 && reuse finetune base.keras --data train.npz --cut hidden3
     """
-    from reuse import exit_codes, model_io, record, report
-    from reuse.checks import check
-    from reuse.errors import UsageError
-    from reuse.training import FinetuneOptions
+    from reuse.core import exit_codes, record, report
+    from reuse.core.errors import UsageError
+    from reuse.formats import model_io
+    from reuse.guide.check import check
+    from reuse.training.finetune import FinetuneOptions
 
     path, upstream = record.resolve_input(model)
     if features is None and upstream and upstream.get("features") and not no_cache:

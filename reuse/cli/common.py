@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
-from reuse import exit_codes, report
-from reuse.errors import ReuseError
+from reuse.core import exit_codes, report
+from reuse.core.errors import ReuseError
 
 ModelArg = Annotated[
     str | None,
@@ -112,7 +112,7 @@ def _silence_stdout() -> None:
 
 def emit_record(record: dict, json_flag: bool, human=None) -> None:
     """Print the record on stdout as one JSON line, or `human()` on a terminal."""
-    from reuse import record as records
+    from reuse.core import record as records
 
     if records.wants_json(json_flag) or human is None:
         sys.stdout.write(records.dumps(record) + "\n")

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from reuse.cli.common import SeedOpt
-from reuse.errors import UsageError
+from reuse.core.errors import UsageError
 
 if TYPE_CHECKING:  # numpy-heavy; imported when a command runs, not for --help
-    from reuse.data import DataOptions
+    from reuse.data.dataset import DataOptions
 
 __all__ = [
     "DataOpt",
@@ -192,7 +192,7 @@ def data_options(
     Raises:
         UsageError: a malformed value (named, with the value received).
     """
-    from reuse.data import DataOptions, parse_classes, parse_image_size
+    from reuse.data.dataset import DataOptions, parse_classes, parse_image_size
 
     if classes is not None:
         parse_classes(classes)

@@ -165,10 +165,11 @@ def finetune_command(
 
         reuse freeze base.keras --upto hidden2 | reuse cache-features --data train.npz | reuse finetune --data train.npz --unfreeze gradual
     """
-    from reuse import model_io, record, report
-    from reuse.atomic import check_output_path
-    from reuse.errors import UsageError
-    from reuse.training import FinetuneOptions, finetune, write_history
+    from reuse.core import record, report
+    from reuse.core.atomic import check_output_path
+    from reuse.core.errors import UsageError
+    from reuse.formats import model_io
+    from reuse.training.finetune import FinetuneOptions, finetune, write_history
 
     path, upstream = record.resolve_input(model)
     if features is None and upstream and upstream.get("features") and not no_cache:
@@ -276,13 +277,13 @@ def finetune_command(
 
 
 def _trainable(model, name) -> bool:
-    from reuse.layer_tree import find
+    from reuse.surgery.layer_tree import find
 
     return bool(find(model, name).layer.trainable)
 
 
 def _learning_rate(text: str | None, upstream: dict | None) -> float | None:
-    from reuse.errors import UsageError
+    from reuse.core.errors import UsageError
 
     if text is None:
         return None
@@ -304,7 +305,7 @@ def _learning_rate(text: str | None, upstream: dict | None) -> float | None:
 def _render_stage_table(rows: list[dict]) -> None:
     from rich.table import Table
 
-    from reuse import report
+    from reuse.core import report
 
     table = Table(title="stages", title_justify="left")
     # One monitor for every stage (the usual case) goes in the header, keeping the rows narrow.
@@ -338,7 +339,7 @@ def _render_stage_table(rows: list[dict]) -> None:
 def _write_report(path: Path, result, stage_rows) -> None:
     import json
 
-    from reuse.atomic import atomic_path
+    from reuse.core.atomic import atomic_path
 
     payload = {
         "cut": result.transfer.cut,
@@ -378,9 +379,10 @@ def evaluate_command(
 
         reuse finetune base.keras --data train.npz | reuse evaluate --data test.npz
     """
-    from reuse import model_io, record, report
-    from reuse.errors import UsageError
-    from reuse.evaluation import evaluate
+    from reuse.core import record, report
+    from reuse.core.errors import UsageError
+    from reuse.formats import model_io
+    from reuse.inference.evaluate import evaluate
 
     path, upstream = record.resolve_input(model)
     if data is None:
@@ -467,10 +469,11 @@ def predict_command(
 
         reuse predict tuned.keras --data test.npz -o preds.csv
     """
-    from reuse import model_io, record, report
-    from reuse.atomic import check_output_path
-    from reuse.errors import UsageError
-    from reuse.evaluation import predict
+    from reuse.core import record, report
+    from reuse.core.atomic import check_output_path
+    from reuse.core.errors import UsageError
+    from reuse.formats import model_io
+    from reuse.inference.evaluate import predict
 
     path, upstream = record.resolve_input(model)
     if data is None:

@@ -130,10 +130,10 @@ def _run(
     json_flag,
     unsafe,
 ) -> None:
-    from reuse import record
-    from reuse.atomic import check_output_path
-    from reuse.errors import OutputError, UsageError
-    from reuse.freezing import check_selector
+    from reuse.core import record
+    from reuse.core.atomic import check_output_path
+    from reuse.core.errors import OutputError, UsageError
+    from reuse.surgery.freezing import check_selector
 
     selectors = dict(
         upto=upto, from_=from_, to=to, layers=layers, index=index, all=all_, except_top=except_top
@@ -155,8 +155,9 @@ def _run(
             f"cannot save a model as '{out.name}'", "use a .keras (or .h5) output path with -o"
         )
 
-    from reuse import freezing, report
-    from reuse.model_io import load_model, save_model
+    from reuse.core import report
+    from reuse.formats.model_io import load_model, save_model
+    from reuse.surgery import freezing
 
     keras_model = load_model(path, unsafe=unsafe)
     change = getattr(freezing, action)(keras_model, **selectors, only=only)

@@ -97,11 +97,11 @@ def import_weights_command(
 
         reuse import-weights base.keras --into arch.keras --layers 'hidden[12]' -o new.keras | reuse freeze --upto hidden2 -o frozen.keras
     """
-    from reuse import record, report
-    from reuse.atomic import check_output_path
-    from reuse.errors import UsageError, WeightImportError
-    from reuse.model_io import save_model
-    from reuse.weight_import import import_weights
+    from reuse.core import record, report
+    from reuse.core.atomic import check_output_path
+    from reuse.core.errors import UsageError, WeightImportError
+    from reuse.formats.model_io import save_model
+    from reuse.weights.importer import import_weights
 
     if output is None:
         raise UsageError("no output path given", "pass -o OUT.keras")
@@ -179,7 +179,7 @@ def _tensor_table(rep):
     """The source tensors as a table; optimizer and bookkeeping tensors become one caption line."""
     from rich.table import Table
 
-    from reuse.weight_import import STATUS_KNOWN_UNUSED, STATUS_OPTIMIZER
+    from reuse.weights.importer import STATUS_KNOWN_UNUSED, STATUS_OPTIMIZER
 
     hidden = [
         r

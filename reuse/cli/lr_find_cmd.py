@@ -101,10 +101,11 @@ def lr_find_command(
 
         reuse lr-find base.keras --data train.npz --optimizer nesterov | reuse finetune --data train.npz --optimizer nesterov --lr from-record
     """
-    from reuse import model_io, record, report
-    from reuse.errors import UsageError
-    from reuse.lr_finder import lr_find
-    from reuse.training import FinetuneOptions
+    from reuse.core import record, report
+    from reuse.core.errors import UsageError
+    from reuse.formats import model_io
+    from reuse.guide.lr_find import lr_find
+    from reuse.training.finetune import FinetuneOptions
 
     path, upstream = record.resolve_input(model)
     if features is None and upstream and upstream.get("features") and not no_cache:
@@ -158,7 +159,7 @@ def lr_find_command(
         rule=rule,
     )
     if plot is not None:
-        from reuse.plotting import plot_lr_find
+        from reuse.guide.plots import plot_lr_find
 
         plot_lr_find(result, plot)
     _show_chart(result)
@@ -185,8 +186,8 @@ def lr_find_command(
 def _show_chart(result) -> None:
     from rich.text import Text
 
-    from reuse import report
-    from reuse.plotting import text_chart
+    from reuse.core import report
+    from reuse.guide.plots import text_chart
 
     lines = text_chart(result.lrs, result.smoothed, mark=result.suggestion)
     stop = (

@@ -54,9 +54,9 @@ def plot_command(
 
         reuse finetune base.keras --data train.npz --unfreeze gradual | reuse plot -o stages.png
     """
-    from reuse import record, report
-    from reuse.atomic import check_output_path
-    from reuse.plotting import plot_history
+    from reuse.core import record, report
+    from reuse.core.atomic import check_output_path
+    from reuse.guide.plots import plot_history
 
     upstream = None
     if not histories:

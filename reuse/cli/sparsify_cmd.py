@@ -74,9 +74,10 @@ def sparsify_command(
 
         reuse sparsify tuned.keras --threshold 1e-3 --layers 'hidden[345]|head.*' -o sparse.keras
     """
-    from reuse import model_io, record, report
-    from reuse.atomic import check_output_path
-    from reuse.sparsity import sparsify
+    from reuse.core import record, report
+    from reuse.core.atomic import check_output_path
+    from reuse.formats import model_io
+    from reuse.guide.sparsity import sparsify
 
     path, upstream = record.resolve_input(model)
     out = (
@@ -152,7 +153,7 @@ def sparsify_command(
 def _evaluate(model, dataset) -> dict | None:
     if dataset is None:
         return None
-    from reuse.evaluation import evaluate
+    from reuse.inference.evaluate import evaluate
 
     ev = evaluate(model, dataset)
     out = {"loss": round(ev.loss, 6)}
@@ -164,7 +165,7 @@ def _evaluate(model, dataset) -> dict | None:
 def _render(result, before, after) -> None:
     from rich.table import Table
 
-    from reuse import report
+    from reuse.core import report
 
     how = (
         f"|w| < {result.threshold:g}"

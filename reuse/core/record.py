@@ -1,0 +1,136 @@
+"""The pipeline record: one JSON line that each `reuse` command reads from stdin and writes.
+
+A command that writes an artifact prints a record on stdout (when stdout is not a terminal,
+or always with `--json`). The next command reads it when its model argument is `-` or
+omitted and stdin is a pipe. Fields (all optional except `reuse` and `command`):
+
+    reuse      version of reuse that wrote the record
+    command    the command that wrote it ("freeze", "cache-features", ...)
+    model      absolute path of the model the next step should use
+    frozen     names of the non-trainable layers of that model
+    trainable  names of the layers of that model that train (layers with parameters only)
+    cut        the cut layer (top of the frozen part / of the reused layers)
+    features   absolute path of a feature cache (HDF5)
+    taps       layer names cached in `features`
+    rows       number of rows cached
+    data       path of the data the command read
+    metrics    {"loss": ..., "accuracy": ...}
+    history    path of a training history (CSV/JSON)
+    report     path of a JSON report
+    lr         a suggested learning rate (from lr-find)
+
+Fields a command does not own pass through from the record it read, so `features` written by
+`cache-features` reaches `finetune` through any step that does not change the model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from reuse._version import __version__
+from reuse.core.errors import UsageError
+
+# Fields that describe the model: a command that writes a new model drops the old values.
+MODEL_BOUND_FIELDS = ("features", "taps", "rows", "cut", "frozen", "trainable", "metrics")
+
+
+def make_record(command: str, upstream: dict | None = None, *, drop=(), **fields: Any) -> dict:
+    """A new record for `command`: the upstream fields, minus `drop`, updated with `fields`."""
+    record = {k: v for k, v in (upstream or {}).items() if k not in drop}
+    record.update({k: v for k, v in fields.items() if v is not None})
+    record["reuse"] = __version__
+    record["command"] = command
+    for key in ("model", "features", "data", "history", "report"):
+        if isinstance(record.get(key), (str, os.PathLike)):
+            record[key] = str(Path(record[key]).resolve())
+    return record
+
+
+def dumps(record: dict) -> str:
+    return json.dumps(record, separators=(", ", ": "), default=_jsonable)
+
+
+def _jsonable(value):
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(value, os.PathLike):
+        return str(value)
+    raise TypeError(f"cannot put {type(value).__name__} in a record")
+
+
+def parse(text: str, source: str = "stdin") -> dict:
+    """Parse a record; the last non-empty line counts (earlier lines may be other output)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise UsageError(f"{source} holds no reuse record", "pass a model path instead")
+    try:
+        record = json.loads(lines[-1])
+    except json.JSONDecodeError:
+        raise UsageError(
+            f"{source} is not a reuse record (expected one JSON line, got {lines[-1][:60]!r})",
+            "pipe the output of another reuse command, or pass a model path",
+        ) from None
+    if not isinstance(record, dict) or "reuse" not in record:
+        raise UsageError(
+            f"{source} holds JSON that is not a reuse record",
+            "pipe the output of another reuse command, or pass a model path",
+        )
+    return record
+
+
+def read_stdin() -> dict | None:
+    """The record on stdin, or None when stdin is a terminal or empty."""
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        return None
+    try:
+        if stdin.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    text = stdin.read()
+    if not text.strip():
+        return None
+    return parse(text)
+
+
+def resolve_input(argument: str | None, key: str = "model") -> tuple[str, dict | None]:
+    """Where the input comes from: a path argument, or the record on stdin.
+
+    Returns the path and the upstream record (None when a path was given).
+    """
+    if argument not in (None, "-"):
+        return argument, None
+    record = read_stdin()
+    if record is None:
+        raise UsageError(
+            f"no {key} given",
+            f"pass a {key} path, or pipe the record of another reuse command into this one",
+        )
+    if not record.get(key):
+        raise UsageError(
+            f"the record on stdin (from `reuse {record.get('command', '?')}`) has no {key}",
+            f"pass a {key} path",
+        )
+    return record[key], record
+
+
+def wants_json(json_flag: bool) -> bool:
+    """A record goes to stdout as JSON when asked, or when stdout is not a terminal."""
+    if json_flag:
+        return True
+    try:
+        return not sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return True

@@ -1,0 +1,391 @@
+"""Load and save models: the one place that knows every model format `reuse` reads.
+
+Formats, chosen by what the path is (not only its extension):
+
+- `.keras` zip archives (Keras 3);
+- `.h5` / `.hdf5` full models, written by Keras 3 or by tf.keras 2;
+- `.weights.h5` weights, with the architecture given separately (`arch=`: a `.keras`/`.h5`
+  model or a `.json` config);
+- SavedModel folders: a Keras 3 `model.export()` folder becomes one frozen block
+  (`keras.layers.TFSMLayer`); a legacy tf.keras SavedModel gets its layers back through the
+  optional `tf_keras` package.
+
+Keras safe mode stays on: a Lambda layer that holds Python code is refused unless `unsafe`.
+TensorFlow is imported inside the functions, never at module import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+from reuse.core.errors import ModelLoadError, UnsafeModelError
+
+# Modules that register custom Keras objects (schedules, constraints) saved inside models.
+_REGISTERING_MODULES = ("reuse.surgery.keras_objects",)
+
+TF_KERAS_INSTALL = "pip install --no-deps 'tf_keras~=2.21.0'"
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def model_kind(path: str | os.PathLike) -> str:
+    """Classify a path: 'keras', 'h5', 'weights_h5', 'savedmodel', 'keras_export'.
+
+    Raises ModelLoadError for a missing path or a format reuse cannot load as a model.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ModelLoadError(f"{p}: no such file or folder", "check the path")
+    if p.is_dir():
+        if not (p / "saved_model.pb").exists() and not (p / "saved_model.pbtxt").exists():
+            raise ModelLoadError(
+                f"{p} is a folder but not a SavedModel (no saved_model.pb inside)",
+                "pass a .keras or .h5 file, or a SavedModel folder",
+            )
+        return "savedmodel" if (p / "keras_metadata.pb").exists() else "keras_export"
+    name = p.name.lower()
+    if name.endswith(".weights.h5"):
+        return "weights_h5"
+    if name.endswith(".keras"):
+        if not zipfile.is_zipfile(p):
+            raise ModelLoadError(
+                f"{p} is not a valid .keras file (not a zip archive: truncated or another format)",
+                "re-save the model with model.save('model.keras')",
+            )
+        return "keras"
+    if name.endswith((".h5", ".hdf5")):
+        return "h5"
+    raise ModelLoadError(
+        f"{p}: unsupported model format '{p.suffix or p.name}'",
+        "give a .keras or .h5 model, a .weights.h5 file with --arch, or a SavedModel folder",
+    )
+
+
+def _register_custom_objects() -> None:
+    for module in _REGISTERING_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+
+
+def _check_keras_zip(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ModelLoadError(
+            f"{path} is not a valid .keras file ({err})", "re-save the model with model.save()"
+        ) from None
+    if bad is not None:
+        raise ModelLoadError(
+            f"{path} is damaged ({bad} fails its CRC check)", "copy or save it again"
+        )
+    if "config.json" not in names:
+        raise ModelLoadError(
+            f"{path} is a zip archive but not a Keras model (no config.json inside)",
+            "pass a file written by model.save('model.keras')",
+        )
+
+
+def _check_h5_model(path: Path) -> None:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            has_config = "model_config" in f.attrs
+            keys = list(f.keys())
+    except OSError as err:
+        raise ModelLoadError(
+            f"{path} is not a readable HDF5 file ({str(err).splitlines()[0][:120]})",
+            "check that the file is complete",
+        ) from None
+    if not has_config:
+        if "model_weights" in keys or "layers" in keys or "vars" in keys:
+            raise ModelLoadError(
+                f"{path} holds weights but no model architecture",
+                "pass the architecture with --arch, or inspect it as a weights file",
+            )
+        raise ModelLoadError(
+            f"{path} is an HDF5 file that holds no Keras model (top-level keys: {', '.join(keys[:8]) or 'none'})",
+            "pass a model saved with model.save(), or a feature cache to `reuse inspect`",
+        )
+
+
+def fix_tf_keras2_config(config: dict) -> dict:
+    """Adjust a tf.keras 2 model config where Keras 3 misreads it; returns a fixed copy.
+
+    Differences that break Keras 3 loads of ordinary tf.keras 2 files:
+    - BatchNormalization saved `axis` as a one-element list (every tf.keras application);
+      Keras 3 wants an int. DepthwiseConv2D saved `groups=1`, which Keras 3 refuses.
+    - In tf.keras 2 a nested Sequential counts its calls from 1 (node 0 is its own graph);
+      Keras 3 counts a Sequential's calls from 0, so references to it are off by one.
+
+    Example:
+        >>> fix_tf_keras2_config(json.loads(h5file.attrs["model_config"]))
+    """
+    config = json.loads(json.dumps(config))
+
+    def fix_refs(node_list, sequential: set[str]):
+        for node in node_list:
+            if isinstance(node, list):
+                for ref in node:
+                    if isinstance(ref, list) and ref and ref[0] in sequential and int(ref[1]) > 0:
+                        ref[1] = int(ref[1]) - 1
+
+    def visit(spec):
+        if not isinstance(spec, dict):
+            return
+        cls, cfg = spec.get("class_name"), spec.get("config")
+        if not isinstance(cfg, dict):
+            return
+        if (
+            cls == "BatchNormalization"
+            and isinstance(cfg.get("axis"), list)
+            and len(cfg["axis"]) == 1
+        ):
+            cfg["axis"] = int(cfg["axis"][0])
+        if cls in ("DepthwiseConv1D", "DepthwiseConv2D") and cfg.get("groups") == 1:
+            del cfg["groups"]
+        layers = cfg.get("layers")
+        if isinstance(layers, list):
+            for layer in layers:
+                visit(layer)
+            if cls in ("Functional", "Model"):
+                sequential = {
+                    layer.get("name") for layer in layers if layer.get("class_name") == "Sequential"
+                }
+                if sequential:
+                    for layer in layers:
+                        fix_refs(layer.get("inbound_nodes", []), sequential)
+                    for key in ("output_layers",):
+                        refs = cfg.get(key)
+                        if refs and isinstance(refs[0], str):
+                            refs = [refs]
+                        fix_refs([refs or []], sequential)
+
+    visit(config)
+    return config
+
+
+def _load_h5(path: Path, unsafe: bool):
+    """A full-model .h5 file; tf.keras 2 files get their config fixed for Keras 3 first."""
+    import h5py
+    import keras
+
+    with h5py.File(path, "r") as f:
+        version = f.attrs.get("keras_version", b"")
+        version = version.decode() if isinstance(version, bytes) else str(version)
+        raw = f.attrs["model_config"]
+    if not version.startswith("2."):
+        return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
+    config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    fixed = fix_tf_keras2_config(config)
+    if fixed == config:
+        return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
+    # The input is never modified: the fixed config goes into a temporary copy.
+    import shutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "model.h5"
+        shutil.copyfile(path, copy)
+        with h5py.File(copy, "r+") as f:
+            f.attrs["model_config"] = json.dumps(fixed)
+        return keras.models.load_model(copy, compile=False, safe_mode=not unsafe)
+
+
+def _translate_keras_error(path: Path, err: Exception) -> ModelLoadError:
+    text = str(err)
+    if "safe_mode" in text or "arbitrary code execution" in text:
+        return UnsafeModelError(
+            f"{path} contains a Lambda layer with Python code, which could run arbitrary code",
+            "pass --unsafe only if you trust where the file came from",
+        )
+    if "Could not locate" in text or "Unknown layer" in text or "Unknown class" in text:
+        first = text.strip().splitlines()[0][:200]
+        return ModelLoadError(
+            f"{path} uses a layer class that is not available here ({first})",
+            "import the package that defines it, or re-save the model with standard layers",
+        )
+    first = text.strip().splitlines()[0][:200] if text.strip() else type(err).__name__
+    return ModelLoadError(
+        f"cannot load {path}: {first}", "check that the file is a complete Keras model"
+    )
+
+
+def load_model(
+    path: str | os.PathLike, *, unsafe: bool = False, arch: str | os.PathLike | None = None
+):
+    """Load a Keras 3 model from any supported format.
+
+    Example:
+        >>> model = load_model("models/digits_0to4.keras")
+
+    Args:
+        path: a `.keras`/`.h5` file, a `.weights.h5` file (with `arch`), or a SavedModel folder.
+        unsafe: allow Lambda layers that hold Python code (Keras `safe_mode=False`).
+        arch: the architecture for a `.weights.h5` file: a `.keras`/`.h5` model or `.json` config.
+
+    Returns:
+        A `keras.Model`, uncompiled.
+
+    Raises:
+        ModelLoadError: the path is missing, damaged, or of a format that cannot be loaded.
+        UnsafeModelError: the model holds a Lambda layer and `unsafe` is False.
+    """
+    p = Path(path)
+    kind = model_kind(p)
+    if kind == "keras":
+        _check_keras_zip(p)
+    elif kind == "h5":
+        _check_h5_model(p)
+    elif kind == "weights_h5":
+        if arch is None:
+            raise ModelLoadError(
+                f"{p} holds weights only, without the architecture",
+                "pass the architecture with --arch MODEL.keras (or a .json config)",
+            )
+        return _load_weights_into(p, arch, unsafe=unsafe)
+    elif kind == "savedmodel":
+        return _load_legacy_savedmodel(p)
+    elif kind == "keras_export":
+        return _load_export(p)
+
+    import keras
+
+    _register_custom_objects()
+    try:
+        if kind == "h5":
+            return _load_h5(p, unsafe)
+        return keras.models.load_model(p, compile=False, safe_mode=not unsafe)
+    except ModelLoadError:
+        raise
+    except Exception as err:  # Keras raises many types; each becomes one line
+        raise _translate_keras_error(p, err) from err
+
+
+def _load_weights_into(weights: Path, arch: str | os.PathLike, *, unsafe: bool):
+    import keras
+
+    arch_path = Path(arch)
+    if arch_path.suffix.lower() == ".json":
+        _register_custom_objects()
+        try:
+            config = json.loads(arch_path.read_text())
+            model = keras.models.model_from_json(json.dumps(config))
+        except FileNotFoundError:
+            raise ModelLoadError(f"{arch_path}: no such file", "check the --arch path") from None
+        except Exception as err:
+            raise _translate_keras_error(arch_path, err) from err
+    else:
+        model = load_model(arch_path, unsafe=unsafe)
+    try:
+        model.load_weights(weights)
+    except Exception as err:
+        first = str(err).strip().splitlines()[0][:200]
+        raise ModelLoadError(
+            f"the weights in {weights} do not fit the architecture {arch_path} ({first})",
+            "pass the architecture these weights were saved from",
+        ) from err
+    return model
+
+
+def _load_export(path: Path):
+    """A Keras `model.export()` folder as a model with one frozen TFSMLayer block."""
+    import keras
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as err:
+        raise ModelLoadError(
+            f"cannot read SavedModel {path}: {str(err).splitlines()[0][:200]}",
+            "check that the folder is complete",
+        ) from err
+    endpoints = list(loaded.signatures.keys())
+    endpoint = (
+        "serve"
+        if "serve" in endpoints
+        else ("serving_default" if "serving_default" in endpoints else None)
+    )
+    if endpoint is None:
+        raise ModelLoadError(
+            f"SavedModel {path} has no 'serve' or 'serving_default' signature (has: {', '.join(endpoints) or 'none'})",
+            "export the model with model.export(path)",
+        )
+    sig = loaded.signatures[endpoint]
+    specs = sig.structured_input_signature[1]
+    if len(specs) != 1:
+        raise ModelLoadError(
+            f"SavedModel {path} takes {len(specs)} inputs; reuse handles single-input models",
+            "export a single-input model",
+        )
+    spec = next(iter(specs.values()))
+    layer = keras.layers.TFSMLayer(
+        str(path), call_endpoint=endpoint, trainable=False, name="savedmodel"
+    )
+    inputs = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype.name, name="input")
+    outputs = layer(inputs)
+    if isinstance(outputs, dict):
+        if len(outputs) != 1:
+            raise ModelLoadError(
+                f"SavedModel {path} has {len(outputs)} outputs; reuse handles single-output models",
+                "export a single-output model",
+            )
+        outputs = next(iter(outputs.values()))
+    return keras.Model(inputs, outputs, name=path.name)
+
+
+def _load_legacy_savedmodel(path: Path):
+    """A tf.keras 2 SavedModel: read it with tf_keras, hand it to Keras 3 through an .h5 file."""
+    try:
+        import tf_keras
+    except ImportError:
+        raise ModelLoadError(
+            f"{path} is a legacy tf.keras SavedModel, which needs the optional tf_keras package",
+            f"install it with: {TF_KERAS_INSTALL}",
+        ) from None
+
+    try:
+        legacy = tf_keras.models.load_model(str(path), compile=False)
+    except Exception as err:
+        raise ModelLoadError(
+            f"tf_keras cannot read {path}: {str(err).splitlines()[0][:200]}",
+            "check that the folder is complete",
+        ) from err
+    with tempfile.TemporaryDirectory() as tmp:
+        h5 = Path(tmp) / "legacy.h5"
+        legacy.save(h5, save_format="h5")
+        try:
+            return _load_h5(h5, unsafe=False)
+        except Exception as err:
+            raise _translate_keras_error(path, err) from err
+
+
+def save_model(model, path: str | os.PathLike) -> Path:
+    """Save `model` atomically (temporary file, then rename). The format follows the extension.
+
+    Raises:
+        OutputError: the extension is not .keras or .h5.
+    """
+    from reuse.core.atomic import atomic_path
+    from reuse.core.errors import OutputError
+
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if target.name.lower().endswith(".weights.h5"):
+        with atomic_path(target, suffix=".weights.h5") as tmp:
+            model.save_weights(tmp)
+        return target
+    if suffix not in (".keras", ".h5"):
+        raise OutputError(
+            f"cannot save a model as '{target.name}'", "use a .keras (or .h5) output path"
+        )
+    with atomic_path(target, suffix=suffix) as tmp:
+        model.save(tmp)
+    return target

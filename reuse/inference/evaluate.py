@@ -1,0 +1,168 @@
+"""Evaluate a model on labelled data, and write predictions.
+
+The loss follows the labels (SPEC "Data"): integers → sparse categorical cross-entropy (or
+binary cross-entropy for a single sigmoid output), floats → mean squared error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from reuse.core.errors import DataError, OutputError
+
+
+@dataclass
+class Evaluation:
+    rows: int
+    loss: float
+    loss_name: str
+    accuracy: float | None
+    per_class: list[dict] = field(default_factory=list)
+    confusion: list[list[int]] | None = None
+
+    def metrics(self) -> dict:
+        out = {"loss": self.loss, "rows": self.rows}
+        if self.accuracy is not None:
+            out["accuracy"] = self.accuracy
+        return out
+
+
+def predict_array(model, data, batch_size: int = 256) -> np.ndarray:
+    """Model outputs for every row of `data` (a Dataset or an array), computed in batches."""
+    from reuse.training.finetune import fit_input_shape
+
+    if isinstance(data, np.ndarray):
+        return np.asarray(
+            model.predict(
+                fit_input_shape(data.astype(np.float32), model), batch_size=batch_size, verbose=0
+            )
+        )
+    outputs = []
+    for _, xb, _ in data.batches(batch_size):
+        xb = fit_input_shape(xb, model, source=getattr(data, "path", "data"))
+        outputs.append(np.asarray(model.predict_on_batch(xb)))
+    if not outputs:
+        raise DataError(
+            f"{getattr(data, 'path', 'data')}: no rows to predict", "check the selection flags"
+        )
+    return np.concatenate(outputs)
+
+
+def evaluate(model, data, *, batch_size: int = 256) -> Evaluation:
+    """Loss, accuracy and a per-class summary (precision, recall, support) of `model` on `data`.
+
+    Example:
+        >>> ev = evaluate(reuse.load_model("tuned.keras"), reuse.load_data("test.npz"))
+        >>> ev.accuracy
+
+    Raises:
+        DataError: the data has no labels, or labels that do not fit the model's outputs.
+    """
+    y = data.y if hasattr(data, "y") else None
+    if y is None:
+        raise DataError(
+            f"{getattr(data, 'path', 'data')} has no labels to evaluate against",
+            "pass labelled data",
+        )
+    probs = predict_array(model, data, batch_size)
+    y = np.asarray(y)
+    n_out = probs.shape[-1] if probs.ndim > 1 else 1
+    integer = np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
+    eps = 1e-7
+    if integer and n_out > 1:
+        labels = y.reshape(-1).astype(np.int64)
+        if labels.min() < 0 or labels.max() >= n_out:
+            raise DataError(
+                f"labels range over {labels.min()}..{labels.max()} but the model has {n_out} outputs",
+                "select matching classes (--classes) or evaluate the model trained for these labels",
+            )
+        p = np.clip(probs[np.arange(len(labels)), labels], eps, 1.0)
+        loss, loss_name = float(-np.mean(np.log(p))), "sparse_categorical_crossentropy"
+        predicted = probs.argmax(axis=-1)
+        return _classification(labels, predicted, n_out, loss, loss_name)
+    if integer or (n_out == 1 and set(np.unique(y).tolist()) <= {0, 1}):
+        labels = y.reshape(-1).astype(np.int64)
+        p1 = np.clip(probs.reshape(-1), eps, 1 - eps)
+        loss = float(-np.mean(labels * np.log(p1) + (1 - labels) * np.log(1 - p1)))
+        predicted = (p1 >= 0.5).astype(np.int64)
+        return _classification(labels, predicted, 2, loss, "binary_crossentropy")
+    target = y.reshape(probs.shape) if y.size == probs.size else None
+    if target is None:
+        raise DataError(
+            f"targets of shape {y.shape} do not fit outputs of shape {probs.shape}", "check --data"
+        )
+    return Evaluation(
+        rows=len(y), loss=float(np.mean((probs - target) ** 2)), loss_name="mse", accuracy=None
+    )
+
+
+def _classification(labels, predicted, k, loss, loss_name) -> Evaluation:
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class = []
+    for c in range(k):
+        support = int(confusion[c].sum())
+        predicted_c = int(confusion[:, c].sum())
+        tp = int(confusion[c, c])
+        per_class.append(
+            {
+                "class": c,
+                "support": support,
+                "precision": tp / predicted_c if predicted_c else 0.0,
+                "recall": tp / support if support else 0.0,
+            }
+        )
+    return Evaluation(
+        rows=int(len(labels)),
+        loss=loss,
+        loss_name=loss_name,
+        accuracy=float(np.mean(labels == predicted)),
+        per_class=per_class,
+        confusion=confusion.tolist(),
+    )
+
+
+def predict(model, data, output, *, batch_size: int = 256, class_map: dict | None = None) -> Path:
+    """Write predictions for every row of `data` to `output` (.npy: the raw outputs; .csv:
+    the outputs plus the predicted class, in the original label values when a class map is known).
+    """
+    from reuse.core.atomic import atomic_path
+
+    out = Path(output)
+    if out.suffix.lower() not in (".npy", ".csv"):
+        raise OutputError(
+            f"cannot write predictions as '{out.name}'", "use -o preds.npy or -o preds.csv"
+        )
+    probs = predict_array(model, data, batch_size)
+    with atomic_path(out) as tmp:
+        if out.suffix.lower() == ".npy":
+            with open(tmp, "wb") as f:
+                np.save(f, probs)
+        else:
+            _write_csv(tmp, probs, class_map, getattr(data, "indices", None))
+    return out
+
+
+def _write_csv(path, probs, class_map, indices) -> None:
+    import csv
+
+    probs2 = probs.reshape(len(probs), -1)
+    inverse = {int(v): int(k) for k, v in (class_map or {}).items()}
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        header = ["row"] + [f"p{i}" for i in range(probs2.shape[1])]
+        classify = probs2.shape[1] > 1 or (
+            probs2.shape[1] == 1 and probs2.min() >= 0 and probs2.max() <= 1
+        )
+        if classify:
+            header.append("class")
+        writer.writerow(header)
+        for i, p in enumerate(probs2):
+            row = [int(indices[i]) if indices is not None else i] + [f"{v:.6g}" for v in p]
+            if classify:
+                c = int(p.argmax()) if len(p) > 1 else int(p[0] >= 0.5)
+                row.append(inverse.get(c, c))
+            writer.writerow(row)

@@ -1,0 +1,131 @@
+"""The layers of a model as a flat list, nested models included as `outer/inner`.
+
+Every command that names layers (inspect, freeze, cache-features, finetune) addresses them
+through this list, so a name means the same thing everywhere. Nested models (a
+`keras.applications` base inside a Sequential) appear as a container entry followed by their
+own layers; leaf layers get an index, counted from 0 over leaves only.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from reuse.core.errors import LayerNotFound
+
+
+@dataclass
+class LayerEntry:
+    path: str  # "outer/inner"
+    layer: object  # the keras layer
+    depth: int
+    index: int | None  # position among leaf layers; None for containers
+    parent: str | None
+    children: list[str] = field(default_factory=list)
+
+    @property
+    def is_container(self) -> bool:
+        return self.index is None
+
+
+def _is_container(layer) -> bool:
+    import keras
+
+    return isinstance(layer, keras.Model) and bool(getattr(layer, "layers", None))
+
+
+def walk(model) -> list[LayerEntry]:
+    """Depth-first list of the model's layers, containers before their contents."""
+    entries: list[LayerEntry] = []
+    counter = [0]
+
+    def visit(container, prefix: str, depth: int, parent: str | None):
+        for layer in container.layers:
+            path = f"{prefix}{layer.name}"
+            if _is_container(layer):
+                entry = LayerEntry(path, layer, depth, None, parent)
+                entries.append(entry)
+                visit(layer, path + "/", depth + 1, path)
+                entry.children = [e.path for e in entries if e.parent == path]
+            else:
+                entries.append(LayerEntry(path, layer, depth, counter[0], parent))
+                counter[0] += 1
+
+    visit(model, "", 0, None)
+    return entries
+
+
+def leaves(model) -> list[LayerEntry]:
+    return [e for e in walk(model) if not e.is_container]
+
+
+def names(model) -> list[str]:
+    return [e.path for e in walk(model)]
+
+
+def closest(name: str, candidates: list[str], n: int = 5) -> list[str]:
+    """Real names near `name`: close spellings first, then names that contain it."""
+    short = {c.rsplit("/", 1)[-1]: c for c in candidates}
+    found = difflib.get_close_matches(name, candidates, n=n, cutoff=0.5)
+    found += [short[s] for s in difflib.get_close_matches(name, list(short), n=n, cutoff=0.5)]
+    found += [c for c in candidates if name.lower() in c.lower()]
+    unique: list[str] = []
+    for c in found:
+        if c not in unique:
+            unique.append(c)
+    return unique[:n]
+
+
+def find(model_or_entries, name: str) -> LayerEntry:
+    """The entry for `name` ("outer/inner", or a bare name when it is unique).
+
+    Raises:
+        LayerNotFound: no such layer; the message lists the closest real names.
+    """
+    entries = model_or_entries if isinstance(model_or_entries, list) else walk(model_or_entries)
+    for e in entries:
+        if e.path == name:
+            return e
+    bare = [e for e in entries if e.path.rsplit("/", 1)[-1] == name]
+    if len(bare) == 1:
+        return bare[0]
+    all_names = [e.path for e in entries]
+    if len(bare) > 1:
+        raise LayerNotFound(
+            f"layer name '{name}' is ambiguous: {', '.join(e.path for e in bare)}",
+            "use the full outer/inner name",
+        )
+    near = closest(name, all_names)
+    hint = (
+        f"did you mean: {', '.join(near)}"
+        if near
+        else "run `reuse inspect MODEL` to list the layer names"
+    )
+    raise LayerNotFound(f"no layer named '{name}'", hint)
+
+
+def weight_count(layer) -> int:
+    total = 0
+    for w in layer.weights:
+        n = 1
+        for d in w.shape:
+            n *= int(d)
+        total += n
+    return total
+
+
+def output_shape(layer):
+    """The layer's output shape as lists (None for the batch), or None when unknown."""
+    try:
+        out = layer.output
+    except (AttributeError, ValueError):
+        return None
+
+    def one(t):
+        return [None if d is None else int(d) for d in t.shape]
+
+    if isinstance(out, (list, tuple)):
+        return [one(t) for t in out]
+    if isinstance(out, dict):
+        return [one(t) for t in out.values()]
+    return one(out)

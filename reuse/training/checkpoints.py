@@ -1,0 +1,172 @@
+"""Checkpoints of a fine-tuning run, and resuming one: same stage, epoch, freeze state,
+optimizer state and schedule position.
+
+After every epoch the checkpoint folder gets, in this order: the whole model's weights, the
+optimizer variables (their `iterations` is the schedule position), the weights of the best
+kept stage, and last `state.json`, which names the files of that epoch. Each file is written
+under a temporary name and renamed, so a run killed at any moment leaves a consistent
+checkpoint: the previous epoch's, or this one's.
+
+The freeze state is part of `state.json` and is applied again on resume — a resumed stage
+trains the layers it trained before (a known bug elsewhere: layers come back frozen after a
+resume and are then silently never trained).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from reuse.core.errors import UsageError
+
+STATE = "state.json"
+
+
+@dataclass
+class ResumeState:
+    stage: int  # index of the stage in progress
+    stage_epochs_done: int  # epochs of that stage already trained
+    global_epoch: int  # epochs trained in all stages
+    trainable: list[str]
+    results: list[dict]  # finished stages (StageResult fields)
+    history: list[dict]
+    best_metric: float | None
+    stage_best: float | None
+    stage_wait: int
+    weights: Path
+    optimizer: Path | None
+    best_weights: Path | None
+    stage_best_weights: Path | None
+    options: dict = field(default_factory=dict)
+
+
+class Checkpointer:
+    """Writes a checkpoint after each epoch into `directory`."""
+
+    def __init__(self, directory: str | os.PathLike, options: dict):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.options = options
+
+    def _write(self, name: str, writer) -> Path:
+        target = self.dir / name
+        tmp = self.dir / f".{name}.tmp{''.join(Path(name).suffixes)}"
+        writer(tmp)
+        os.replace(tmp, target)
+        return target
+
+    def save(
+        self,
+        *,
+        model,
+        optimizers: list,
+        stage: int,
+        stage_epochs_done: int,
+        global_epoch: int,
+        trainable: list[str],
+        results: list[dict],
+        history: list[dict],
+        best_metric: float | None,
+        best_weights: list[np.ndarray] | None,
+        stage_best: float | None,
+        stage_wait: int,
+        stage_best_weights: list[np.ndarray] | None,
+    ) -> None:
+        tag = f"e{global_epoch}"
+        weights = self._write(f"{tag}.model.npz", lambda p: _save_arrays(p, model.get_weights()))
+        opt_vars = [np.array(v) for opt in optimizers for v in opt.variables]
+        opt_file = self._write(f"{tag}.optimizer.npz", lambda p: _save_arrays(p, opt_vars))
+        best_file = (
+            self._write(f"{tag}.best.npz", lambda p: _save_arrays(p, best_weights))
+            if best_weights is not None
+            else None
+        )
+        stage_best_file = (
+            self._write(f"{tag}.stage_best.npz", lambda p: _save_arrays(p, stage_best_weights))
+            if stage_best_weights is not None
+            else None
+        )
+        state = {
+            "stage": stage,
+            "stage_epochs_done": stage_epochs_done,
+            "global_epoch": global_epoch,
+            "trainable": trainable,
+            "results": results,
+            "history": history,
+            "best_metric": best_metric,
+            "stage_best": stage_best,
+            "stage_wait": stage_wait,
+            "weights": weights.name,
+            "optimizer": opt_file.name,
+            "best_weights": best_file.name if best_file else None,
+            "stage_best_weights": stage_best_file.name if stage_best_file else None,
+            "options": self.options,
+        }
+        self._write(STATE, lambda p: Path(p).write_text(json.dumps(state, default=float) + "\n"))
+        keep = {
+            STATE,
+            weights.name,
+            opt_file.name,
+            *(f.name for f in (best_file, stage_best_file) if f),
+        }
+        for old in self.dir.iterdir():
+            if old.name not in keep and not old.name.startswith("."):
+                old.unlink(missing_ok=True)
+
+
+def _save_arrays(path, arrays) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, *arrays)
+
+
+def load_arrays(path: Path) -> list[np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        return [npz[f"arr_{i}"] for i in range(len(npz.files))]
+
+
+def load_state(directory: str | os.PathLike, options: dict) -> ResumeState:
+    """The last checkpoint in `directory`.
+
+    Raises:
+        UsageError: no checkpoint there, or one made with other options.
+    """
+    d = Path(directory)
+    path = d / STATE
+    if not path.exists():
+        raise UsageError(
+            f"no checkpoint in {d} (no {STATE})",
+            "run once with --checkpoint-dir first, or drop --resume",
+        )
+    state = json.loads(path.read_text())
+    ignore = {"epochs_hint"}
+    differ = [k for k in options if k not in ignore and state["options"].get(k) != options.get(k)]
+    if differ:
+        first = differ[0]
+        raise UsageError(
+            f"the checkpoint in {d} was made with other options ({first}: {state['options'].get(first)!r}, now {options.get(first)!r})",
+            "resume with the same options, or start afresh in another --checkpoint-dir",
+        )
+
+    def opt(name):
+        return d / state[name] if state.get(name) else None
+
+    return ResumeState(
+        stage=state["stage"],
+        stage_epochs_done=state["stage_epochs_done"],
+        global_epoch=state["global_epoch"],
+        trainable=state["trainable"],
+        results=state["results"],
+        history=state["history"],
+        best_metric=state["best_metric"],
+        stage_best=state.get("stage_best"),
+        stage_wait=state.get("stage_wait", 0),
+        weights=d / state["weights"],
+        optimizer=opt("optimizer"),
+        best_weights=opt("best_weights"),
+        stage_best_weights=opt("stage_best_weights"),
+        options=state["options"],
+    )
