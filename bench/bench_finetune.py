@@ -77,7 +77,8 @@ class _EpochTimer:
 
 def _epoch_seconds(transfer, inputs, tap: str | None, seed: int) -> float:
     """Seconds of the second epoch of a 2-epoch stage (the first one traces and warms up)."""
-    from reuse.training.finetune import FinetuneOptions, StagePlan, run_stage
+    from reuse.training.options import FinetuneOptions
+    from reuse.training.stage import StagePlan, run_stage
 
     options = FinetuneOptions(epochs=2, batch_size=BATCH, seed=seed)
     timer = _EpochTimer()
@@ -87,12 +88,9 @@ def _epoch_seconds(transfer, inputs, tap: str | None, seed: int) -> float:
 
 def _compare(label: str, base, data, tmp: Path, repeats: int = REPEATS) -> list[dict]:
     from reuse.cache import feature_cache
-    from reuse.training.finetune import (
-        FinetuneOptions,
-        TrainingInputs,
-        apply_trainable,
-        build_transfer_model,
-    )
+    from reuse.training.inputs import TrainingInputs
+    from reuse.training.options import FinetuneOptions
+    from reuse.training.transfer import apply_trainable, build_transfer_model
 
     shaped = data.reshape_for(base.inputs[0].shape)
     x, y = shaped.arrays()

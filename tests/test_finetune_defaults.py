@@ -3,7 +3,7 @@
 import inspect
 
 from reuse.cli import finetune_cmd
-from reuse.training.finetune import FinetuneOptions
+from reuse.training.options import FinetuneOptions
 
 
 def test_cli_defaults_equal_library_defaults():

@@ -23,16 +23,17 @@ def frozen_task(tmp_path):
     return path, train, valid
 
 
-def test_plan_stages_taps_and_learning_rates(frozen_task):
+def test_gradual_unfreezing_taps_and_learning_rates(frozen_task):
     from reuse import load_data, load_model
-    from reuse.training.finetune import FinetuneOptions, build_transfer_model
-    from reuse.training.gradual import plan_stages
+    from reuse.training.options import FinetuneOptions
+    from reuse.training.plans import gradual_unfreezing
+    from reuse.training.transfer import build_transfer_model
 
     path, train, _ = frozen_task
     base = load_model(path)
     options = FinetuneOptions(lr=0.01, stage_lr_div=2.0, unfreeze_step=1, max_unfreeze=3)
     transfer = build_transfer_model(base, load_data(train).y, options)
-    plans = plan_stages(transfer, options, taps=["hidden2", "hidden3", "hidden5"])
+    plans = gradual_unfreezing(transfer, options, taps=["hidden2", "hidden3", "hidden5"])
     assert [p.trainable for p in plans] == [
         [],
         ["hidden5"],
@@ -116,13 +117,10 @@ def test_gradual_from_cache_keeps_untouched_layers_and_reports_stages(frozen_tas
 def test_discriminative_rates_hold_under_adam(frozen_task):
     """With Adam, one step moves each weight by about its group's rate: the ratio is the decay."""
     from reuse import load_data, load_model
-    from reuse.training.finetune import (
-        FinetuneOptions,
-        StagePlan,
-        TrainingInputs,
-        build_transfer_model,
-        run_stage,
-    )
+    from reuse.training.inputs import TrainingInputs
+    from reuse.training.options import FinetuneOptions
+    from reuse.training.stage import StagePlan, run_stage
+    from reuse.training.transfer import build_transfer_model
 
     path, train, _ = frozen_task
     data = load_data(train)

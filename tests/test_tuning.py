@@ -61,7 +61,7 @@ def test_suggestion_rules_on_a_known_curve():
 def test_lr_find_restores_weights_and_flags(task):
     from reuse import load_data, load_model
     from reuse.guide.lr_find import lr_find
-    from reuse.training.finetune import FinetuneOptions
+    from reuse.training.options import FinetuneOptions
 
     _, path, train, _ = task
     base = load_model(path)
@@ -161,7 +161,7 @@ def test_lr_find_cli_writes_a_plot_and_a_record(task):
 def test_check_passes_a_healthy_model_and_leaves_it_unchanged(task):
     from reuse import load_data, load_model
     from reuse.guide.check import check
-    from reuse.training.finetune import FinetuneOptions
+    from reuse.training.options import FinetuneOptions
 
     _, path, train, _ = task
     base = load_model(path)
@@ -249,7 +249,7 @@ def _history(path, stages=(0,), epochs=4, lr=1e-3, seed=0):
                     "tap": "input",
                 }
             )
-    from reuse.training.finetune import write_history
+    from reuse.training.history import write_history
 
     return write_history(rows, path)
 

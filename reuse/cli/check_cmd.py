@@ -79,7 +79,7 @@ def check_command(
     from reuse.core.errors import UsageError
     from reuse.formats import model_io
     from reuse.guide.check import check
-    from reuse.training.finetune import FinetuneOptions
+    from reuse.training.options import FinetuneOptions
 
     path, upstream = record.resolve_input(model)
     if features is None and upstream and upstream.get("features") and not no_cache:

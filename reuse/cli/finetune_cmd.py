@@ -169,7 +169,9 @@ def finetune_command(
     from reuse.core.atomic import check_output_path
     from reuse.core.errors import UsageError
     from reuse.formats import model_io
-    from reuse.training.finetune import FinetuneOptions, finetune, write_history
+    from reuse.training.finetune import finetune
+    from reuse.training.history import write_history
+    from reuse.training.options import FinetuneOptions
 
     path, upstream = record.resolve_input(model)
     if features is None and upstream and upstream.get("features") and not no_cache:

@@ -105,7 +105,7 @@ def lr_find_command(
     from reuse.core.errors import UsageError
     from reuse.formats import model_io
     from reuse.guide.lr_find import lr_find
-    from reuse.training.finetune import FinetuneOptions
+    from reuse.training.options import FinetuneOptions
 
     path, upstream = record.resolve_input(model)
     if features is None and upstream and upstream.get("features") and not no_cache:

@@ -88,7 +88,9 @@ def check(
 
     from reuse.core.errors import UsageError
     from reuse.guide.lr_find import _Restorer
-    from reuse.training.finetune import FinetuneOptions, apply_trainable, prepare
+    from reuse.training.finetune import prepare
+    from reuse.training.options import FinetuneOptions
+    from reuse.training.transfer import apply_trainable
 
     if subset < 2:
         raise UsageError(f"`subset` must be >= 2. Received: subset={subset}", "e.g. --subset 20")
@@ -222,7 +224,7 @@ def initial_loss(model, transfer, x, y) -> CheckResult:
 def overfit_tiny(run, options, *, subset: int = 20, steps: int = 300) -> CheckResult:
     """Step 2: train on `subset` rows, full batch, and see the loss get close to zero."""
     from reuse.training import optimizers
-    from reuse.training.finetune import default_lr
+    from reuse.training.options import default_lr
 
     x, y = run.inputs.train(run.tap)
     rows = _stratified(y, subset, options.seed)

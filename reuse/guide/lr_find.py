@@ -131,11 +131,8 @@ def lr_find(
     import keras
 
     from reuse.training import optimizers
-    from reuse.training.finetune import (
-        FinetuneOptions,
-        _regularize_reused,
-        apply_trainable,
-    )
+    from reuse.training.options import FinetuneOptions
+    from reuse.training.transfer import apply_trainable, regularize_reused
 
     _check_arguments(start, end, steps, stop_factor, smooth, rule)
     options = options or FinetuneOptions()
@@ -146,7 +143,7 @@ def lr_find(
         run = prepare(model, data, features=features, options=options)
         transfer = run.transfer
         apply_trainable(transfer, run.trainable, train_bn=options.train_bn)
-        _regularize_reused(transfer, run.trainable, options)
+        regularize_reused(transfer, run.trainable, options)
         train_model = run.train_model()
         x, y = run.inputs.train(run.tap)
         factory = optimizers.optimizer_factory(

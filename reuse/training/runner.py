@@ -1,11 +1,13 @@
-"""Unfreeze gradually: train the head, then unfreeze reused layers from the top, stage by stage.
+"""The stage loop: the mechanism every fine-tuning mode runs on.
 
-Stage 0 trains the head with every reused layer frozen. Each further stage unfreezes the next
-`unfreeze_step` reused layers (from the top), divides the learning rate by `stage_lr_div`, and
-trains from the deepest cached tap below its lowest trainable layer. A stage is kept only if
-the validation metric improves; otherwise the best weights come back and the run stops.
-With `layer_lr_decay` F, each lower unfrozen layer learns F times slower than the one above it
-(one optimizer per group: see reuse.training.discriminative).
+`run_stages` takes a list of `StagePlan`s (which reused layers train, at what learning rate,
+from which cached tap) and runs them in order: it sets each stage's trainability, trains it
+(`reuse.training.stage.run_stage`), checkpoints after every epoch and resumes from a
+checkpoint, and, when asked to judge, keeps a stage only if the validation metric improved;
+otherwise the best weights come back and the loop stops. It decides nothing about *which*
+stages to run: that is a policy (`reuse.training.plans`), in the way Lightning splits
+`BaseFinetuning` (freeze/unfreeze mechanism, state for resume) from `BackboneFinetuning`
+(one schedule).
 """
 
 from __future__ import annotations
@@ -13,86 +15,39 @@ from __future__ import annotations
 import numpy as np
 
 from reuse.core import report
-from reuse.training.finetune import (
-    FinetuneOptions,
-    StagePlan,
-    StageResult,
-    TrainingInputs,
-    TransferModel,
-    deepest_tap_below,
-    default_lr,
-    run_stage,
-)
-
-
-def unfreeze_order(transfer: TransferModel, *, train_bn: bool = False) -> list[str]:
-    """Reused layers that can learn, top first (layers without weights and, unless train_bn,
-    BatchNormalization are skipped: unfreezing them changes nothing or hurts on small data)."""
-    from reuse.surgery.layer_tree import find
-
-    order = []
-    for path in reversed(transfer.reused):
-        layer = find(transfer.model, path).layer
-        if not layer.weights:
-            continue
-        if type(layer).__name__ == "BatchNormalization" and not train_bn:
-            continue
-        order.append(path)
-    return order
-
-
-def plan_stages(
-    transfer: TransferModel, options: FinetuneOptions, taps: list[str]
-) -> list[StagePlan]:
-    """Every stage the run may take, in order (the run stops early when a stage does not help)."""
-    base_lr = options.lr or default_lr(options.optimizer)
-    order = unfreeze_order(transfer, train_bn=options.train_bn)
-    limit = (
-        len(order)
-        if options.max_unfreeze is None
-        else min(len(order), max(0, options.max_unfreeze))
-    )
-    plans = [StagePlan(0, [], base_lr, deepest_tap_below(transfer, [], taps), options.stage_epochs)]
-    count, stage = 0, 1
-    while count < limit:
-        count = min(limit, count + options.unfreeze_step)
-        trainable = order[:count]
-        lr = base_lr / (options.stage_lr_div**stage)
-        scales = {}
-        if options.layer_lr_decay:
-            # The top unfrozen layer gets lr / F, the next lr / F^2, ...; the head keeps lr.
-            scales = {name: options.layer_lr_decay ** -(i + 1) for i, name in enumerate(trainable)}
-        plans.append(
-            StagePlan(
-                stage,
-                trainable,
-                lr,
-                deepest_tap_below(transfer, trainable, taps),
-                options.stage_epochs,
-                scales,
-            )
-        )
-        stage += 1
-    return plans
+from reuse.training.inputs import TrainingInputs
+from reuse.training.options import FinetuneOptions
+from reuse.training.stage import StagePlan, StageResult, run_stage
+from reuse.training.transfer import TransferModel
 
 
 def _weights(model) -> list[np.ndarray]:
     return [np.array(w) for w in model.get_weights()]
 
 
-def run(
+def run_stages(
     transfer: TransferModel,
     inputs: TrainingInputs,
     options: FinetuneOptions,
     history: list[dict],
     *,
-    plans: list[StagePlan] | None = None,
+    plans: list[StagePlan],
     checkpoint_dir=None,
     resume: bool = False,
     judge: bool = True,
     prior: list[StageResult] | None = None,
 ) -> list[StageResult]:
-    """Run the stages; with `judge`, keep a stage only if the validation metric improves.
+    """Run `plans` in order; with `judge`, keep a stage only if the validation metric improves.
+
+    Args:
+        transfer: the model being fine-tuned and what each part of it is.
+        inputs: training and validation rows (raw or from cached taps); without validation
+            and with `judge`, 20% of the training rows are held out (seeded).
+        options: the run's options (epochs per stage, early-stopping patience, seed...).
+        history: the per-epoch rows, appended to in place.
+        plans: the stages, from a policy in `reuse.training.plans`.
+        prior: stage results already run (the reuse-depth search), counted as kept stages.
+        checkpoint_dir, resume: checkpoint after every epoch; continue a checkpointed run.
 
     Returns the stage table (one StageResult per stage run; `kept` tells which counted).
     With `checkpoint_dir`, a checkpoint is written after every epoch; with `resume`, the run
@@ -102,14 +57,14 @@ def run(
     from dataclasses import asdict
 
     from reuse.training import checkpoints
-    from reuse.training.finetune import StageProgress, apply_trainable
+    from reuse.training.stage import StageProgress
+    from reuse.training.transfer import apply_trainable
 
     if judge and not inputs.has_validation():
         report.info(
             "note: gradual unfreezing judges stages on validation data; none given, so 20% of the training rows are held out (--val-split)"
         )
         inputs.hold_out(0.2, options.seed)
-    plans = plans if plans is not None else plan_stages(transfer, options, inputs.taps)
     results: list[StageResult] = list(prior or [])
     kept_prior = [r for r in results if r.kept and r.best_metric is not None]
     best_metric = kept_prior[-1].best_metric if kept_prior else None

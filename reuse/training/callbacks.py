@@ -1,0 +1,137 @@
+"""Keras callbacks of a stage: history rows, resumable early stopping, divergence guard, hooks.
+
+They are built lazily on `keras.callbacks.Callback` (so importing this module does not import
+Keras) and receive the calls that `reuse.training.loop.fit_arrays` makes, as `Model.fit` would.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+
+def learning_rate_now(model) -> float | None:
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return None
+    try:
+        return float(np.asarray(optimizer.learning_rate))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def keras_callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class HistoryRecorder:  # built lazily on a keras Callback base (see __new__)
+    def __new__(cls, *args, **kwargs):
+        base = keras_callback_base()
+
+        class Recorder(base):
+            def __init__(self, plan, history, model_to_fit, started):
+                super().__init__()
+                self.plan, self.rows, self.fit_model, self.started = (
+                    plan,
+                    history,
+                    model_to_fit,
+                    started,
+                )
+
+            def on_epoch_end(self, epoch, logs=None):
+                row = {
+                    "stage": self.plan.index,
+                    "epoch": len(self.rows) + 1,
+                    "stage_epoch": epoch + 1,
+                }
+                row.update({k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"})
+                lr = (logs or {}).get("learning_rate")
+                row["lr"] = float(lr) if lr is not None else learning_rate_now(self.fit_model)
+                row["tap"] = self.plan.tap or "input"
+                row["seconds"] = round(time.perf_counter() - self.started, 3)
+                self.rows.append(row)
+
+        return Recorder(*args, **kwargs)
+
+
+class StageEarlyStopping:
+    """Tracks the best epoch of a stage; with a patience, stops and keeps the best weights.
+
+    Unlike keras.callbacks.EarlyStopping its state lives in a StageProgress, so a resumed stage
+    continues counting where the checkpoint left off.
+    """
+
+    def __new__(cls, monitor, patience, progress):
+        base = keras_callback_base()
+
+        class Stopper(base):
+            def should_stop_now(self):
+                return (
+                    patience is not None
+                    and progress.wait >= max(patience, 1)
+                    and progress.epochs_done > 0
+                )
+
+            def on_epoch_end(self, epoch, logs=None):
+                progress.epochs_done += 1
+                value = (logs or {}).get(monitor)
+                if (
+                    value is not None
+                    and math.isfinite(float(value))
+                    and (progress.best is None or value < progress.best)
+                ):
+                    progress.best, progress.wait = float(value), 0
+                    if patience is not None:
+                        progress.best_weights = [np.array(w) for w in self.model.get_weights()]
+                else:
+                    progress.wait += 1
+                if self.should_stop_now():
+                    self.model.stop_training = True
+
+        return Stopper()
+
+
+class EpochHook:
+    def __new__(cls, func):
+        base = keras_callback_base()
+
+        class Hook(base):
+            def on_epoch_end(self, epoch, logs=None):
+                func(epoch)
+
+        return Hook()
+
+
+class DivergenceGuard:
+    """Stops a stage at the first NaN/Inf loss and can restore the last good epoch's weights."""
+
+    def __new__(cls, *args, **kwargs):
+        base = keras_callback_base()
+
+        class Guard(base):
+            def __init__(self):
+                super().__init__()
+                self.diverged = False
+                self.good = None
+
+            def on_train_begin(self, logs=None):
+                self.good = [np.array(w) for w in self.model.get_weights()]
+
+            def on_epoch_end(self, epoch, logs=None):
+                # fit_arrays ends an epoch at the first batch whose loss is not finite.
+                loss = (logs or {}).get("loss")
+                if loss is not None and not math.isfinite(float(loss)):
+                    self.diverged = True
+                    self.model.stop_training = True
+                if not self.diverged:
+                    self.good = [np.array(w) for w in self.model.get_weights()]
+
+            def restore(self):
+                if self.good is not None:
+                    self.model.set_weights(self.good)
+
+        return Guard()

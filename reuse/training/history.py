@@ -1,0 +1,52 @@
+"""The training history: per-epoch rows, the final metrics, and the CSV/JSON files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from reuse.training.stage import StageResult
+
+
+def final_metrics(history: list[dict], stages: list[StageResult], *, restored: bool) -> dict:
+    """The metrics of the epoch whose weights the model ends with: the best epoch of the last
+    kept stage (early stopping and stage judging restore those weights), else the last epoch."""
+    kept = [s for s in stages if s.kept]
+    if not history:
+        return {}
+    if not kept or not restored:
+        return history[-1]
+    stage = kept[-1]
+    rows = [
+        r
+        for r in history
+        if r.get("stage") == stage.index and math.isfinite(r.get(stage.monitor, math.nan))
+    ]
+    return min(rows, key=lambda r: r[stage.monitor]) if rows else history[-1]
+
+
+def history_has_finite(history: list[dict]) -> bool:
+    return any(math.isfinite(row.get("loss", float("nan"))) for row in history)
+
+
+def write_history(history: list[dict], path: str | Path) -> tuple[Path, Path]:
+    """Write the history as CSV and JSON side by side (`path` without extension + .csv/.json)."""
+    import csv
+
+    from reuse.core.atomic import atomic_path
+
+    base = Path(path)
+    base = base.with_suffix("") if base.suffix in (".csv", ".json") else base
+    csv_path, json_path = Path(f"{base}.csv"), Path(f"{base}.json")
+    columns: list[str] = []
+    for row in history:
+        columns.extend(k for k in row if k not in columns)
+    with atomic_path(csv_path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(history)
+    with atomic_path(json_path) as tmp:
+        Path(tmp).write_text(json.dumps(history, indent=1) + "\n")
+    return csv_path, json_path

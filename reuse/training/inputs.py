@@ -1,0 +1,138 @@
+"""Where a stage's rows come from: the raw data, or a cached tap of the feature cache.
+
+`TrainingInputs` hands each stage its (x, y) training and validation arrays for a tap (None: the
+raw inputs); `deepest_tap_below` picks the cached tap a stage can train from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reuse.core.errors import CacheMismatch, DataError, UsageError
+from reuse.training.transfer import TransferModel
+
+
+class TrainingInputs:
+    """Where each stage's inputs come from: a feature cache's taps, or the raw data.
+
+    Validation rows for a cached tap are computed once per tap through the frozen part (they
+    are few); training rows come from the cache, so the layers below the tap never run.
+    """
+
+    def __init__(
+        self,
+        transfer: TransferModel,
+        *,
+        x=None,
+        y=None,
+        cache=None,
+        val=None,
+        val_split=None,
+        seed=None,
+    ):
+        self.transfer = transfer
+        self.cache = cache
+        self.y = y if cache is None else cache.labels
+        self.x = x
+        self._features: dict[str, np.ndarray] = {}
+        self._val_features: dict[str, np.ndarray] = {}
+        self.val_x, self.val_y = val if val is not None else (None, None)
+        self.train_rows = self.val_rows = None
+        if val is None and val_split:
+            self.hold_out(val_split, seed)
+
+    def hold_out(self, fraction: float, seed=None) -> None:
+        """Validate on a seeded `fraction` of the training rows (when no --val was given)."""
+        perm = np.random.default_rng(seed).permutation(len(self.y))
+        n_val = max(1, int(round(fraction * len(self.y))))
+        if n_val >= len(self.y):
+            raise DataError(
+                f"{len(self.y)} training row(s): holding out {n_val} for validation leaves none to train on",
+                "pass validation data with --val, or more training rows",
+            )
+        self.val_rows, self.train_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+
+    @property
+    def taps(self) -> list[str]:
+        return list(self.cache.taps) if self.cache is not None else []
+
+    def has_validation(self) -> bool:
+        return self.val_x is not None or self.val_rows is not None
+
+    def train(self, tap: str | None):
+        x = self._inputs(tap)
+        y = self.y
+        if self.train_rows is not None:
+            return x[self.train_rows], y[self.train_rows]
+        return x, y
+
+    def validation(self, tap: str | None):
+        if self.val_rows is not None:
+            return self._inputs(tap)[self.val_rows], self.y[self.val_rows]
+        if self.val_x is None:
+            return None
+        if tap is None:
+            return self.val_x, self.val_y
+        if tap not in self._val_features:
+            from reuse.surgery import cuts
+
+            bottom = cuts.bottom_model(self.transfer.model, [tap])
+            # Eager calls in batches: a compiled predict on each new tap model would retrace.
+            self._val_features[tap] = np.concatenate(
+                [
+                    np.asarray(bottom(self.val_x[i : i + 256], training=False))
+                    for i in range(0, len(self.val_x), 256)
+                ]
+            )
+        return self._val_features[tap], self.val_y
+
+    def _inputs(self, tap: str | None):
+        if tap is None:
+            if self.x is None:
+                raise UsageError(
+                    "this stage trains layers below every cached tap, and no raw --data was given",
+                    "pass --data too, or cache a lower tap with `reuse cache-features --at`",
+                )
+            return self.x
+        if tap not in self._features:
+            self._features[tap] = self.cache.array(tap)
+        return self._features[tap]
+
+
+def deepest_tap_below(transfer: TransferModel, trainable: list[str], taps: list[str]) -> str | None:
+    """The highest cached tap that lies below every trainable reused layer (None: raw input)."""
+    order = {name: i for i, name in enumerate(transfer.reused)}
+    lowest = min((order[t] for t in trainable if t in order), default=len(transfer.reused))
+    best = None
+    for tap in taps:
+        if tap in order and order[tap] < lowest and (best is None or order[tap] > order[best]):
+            best = tap
+    return best
+
+
+def resolve_cache(path, transfer: TransferModel, data=None):
+    """Open a feature cache for `transfer`, refusing one made from another model or other data."""
+    from reuse.cache import feature_cache
+
+    cache = feature_cache.open_cache(path, model=transfer.model)
+    usable = [t for t in cache.taps if t in transfer.reused]
+    if not usable:
+        raise CacheMismatch(
+            f"the cache {path} holds taps {', '.join(cache.taps)}, none of which is a reused layer of this model "
+            f"(the reused layers end at {transfer.cut})",
+            f"rebuild it: {cache.rebuild_command()}",
+        )
+    if data is not None and hasattr(data, "identity"):
+        cache.check_data(data)
+    return cache
+
+
+def data_arrays(data):
+    """(x, y, identity) from a Dataset, an (x, y) pair, or None."""
+    if data is None:
+        return None, None, None
+    if isinstance(data, tuple):
+        x, y = data
+        return np.asarray(x, dtype=np.float32), None if y is None else np.asarray(y), None
+    x, y = data.arrays()
+    return x, y, getattr(data, "identity", None)

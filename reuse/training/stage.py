@@ -1,0 +1,207 @@
+"""One stage of fine-tuning: set trainability, compile afresh, train, keep the best epoch.
+
+A stage (`StagePlan`) names the reused layers it trains, its learning rate and the cached tap it
+trains from. Each stage compiles with a new optimizer (Keras ignores `trainable` changes
+otherwise, and an optimizer built for other variables fails), trains with `fit_arrays`, and
+returns a `StageResult` (one row of the stage table).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reuse.core.errors import UsageError
+from reuse.training.callbacks import (
+    DivergenceGuard,
+    EpochHook,
+    HistoryRecorder,
+    StageEarlyStopping,
+)
+from reuse.training.inputs import TrainingInputs
+from reuse.training.options import FinetuneOptions
+from reuse.training.transfer import TransferModel, apply_trainable, regularize_reused
+
+
+@dataclass
+class StagePlan:
+    index: int
+    trainable: list[str]  # reused leaf paths trained in this stage (head always trains)
+    lr: float
+    tap: str | None = None  # the cached tap it trains from; None = raw inputs
+    epochs: int | None = None
+    lr_scales: dict = field(default_factory=dict)  # layer path -> lr multiplier (discriminative)
+
+
+@dataclass
+class StageResult:
+    index: int
+    trainable: list[str]
+    tap: str | None
+    epochs: int
+    best_metric: float | None
+    monitor: str
+    lr: float
+    seconds: float
+    diverged: bool = False
+    kept: bool = True
+    cut: str | None = None
+
+    def row(self) -> dict:
+        return {
+            "stage": self.index,
+            "cut": self.cut,
+            "trainable": ", ".join(self.trainable) if self.trainable else "head only",
+            "tap": self.tap or "input",
+            "epochs": self.epochs,
+            "best": self.best_metric,
+            "monitor": self.monitor,
+            "lr": self.lr,
+            "seconds": round(self.seconds, 2),
+            "kept": self.kept,
+        }
+
+
+@dataclass
+class StageProgress:
+    """Where a stage stands, for checkpoints and resume."""
+
+    epochs_done: int = 0
+    best: float | None = None
+    wait: int = 0
+    best_weights: list | None = None
+    optimizer_state: list | None = None
+
+
+def run_stage(
+    transfer: TransferModel,
+    plan: StagePlan,
+    inputs: TrainingInputs,
+    options: FinetuneOptions,
+    history: list[dict],
+    *,
+    callbacks: list | None = None,
+    initial_epoch: int = 0,
+    progress: StageProgress | None = None,
+    on_epoch=None,
+) -> StageResult:
+    """Train one stage: set trainability, compile afresh, fit, keep the best weights.
+
+    `progress` resumes a stage part-way (epochs done, early-stopping state, optimizer state);
+    `on_epoch(model_to_fit, optimizers, progress, global_epoch)` runs after each epoch
+    (checkpoints).
+    """
+    import keras
+
+    from reuse.surgery import cuts
+    from reuse.training import optimizers, schedules
+    from reuse.training.loop import fit_arrays
+
+    started = time.perf_counter()
+    progress = progress or StageProgress()
+    apply_trainable(transfer, plan.trainable, train_bn=options.train_bn)
+    train_model = transfer.model if plan.tap is None else cuts.top_model(transfer.model, plan.tap)
+    x, y = inputs.train(plan.tap)
+    validation = inputs.validation(plan.tap)
+    epochs = plan.epochs or options.epochs
+    steps_per_epoch = max(1, math.ceil(len(y) / options.batch_size))
+    lr_value, schedule_callbacks = schedules.parse_schedule(
+        options.schedule or "constant",
+        lr=plan.lr,
+        steps_per_epoch=steps_per_epoch,
+        epochs=epochs,
+        validation=validation is not None,
+    )
+    regularize_reused(transfer, plan.trainable, options)
+    factory = optimizers.optimizer_factory(
+        options.optimizer, clipnorm=options.clip_norm, clipvalue=options.clip_value
+    )
+    if plan.lr_scales and any(s != 1.0 for s in plan.lr_scales.values()):
+        from reuse.training.discriminative import GroupedOptimizerModel
+
+        model_to_fit = GroupedOptimizerModel(train_model, factory, lr_value, plan.lr_scales)
+        model_to_fit.compile(
+            loss=transfer.loss,
+            metrics=list(transfer.metrics),
+        )
+        stage_optimizers = [opt for _, opt, _ in model_to_fit.groups]
+    else:
+        model_to_fit = train_model
+        model_to_fit.compile(
+            optimizer=factory(lr_value),
+            loss=transfer.loss,
+            metrics=list(transfer.metrics),
+        )
+        model_to_fit.optimizer.build(model_to_fit.trainable_variables)
+        stage_optimizers = [model_to_fit.optimizer]
+    if progress.optimizer_state is not None:
+        variables = [v for opt in stage_optimizers for v in opt.variables]
+        if len(variables) != len(progress.optimizer_state):
+            raise UsageError(
+                "the checkpoint's optimizer state does not fit this stage",
+                "start afresh in another --checkpoint-dir",
+            )
+        for var, value in zip(variables, progress.optimizer_state, strict=True):
+            var.assign(value)
+
+    monitor = "val_loss" if validation is not None else "loss"
+    recorder = HistoryRecorder(plan, history, model_to_fit, started)
+    guard = DivergenceGuard()
+    stopper = StageEarlyStopping(monitor, options.early_stopping, progress)
+    cbs = [guard, recorder, stopper, *schedule_callbacks, *(callbacks or [])]
+    if on_epoch is not None:
+        cbs.append(
+            EpochHook(lambda epoch: on_epoch(model_to_fit, stage_optimizers, progress, epoch + 1))
+        )
+    delay = float(os.environ.get("REUSE_TEST_EPOCH_DELAY", "0") or 0)
+    if delay:  # lets the resume test kill a run in the middle of a stage
+        cbs.append(EpochHook(lambda epoch: time.sleep(delay)))
+    if options.tensorboard:
+        _require_tensorboard()
+        cbs.append(
+            keras.callbacks.TensorBoard(
+                log_dir=str(Path(options.tensorboard) / f"stage{plan.index}")
+            )
+        )
+    remaining = epochs - progress.epochs_done
+    if remaining > 0 and not stopper.should_stop_now():
+        fit_arrays(
+            model_to_fit,
+            x,
+            y,
+            batch_size=options.batch_size,
+            epochs=initial_epoch + remaining,
+            initial_epoch=initial_epoch,
+            validation_data=validation,
+            callbacks=cbs,
+            seed=options.seed,
+        )
+    if guard.diverged:
+        guard.restore()
+    if options.early_stopping is not None and progress.best_weights is not None:
+        model_to_fit.set_weights(progress.best_weights)
+    return StageResult(
+        index=plan.index,
+        trainable=list(plan.trainable),
+        tap=plan.tap,
+        epochs=progress.epochs_done,
+        best_metric=progress.best,
+        monitor=monitor,
+        lr=float(plan.lr),
+        seconds=time.perf_counter() - started,
+        diverged=guard.diverged,
+        cut=transfer.cut,
+    )
+
+
+def _require_tensorboard() -> None:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "--tensorboard needs the tensorboard package",
+            "pip install tensorboard (or keras-reuse[tensorboard])",
+        ) from None
