@@ -82,10 +82,11 @@ def cache_features_command(
     from reuse.core import record as records
     from reuse.core import report
     from reuse.core.atomic import check_output_path
+    from reuse.core.naming import default_output
     from reuse.formats.model_io import load_model
 
     model_path, upstream = records.resolve_input(model)
-    out = output or Path(model_path).with_name(f"{Path(model_path).name.split('.')[0]}.features.h5")
+    out = output or default_output(model_path, "features", ".h5")
     if Path(out).suffix.lower() not in (".h5", ".hdf5"):
         from reuse.core.errors import OutputError
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -76,16 +75,11 @@ def check_command(
         reuse check base.keras --data train.npz --cut hidden3 --subset 30 && reuse finetune base.keras --data train.npz --cut hidden3
     """
     from reuse.core import exit_codes, record, report
-    from reuse.core.errors import UsageError
-    from reuse.formats import model_io
     from reuse.guide.check import check
     from reuse.training.options import FinetuneOptions
+    from reuse.training.setup import prepare_run
 
     path, upstream = record.resolve_input(model)
-    if features is None and upstream and upstream.get("features") and not no_cache:
-        features = Path(upstream["features"])
-    if data is None and features is None:
-        raise UsageError("no data to check with", "pass --data DATA")
     opts = D.data_options(
         data,
         labels=labels,
@@ -100,7 +94,7 @@ def check_command(
         seed=seed,
     )
     options = FinetuneOptions(
-        cut=cut or (upstream or {}).get("cut_finetune"),
+        cut=cut,
         head=head,
         loss=loss,
         optimizer=optimizer,
@@ -109,10 +103,25 @@ def check_command(
         seed=seed,
     )
     options.check()
-    dataset = opts.load() if data is not None else None
-    base = model_io.load_model(path, unsafe=unsafe)
+    setup = prepare_run(
+        path,
+        opts,
+        upstream=upstream,
+        features=features,
+        no_cache=no_cache,
+        cut=cut,
+        unsafe=unsafe,
+        what="data to check with",
+    )
+    options.cut = setup.cut
     results = check(
-        base, dataset, options, features=features, subset=subset, steps=steps, batch=batch_size
+        setup.model,
+        setup.data,
+        options,
+        features=setup.features,
+        subset=subset,
+        steps=steps,
+        batch=batch_size,
     )
     failed = [r.name for r in results if r.status == "fail"]
     rec = record.make_record(

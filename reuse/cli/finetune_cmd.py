@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -167,22 +166,15 @@ def finetune_command(
     """
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
-    from reuse.core.errors import UsageError
-    from reuse.formats import model_io
+    from reuse.core.naming import default_output
     from reuse.training.finetune import finetune
-    from reuse.training.history import write_history
     from reuse.training.options import FinetuneOptions
+    from reuse.training.setup import prepare_run
 
     path, upstream = record.resolve_input(model)
-    if features is None and upstream and upstream.get("features") and not no_cache:
-        features = Path(upstream["features"])
     learning_rate = _learning_rate(lr, upstream)
-    out = (
-        Path(output)
-        if output
-        else Path(path).with_name(Path(path).name.split(".")[0] + ".tuned.keras")
-    )
-    check_output_path(out, [path, data, features])
+    out = Path(output) if output else default_output(path, "tuned")
+    check_output_path(out, [path, data, features, (upstream or {}).get("features")])
     opts = D.data_options(
         data,
         labels=labels,
@@ -196,12 +188,8 @@ def finetune_command(
         limit=limit,
         seed=seed,
     )
-    if data is None and features is None:
-        raise UsageError("no training data", "pass --data DATA (and optionally --features CACHE)")
-    dataset = opts.load() if data is not None else None
-    val_set = replace(opts, per_class=None, limit=None).load(val) if val is not None else None
     options = FinetuneOptions(
-        cut=cut or (upstream or {}).get("cut_finetune"),
+        cut=cut,
         head=head,
         loss=loss,
         optimizer=optimizer,
@@ -228,7 +216,19 @@ def finetune_command(
         reuse_depth=reuse_depth,
         tensorboard=str(tensorboard) if tensorboard else None,
     )
-    base = model_io.load_model(path, unsafe=unsafe)
+    options.check()  # every value refused before TensorFlow starts
+    setup = prepare_run(
+        path,
+        opts,
+        upstream=upstream,
+        val=val,
+        features=features,
+        no_cache=no_cache,
+        cut=cut,
+        unsafe=unsafe,
+    )
+    options.cut = setup.cut
+    features, base, dataset, val_set = setup.features, setup.model, setup.data, setup.val
     result = finetune(
         base,
         dataset,
@@ -238,12 +238,9 @@ def finetune_command(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
     )
-    model_io.save_model(result.model, out)
-    hist_base = history or out.with_name(out.name.removesuffix(".keras") + ".history")
-    csv_path, json_path = write_history(result.history, hist_base)
+    saved = result.save(out, history=history)
+    csv_path, report_path = saved.history_csv, saved.report
     stage_rows = [s.row() for s in result.stages]
-    report_path = out.with_name(out.name.removesuffix(".keras") + ".report.json")
-    _write_report(report_path, result, stage_rows)
     if len(stage_rows) > 1 or unfreeze == "gradual":
         _render_stage_table(stage_rows)
     metrics = {
@@ -336,23 +333,6 @@ def _render_stage_table(rows: list[dict]) -> None:
             "yes" if r["kept"] else "no",
         )
     report.render(table)
-
-
-def _write_report(path: Path, result, stage_rows) -> None:
-    import json
-
-    from reuse.core.atomic import atomic_path
-
-    payload = {
-        "cut": result.transfer.cut,
-        "head": result.transfer.head,
-        "reused": result.transfer.reused,
-        "stages": stage_rows,
-        "metrics": result.metrics,
-        "used_cache": result.used_cache,
-    }
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(payload, indent=1, default=str) + "\n")
 
 
 @command

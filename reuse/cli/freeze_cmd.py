@@ -102,17 +102,6 @@ def unfreeze_command(
     _run("unfreeze", **locals())
 
 
-def default_output(path: str | Path, action: str) -> Path:
-    """`<stem>.frozen.keras` (or `.unfrozen.keras`) next to the input model."""
-    p = Path(path)
-    name = p.name
-    for suffix in (".keras", ".h5", ".hdf5"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return p.parent / f"{name}.{action.replace('freeze', 'frozen')}.keras"
-
-
 def _run(
     action,
     *,
@@ -133,6 +122,7 @@ def _run(
     from reuse.core import record
     from reuse.core.atomic import check_output_path
     from reuse.core.errors import OutputError, UsageError
+    from reuse.core.naming import default_output
     from reuse.surgery.freezing import check_selector
 
     selectors = dict(
@@ -148,7 +138,7 @@ def _run(
             )
         output = Path(path)
     elif output is None:
-        output = default_output(path, action)
+        output = default_output(path, action.replace("freeze", "frozen"))
     out = check_output_path(output, [path], in_place=in_place)
     if not out.name.lower().endswith((".keras", ".h5")) or out.name.lower().endswith(".weights.h5"):
         raise OutputError(

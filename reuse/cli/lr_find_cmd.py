@@ -103,15 +103,11 @@ def lr_find_command(
     """
     from reuse.core import record, report
     from reuse.core.errors import UsageError
-    from reuse.formats import model_io
     from reuse.guide.lr_find import lr_find
     from reuse.training.options import FinetuneOptions
+    from reuse.training.setup import prepare_run
 
     path, upstream = record.resolve_input(model)
-    if features is None and upstream and upstream.get("features") and not no_cache:
-        features = Path(upstream["features"])
-    if data is None and features is None:
-        raise UsageError("no training data", "pass --data DATA (and optionally --features CACHE)")
     if plot is not None and plot.suffix.lower() != ".png":
         raise UsageError(
             f"--plot writes a PNG. Received: --plot {plot}",
@@ -130,7 +126,6 @@ def lr_find_command(
         limit=limit,
         seed=seed,
     )
-    cut = cut or (upstream or {}).get("cut_finetune")
     options = FinetuneOptions(
         cut=cut,
         head=head,
@@ -144,12 +139,14 @@ def lr_find_command(
         seed=seed,
     )
     options.check()
-    dataset = opts.load() if data is not None else None
-    base = model_io.load_model(path, unsafe=unsafe)
+    setup = prepare_run(
+        path, opts, upstream=upstream, features=features, no_cache=no_cache, cut=cut, unsafe=unsafe
+    )
+    options.cut = setup.cut
     result = lr_find(
-        base,
-        dataset,
-        features=features,
+        setup.model,
+        setup.data,
+        features=setup.features,
         options=options,
         start=start,
         end=end,

@@ -76,15 +76,12 @@ def sparsify_command(
     """
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
+    from reuse.core.naming import default_output
     from reuse.formats import model_io
     from reuse.guide.sparsity import sparsify
 
     path, upstream = record.resolve_input(model)
-    out = (
-        Path(output)
-        if output
-        else Path(path).with_name(Path(path).name.split(".")[0] + ".sparse.keras")
-    )
+    out = Path(output) if output else default_output(path, "sparse")
     check_output_path(out, [path, data], in_place=in_place)
     dataset = None
     if data is not None:

@@ -12,13 +12,15 @@ the whole model is what gets saved, and its predictions on raw inputs equal the 
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from reuse.core import report
 from reuse.core.errors import DataError, TrainingDiverged, UsageError
-from reuse.training.history import final_metrics, history_has_finite
+from reuse.training.history import final_metrics, history_has_finite, write_history, write_report
 from reuse.training.inputs import TrainingInputs, data_arrays, deepest_tap_below, resolve_cache
 from reuse.training.options import FinetuneOptions
 from reuse.training.stage import StageResult
@@ -27,12 +29,51 @@ from reuse.training.transfer import TransferModel, build_transfer_model
 
 @dataclass
 class FinetuneResult:
+    """What `finetune` returns.
+
+    Attributes:
+        model: the whole trained Keras model (reused layers + head), ready to save.
+        transfer: the cut, the reused leaf layers and the head's layer names.
+        history: one dict per epoch over all stages (loss, metrics, lr, tap, seconds).
+        stages: the stage table, one StageResult per stage run (`kept` tells which counted).
+        metrics: the metrics of the epoch whose weights the model ends with.
+        used_cache: whether training read the feature cache.
+    """
+
     model: object
     transfer: TransferModel
     history: list[dict]
     stages: list[StageResult]
     metrics: dict
     used_cache: bool
+
+    def save(
+        self, path: str | os.PathLike, *, history: str | os.PathLike | None = None
+    ) -> SavedRun:
+        """Write the model to `path` and, beside it, `<stem>.history.csv/.json` and
+        `<stem>.report.json` (cut, head, reused layers, stage table, final metrics).
+
+        Each file is written atomically (`reuse.core.atomic`). `history` overrides the
+        history files' base name. Raises OutputError for a path that cannot be written.
+        """
+        from reuse.core.naming import sidecar
+        from reuse.formats import model_io
+
+        out = Path(path)
+        model_io.save_model(self.model, out)
+        csv_path, json_path = write_history(self.history, history or sidecar(out, "history"))
+        report_path = write_report(sidecar(out, "report", ".json"), self)
+        return SavedRun(out, csv_path, json_path, report_path)
+
+
+@dataclass
+class SavedRun:
+    """The files `FinetuneResult.save` wrote."""
+
+    model: Path
+    history_csv: Path
+    history_json: Path
+    report: Path
 
 
 # ----------------------------------------------------------------------------- building

@@ -50,3 +50,22 @@ def write_history(history: list[dict], path: str | Path) -> tuple[Path, Path]:
     with atomic_path(json_path) as tmp:
         Path(tmp).write_text(json.dumps(history, indent=1) + "\n")
     return csv_path, json_path
+
+
+def write_report(path: str | Path, result) -> Path:
+    """Write `<out>.report.json`: the cut, the head, the reused layers, the stage table, the
+    final metrics and whether the cache was used (atomically). Returns the path."""
+    from reuse.core.atomic import atomic_path
+
+    payload = {
+        "cut": result.transfer.cut,
+        "head": result.transfer.head,
+        "reused": result.transfer.reused,
+        "stages": [s.row() for s in result.stages],
+        "metrics": result.metrics,
+        "used_cache": result.used_cache,
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    return path
