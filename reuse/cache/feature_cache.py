@@ -869,7 +869,7 @@ class FeatureCache:
         bare = [t for t in self.taps if t.rsplit("/", 1)[-1] == tap]
         if len(bare) == 1:
             return bare[0]
-        from reuse.surgery.layer_tree import closest
+        from reuse.core.spec_grammar import closest
 
         near = closest(tap, self.taps)
         raise CacheMismatch(

@@ -7,10 +7,10 @@ with the `number`, `integer`, `boolean` and `numbers` helpers, which echo the va
 
 from __future__ import annotations
 
+import difflib
 import math
 
 from reuse.core.errors import SpecError
-from reuse.surgery.layer_tree import closest
 
 
 def did_you_mean(name: str, candidates: list[str]) -> str:
@@ -123,3 +123,16 @@ def _check_bounds(key, raw, out, lo, hi, lo_open, hi_open) -> None:
         raise SpecError(
             f"`{key}` must be {op} {hi:g}. Received: {key}={raw}", f"give a value {op} {hi:g}"
         )
+
+
+def closest(name: str, candidates: list[str], n: int = 5) -> list[str]:
+    """Real names near `name`: close spellings first, then names that contain it."""
+    short = {c.rsplit("/", 1)[-1]: c for c in candidates}
+    found = difflib.get_close_matches(name, candidates, n=n, cutoff=0.5)
+    found += [short[s] for s in difflib.get_close_matches(name, list(short), n=n, cutoff=0.5)]
+    found += [c for c in candidates if name.lower() in c.lower()]
+    unique: list[str] = []
+    for c in found:
+        if c not in unique:
+            unique.append(c)
+    return unique[:n]

@@ -1,0 +1,1 @@
+"""Using a trained model: `evaluate` (loss, accuracy, per-class table) and `predict`."""

@@ -1,0 +1,5 @@
+"""Model surgery: the layer tree, layer selectors, freezing, cuts, new heads, custom objects.
+
+Everything that takes a Keras model apart or puts a piece on top of it lives here; nothing here
+trains.
+"""

@@ -8,10 +8,10 @@ own layers; leaf layers get an index, counted from 0 over leaves only.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 from reuse.core.errors import LayerNotFound
+from reuse.core.spec_grammar import closest
 
 
 @dataclass
@@ -61,19 +61,6 @@ def leaves(model) -> list[LayerEntry]:
 
 def names(model) -> list[str]:
     return [e.path for e in walk(model)]
-
-
-def closest(name: str, candidates: list[str], n: int = 5) -> list[str]:
-    """Real names near `name`: close spellings first, then names that contain it."""
-    short = {c.rsplit("/", 1)[-1]: c for c in candidates}
-    found = difflib.get_close_matches(name, candidates, n=n, cutoff=0.5)
-    found += [short[s] for s in difflib.get_close_matches(name, list(short), n=n, cutoff=0.5)]
-    found += [c for c in candidates if name.lower() in c.lower()]
-    unique: list[str] = []
-    for c in found:
-        if c not in unique:
-            unique.append(c)
-    return unique[:n]
 
 
 def find(model_or_entries, name: str) -> LayerEntry:

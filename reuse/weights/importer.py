@@ -392,7 +392,7 @@ def _spec_layers(tokens: list[str]) -> list:
     """Keras layers for spec tokens (after the input token). Isolated so it can be swapped."""
     import keras
 
-    from reuse.surgery.layer_tree import closest
+    from reuse.core.spec_grammar import closest
 
     counters: dict[str, int] = {}
     built = []
