@@ -188,6 +188,15 @@ def finetune(
             )
     else:
         trainable, tap = run.trainable, run.tap
+        if (
+            options.unfreeze == "none"
+            and transfer.reused
+            and len(trainable) == len(transfer.reused)
+        ):
+            report.info(
+                "note: no reused layer is frozen, so every reused layer will train; transfer "
+                "usually wants `reuse freeze` first or --unfreeze gradual"
+            )
         if trainable and cache is not None:
             report.info(
                 f"note: {len(trainable)} reused layer(s) are trainable in the model; they train from tap {tap}"
