@@ -80,7 +80,7 @@ class Augmenter:
             self.layers.extend(self._make(keras, name, value, next(seeds)))
         if spec.mixup is not None:
             self._mixer = keras.layers.MixUp(alpha=spec.mixup, seed=next(seeds))
-        elif spec.cutmix is not None:
+        if spec.cutmix is not None:  # the parser allows mixup or cutmix, not both
             # A fixed alpha: CutMix samples it from `factor`, so give the same value twice.
             self._mixer = keras.layers.CutMix(factor=(spec.cutmix, spec.cutmix), seed=next(seeds))
 
@@ -213,13 +213,13 @@ def build_augmenter(
         num_classes: classes for one-hot labels when mixup/cutmix meet integer labels.
 
     Raises:
-        SpecError: a malformed spec text.
+        SpecError: a malformed spec (text, or an AugmentSpec with values out of range).
         UsageError: an image augmentation on rows that are not (H, W, C) and no
             `image_shape`; an `image_shape` whose size is not the row size; an empty or
             inverted value range.
     """
-    if not isinstance(spec, AugmentSpec):
-        spec = parse_augment(spec)
+    # An AugmentSpec built by hand is checked as if it had been typed.
+    spec = parse_augment(spec.canonical() if isinstance(spec, AugmentSpec) else spec)
     input_shape = tuple(int(d) for d in input_shape)
     lo, hi = (float(v) for v in value_range)
     if not hi > lo:

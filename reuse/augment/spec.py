@@ -72,7 +72,8 @@ Presets (combine with other items; an explicit item overrides the preset's value
   natural  = flip:horizontal,shift:0.1,rotate:0.03,zoom:0.1,contrast:0.2
   strong   = flip:horizontal,shift:0.1,rotate:0.05,zoom:0.15,brightness:0.2,contrast:0.3,erase:0.5
 Image augmentations need rows shaped (H, W, C); flat rows need --image-shape H,W,C.
-mixup and cutmix make soft labels (the loss takes probabilities). `none` turns it off.
+mixup or cutmix (one of them) makes soft labels: the loss takes probabilities.
+`none` turns augmentation off.
 Examples: digits   shift:0.08,rotate:0.04,zoom:0.08   natural,mixup:0.2   noise:0.1"""
 
 
@@ -172,7 +173,8 @@ def parse_augment(text: str | None) -> AugmentSpec:
 
     Raises:
         SpecError: an unknown name (with close spellings), a value out of range or not a
-            number, a value given to a preset, an empty item, or a name given twice.
+            number, a value given to a preset, an empty item, a name given twice, or both
+            mixup and cutmix.
     """
     text = (text or "").strip()
     if text.lower() in ("", "none", "off"):
@@ -202,6 +204,12 @@ def parse_augment(text: str | None) -> AugmentSpec:
             )
         explicit[name] = _value(name, value if colon else None, item)
     merged = {**preset, **explicit}
+    if "mixup" in merged and "cutmix" in merged:
+        raise SpecError(
+            f"--augment: mixup and cutmix both mix the rows and labels of a batch; give one. "
+            f"Received: {text}",
+            "e.g. --augment digits,mixup:0.2 or --augment digits,cutmix",
+        )
     return AugmentSpec(**merged)
 
 

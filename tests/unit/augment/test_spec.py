@@ -79,6 +79,7 @@ def test_explicit_item_overrides_a_preset_wherever_it_stands():
         "noise:0.123456789",
         "mixup:0.4",
         "crop:0.75,cutmix",
+        "shear:0.2,elastic:0.5,brightness,contrast:0.1,jitter:0.3,noise:0.2",
         "natural",
     ],
 )
@@ -152,6 +153,7 @@ def test_bad_values(text, words):
         ("shift,shift:0.2", "given twice"),
         ("shift,,zoom", "empty item"),
         ("shift:", "has no value"),
+        ("mixup,cutmix", "give one"),
     ],
 )
 def test_malformed_specs(text, word):
