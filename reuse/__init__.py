@@ -35,6 +35,8 @@ _API = {
     "check": "reuse.guide.check",
     "sparsify": "reuse.guide.sparsity",
     "plot_history": "reuse.guide.plots",
+    "build_augmenter": "reuse.augment.pipeline",
+    "tta_predict": "reuse.augment.tta",
 }
 
 __all__ = ["__version__", *_API]
