@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from reuse.core.errors import TrainingError
 from tests.helpers import mlp
 
 
@@ -197,5 +198,5 @@ def test_a_new_loop_per_call_does_not_warn_about_retracing(caplog):
 def test_no_rows_is_refused():
     from reuse.training.loop import fit_arrays
 
-    with pytest.raises(ValueError, match="no rows"):
+    with pytest.raises(TrainingError, match="no rows"):
         fit_arrays(_compiled(), np.zeros((0, 8), np.float32), np.zeros(0), batch_size=4, epochs=1)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from reuse.cli import data_options as D
+from reuse.cli import training_options as T
 from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
 from reuse.cli.training_options import (
     SCHEDULE_HELP,
@@ -126,6 +127,8 @@ def finetune_command(
     tensorboard: Annotated[
         Path | None, typer.Option("--tensorboard", help="Write TensorBoard logs to DIR.")
     ] = None,
+    augment: T.AugmentOpt = None,
+    image_shape: T.ImageShapeOpt = None,
     checkpoint_dir: Annotated[
         Path | None,
         typer.Option("--checkpoint-dir", help="Write a checkpoint after every epoch into DIR."),
@@ -215,6 +218,8 @@ def finetune_command(
         train_bn=train_bn,
         reuse_depth=reuse_depth,
         tensorboard=str(tensorboard) if tensorboard else None,
+        augment=augment,
+        image_shape=image_shape,
     )
     options.check()  # every value refused before TensorFlow starts
     setup = prepare_run(
@@ -261,6 +266,8 @@ def finetune_command(
         stages=stage_rows,
         used_cache=result.used_cache,
         data=str(data) if data else None,
+        augment=options.augment,
+        image_shape=list(options.image_shape) if options.image_shape else None,
     )
 
     def human():

@@ -61,3 +61,28 @@ UnfreezeOpt = Annotated[
     ),
 ]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Rows per training step.")]
+
+
+def _augment_help() -> str:
+    from reuse.augment.spec import NAMES, PRESETS
+
+    presets = "; ".join(f"{name} = {value}" for name, value in PRESETS.items())
+    return (
+        "Augment the training batches (never validation, evaluate or predict): NAME[:VALUE],... "
+        f"with NAME one of {', '.join(NAMES)}. Presets: {presets}. "
+        "Image operations need (H, W, C) rows or --image-shape. Defaults and units: docs/augment.md."
+    )
+
+
+AugmentOpt = Annotated[
+    str | None, typer.Option("--augment", metavar="SPEC", help=_augment_help(), show_default=False)
+]
+ImageShapeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--image-shape",
+        metavar="H,W,C",
+        help="View flat rows as H,W,C images for --augment, e.g. 28,28,1 for 784 floats.",
+        show_default=False,
+    ),
+]

@@ -69,7 +69,11 @@ class WeightImportError(ReuseError):
     """Weights that cannot be mapped into the target architecture."""
 
 
-class TrainingDiverged(ReuseError):
+class TrainingError(ReuseError):
+    """Training cannot start or go on (no rows, inputs that do not fit the loop)."""
+
+
+class TrainingDiverged(TrainingError):
     """The loss became NaN or Inf."""
 
 

@@ -46,6 +46,7 @@ class FinetuneResult:
     stages: list[StageResult]
     metrics: dict
     used_cache: bool
+    options: FinetuneOptions | None = None
 
     def save(
         self, path: str | os.PathLike, *, history: str | os.PathLike | None = None
@@ -228,6 +229,7 @@ def finetune(
         stages=stages,
         metrics={k: v for k, v in metrics.items() if isinstance(v, float)},
         used_cache=cache is not None,
+        options=options,
     )
 
 

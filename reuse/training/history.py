@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 from reuse.training.stage import StageResult
@@ -65,6 +66,8 @@ def write_report(path: str | Path, result) -> Path:
         "metrics": result.metrics,
         "used_cache": result.used_cache,
     }
+    if result.options is not None:
+        payload["options"] = asdict(result.options)
     path = Path(path)
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(payload, indent=1, default=str) + "\n")

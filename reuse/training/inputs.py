@@ -66,6 +66,24 @@ class TrainingInputs:
             return x[self.train_rows], y[self.train_rows]
         return x, y
 
+    def train_views(self, tap: str, spec: str):
+        """The cached augmented views of the training rows at `tap`, shape (K, N, ...).
+
+        Raises:
+            CacheMismatch: the cache holds no views, or views made with another spec.
+        """
+        have = self.cache.augment_spec
+        if have != spec:
+            what = f"views made with --augment {have}" if have else "no augmented views"
+            raise CacheMismatch(
+                f"--augment {spec} trains on augmented views, and the cache {self.cache.path} holds {what}",
+                f"rebuild it: {self.cache.rebuild_command(augment=spec)}",
+            )
+        views = self.cache.views(tap)
+        if self.train_rows is not None:
+            return views[:, self.train_rows]
+        return views
+
     def validation(self, tap: str | None):
         if self.val_rows is not None:
             return self._inputs(tap)[self.val_rows], self.y[self.val_rows]

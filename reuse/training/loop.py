@@ -23,6 +23,8 @@ import math
 
 import numpy as np
 
+from reuse.core.errors import TrainingError
+
 # Batches per compiled call when a callback has batch-level hooks.
 STEPS_PER_CALL = 32
 _BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
@@ -95,10 +97,29 @@ def fit_arrays(
     validation_data=None,
     callbacks=(),
     seed: int | None = None,
+    augment=None,
+    views: bool = False,
 ) -> list[dict]:
     """Train a compiled `model` on in-memory `x`, `y` like `model.fit(..., shuffle=True)`.
 
-    Returns the epoch logs (train metrics, then `val_`-prefixed ones), one dict per epoch run.
+    Args:
+        model: a compiled Keras model.
+        x: inputs, shape (N, *input_shape); with `views`, (K, N, *input_shape): K augmented
+            views of every row, and epoch e trains on view e mod K.
+        y: targets, shape (N,) or (N, C).
+        batch_size: rows per step; the last batch of an epoch may be smaller.
+        epochs: the epoch to stop before (as in `fit`, counted from 0, not from `initial_epoch`).
+        validation_data: (x_val, y_val), evaluated after each epoch, never augmented.
+        callbacks: Keras callbacks, called as `fit` calls them.
+        seed: fixes the shuffle order of each epoch (a permutation of (seed, epoch)).
+        augment: a callable `(x_batch, y_batch) -> (x_batch, y_batch)` traced into the
+            training step (an `reuse.augment.Augmenter`); training batches only.
+
+    Returns:
+        The epoch logs (train metrics, then `val_`-prefixed ones), one dict per epoch run.
+
+    Raises:
+        TrainingError: no rows to train on.
     """
     import keras
     import tensorflow as tf
@@ -106,16 +127,24 @@ def fit_arrays(
     _quiet_retracing_warning()
     rows = len(y)
     if rows == 0:
-        raise ValueError("fit_arrays: no rows to train on")
+        raise TrainingError("no rows to train on", "pass training data with at least one row")
     steps = max(1, math.ceil(rows / batch_size))
     x_all, y_all = _as_tensor(x), _as_tensor(y)
-    model._maybe_symbolic_build(data_batch=(x_all[:batch_size], y_all[:batch_size]))
+    n_views = int(x_all.shape[0]) if views else 0
+    first_batch = (x_all[0] if views else x_all)[:batch_size], y_all[:batch_size]
+    if augment is not None:
+        first_batch = augment(*first_batch)
+    model._maybe_symbolic_build(data_batch=first_batch)
 
     @tf.function
-    def train_steps(order, first, count):
+    def train_steps(order, first, count, view):
+        source = x_all[view] if views else x_all
         for step in tf.range(first, first + count):
             rows_now = order[step * batch_size : (step + 1) * batch_size]
-            logs = model.train_step((tf.gather(x_all, rows_now), tf.gather(y_all, rows_now)))
+            batch = (tf.gather(source, rows_now), tf.gather(y_all, rows_now))
+            if augment is not None:
+                batch = augment(*batch)
+            logs = model.train_step(batch)
             if "loss" in logs and not tf.reduce_all(tf.math.is_finite(logs["loss"])):
                 break
         return model.get_metrics_result()
@@ -156,7 +185,8 @@ def fit_arrays(
         for first in range(0, steps, steps_per_call):
             count = min(steps_per_call, steps - first)
             callback_list.on_train_batch_begin(first)
-            logs = _python_logs(train_steps(order, tf.constant(first), tf.constant(count)))
+            view = tf.constant(epoch % n_views if views else 0)
+            logs = _python_logs(train_steps(order, tf.constant(first), tf.constant(count), view))
             callback_list.on_train_batch_end(first + count - 1, logs)
             if model.stop_training or not math.isfinite(logs.get("loss", 0.0)):
                 break

@@ -50,6 +50,10 @@ class FinetuneOptions:
     reuse_depth: str = "keep"
     stage_epochs: int | None = None
     tensorboard: str | None = None
+    # data augmentation (reuse.augment): the --augment spec, and the (H, W, C) that flat rows
+    # are viewed as for image operations (--image-shape)
+    augment: str | None = None
+    image_shape: tuple | None = None
 
     def resolve_defaults(self) -> None:
         """Fill the defaults that depend on the mode (tested on the MNIST 5-9 exercise).
@@ -107,6 +111,12 @@ class FinetuneOptions:
                 f"--layer-lr-decay must be > 0. Received: {self.layer_lr_decay}",
                 "e.g. --layer-lr-decay 2.6",
             )
+        if self.augment is not None:
+            from reuse.augment.spec import parse_augment
+
+            self.augment = parse_augment(self.augment).canonical() or None
+        if self.image_shape is not None:
+            self.image_shape = parse_image_shape(self.image_shape)
         if self.early_stopping is not None and self.early_stopping < 0:
             raise UsageError(
                 f"--early-stopping must be >= 0. Received: {self.early_stopping}",
@@ -119,3 +129,22 @@ def default_lr(optimizer_text: str) -> float:
     return {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "ftrl": 0.05}.get(
         name, 0.001
     )
+
+
+def parse_image_shape(value) -> tuple[int, int, int]:
+    """`--image-shape H,W,C` (text or a sequence) as a tuple of three positive ints.
+
+    Raises:
+        UsageError: not three positive integers.
+    """
+    parts = value.replace("x", ",").split(",") if isinstance(value, str) else list(value)
+    try:
+        shape = tuple(int(str(p).strip()) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise UsageError(
+            f"--image-shape must be H,W,C (three positive integers). Received: {value!r}",
+            "e.g. --image-shape 28,28,1 for flat MNIST rows",
+        )
+    return shape

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from reuse.core.errors import UsageError
 from reuse.training.callbacks import (
     DivergenceGuard,
@@ -106,6 +108,11 @@ def run_stage(
     train_model = transfer.model if plan.tap is None else cuts.top_model(transfer.model, plan.tap)
     x, y = inputs.train(plan.tap)
     validation = inputs.validation(plan.tap)
+    augmenter, views = None, False
+    if options.augment:
+        augmenter, x, views = stage_augmentation(transfer, plan, inputs, options, x, y)
+        if augmenter is not None and augmenter.soft_labels and validation is not None:
+            validation = (validation[0], np.asarray(augmenter.one_hot(validation[1])))
     epochs = plan.epochs or options.epochs
     steps_per_epoch = max(1, math.ceil(len(y) / options.batch_size))
     lr_value, schedule_callbacks = schedules.parse_schedule(
@@ -119,12 +126,16 @@ def run_stage(
     factory = optimizers.optimizer_factory(
         options.optimizer, clipnorm=options.clip_norm, clipvalue=options.clip_value
     )
+    loss = transfer.loss
+    if augmenter is not None and augmenter.soft_labels:
+        # mixup / cutmix train on mixed label probabilities: a loss that takes them.
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=options.label_smoothing)
     if plan.lr_scales and any(s != 1.0 for s in plan.lr_scales.values()):
         from reuse.training.discriminative import GroupedOptimizerModel
 
         model_to_fit = GroupedOptimizerModel(train_model, factory, lr_value, plan.lr_scales)
         model_to_fit.compile(
-            loss=transfer.loss,
+            loss=loss,
             metrics=list(transfer.metrics),
         )
         stage_optimizers = [opt for _, opt, _ in model_to_fit.groups]
@@ -132,7 +143,7 @@ def run_stage(
         model_to_fit = train_model
         model_to_fit.compile(
             optimizer=factory(lr_value),
-            loss=transfer.loss,
+            loss=loss,
             metrics=list(transfer.metrics),
         )
         model_to_fit.optimizer.build(model_to_fit.trainable_variables)
@@ -178,6 +189,8 @@ def run_stage(
             validation_data=validation,
             callbacks=cbs,
             seed=options.seed,
+            augment=augmenter,
+            views=views,
         )
     if guard.diverged:
         guard.restore()
@@ -205,3 +218,32 @@ def _require_tensorboard() -> None:
             "--tensorboard needs the tensorboard package",
             "pip install tensorboard (or keras-reuse[tensorboard])",
         ) from None
+
+
+def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, options, x, y):
+    """The augmentation of a stage: `(augmenter or None, x, views)`.
+
+    From the raw inputs (`plan.tap` None), an Augmenter built from `options.augment` runs on
+    every training batch (seeded by --seed and the stage). From a cached tap, the cache must
+    hold augmented views made with the same spec (`cache-features --augment SPEC --views K`):
+    `x` becomes its (K, N, ...) views and epoch e trains on view e mod K.
+
+    Raises:
+        CacheMismatch: training from a cache whose views were made with another spec, or none.
+    """
+    from reuse.augment.pipeline import build_augmenter, infer_value_range
+
+    if plan.tap is not None:
+        return None, inputs.train_views(plan.tap, options.augment), True
+    num_classes = None
+    if transfer.task == "multiclass":
+        num_classes = int(transfer.model.outputs[0].shape[-1])
+    augmenter = build_augmenter(
+        options.augment,
+        input_shape=x.shape[1:],
+        image_shape=options.image_shape,
+        seed=(options.seed or 0) + 7919 * plan.index,
+        value_range=infer_value_range(x),
+        num_classes=num_classes,
+    )
+    return augmenter, x, False

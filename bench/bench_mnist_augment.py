@@ -1,0 +1,192 @@
+"""Issue 14's MNIST 5-9 task: `reuse finetune` against a hand-written Keras script, with and
+without data augmentation, as mean ± std of test accuracy over 5 seeds, with the wall time.
+
+The task: reuse models/mnist_0to4.keras (5 hidden layers of 100 ELU units, trained on digits
+0-4) for digits 5-9.
+- training: 100 images of each digit 5-9, drawn with a seeded shuffle from training images
+  5,000..59,999;
+- validation: 30 images of each digit 5-9, drawn with the same seed from the first 5,000;
+- test: every digit 5-9 of the t10k set (4,861 images).
+
+Rows (each over seeds 1-5, `REUSE_BENCH_SEEDS` to change):
+- hand-written reference (bench/reference_keras.py), without and with augmentation;
+- `finetune --unfreeze gradual` with no tuning flags;
+- the same with `--augment shift:0.08,rotate:0.04,zoom:0.08 --image-shape 28,28,1`;
+- the same trained from an augmented feature cache (K views), and its cache-building time.
+
+Wall time runs from loading the model to the trained model (data already in memory).
+Skipped when MNIST is absent (../shared/data/mnist or $REUSE_MNIST).
+Run alone: `python bench/run.py mnist_augment` (about 15-25 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+MNIST = Path(os.environ.get("REUSE_MNIST", ROOT.parent / "shared" / "data" / "mnist"))
+MODEL = ROOT / "models" / "mnist_0to4.keras"
+SEEDS = tuple(int(s) for s in os.environ.get("REUSE_BENCH_SEEDS", "1,2,3,4,5").split(","))
+N_VALID, PER_CLASS, VAL_PER_CLASS = 5000, 100, 30
+AUGMENT = "shift:0.08,rotate:0.04,zoom:0.08"
+VIEWS = int(os.environ.get("REUSE_BENCH_VIEWS", "8"))
+
+
+def have_mnist() -> bool:
+    return any((MNIST / f"train-images-idx3-ubyte{ext}").exists() for ext in ("", ".gz"))
+
+
+def task_data(seed: int):
+    """(train, val, test) Datasets of digits 5-9, labels remapped to 0-4."""
+    from reuse.data.dataset import load_data
+
+    pool = load_data(MNIST, split="train", classes="5-9")
+    rng = np.random.default_rng(seed)
+
+    def pick(mask, n, tag):
+        rows = [
+            rng.choice(np.flatnonzero(mask & (pool.y == label)), n, replace=False)
+            for label in range(5)
+        ]
+        return pool.subset(np.sort(np.concatenate(rows)), f"{tag}:seed{seed}")
+
+    train = pick(pool.indices >= N_VALID, PER_CLASS, f"per_class{PER_CLASS}")
+    val = pick(pool.indices < N_VALID, VAL_PER_CLASS, f"val_per_class{VAL_PER_CLASS}")
+    test = load_data(MNIST, split="test", classes="5-9")
+    return train, val, test
+
+
+def flat(ds) -> tuple[np.ndarray, np.ndarray]:
+    x, y = ds.arrays()
+    return x.reshape(len(x), -1), y
+
+
+def reuse_run(train, val, test, seed: int, *, features=None, **options):
+    """`reuse.finetune(base, train, val=val, unfreeze="gradual", **options)`: (acc, s, epochs)."""
+    import reference_keras
+
+    from reuse.formats.model_io import load_model
+    from reuse.training.finetune import finetune
+
+    xs, ys = flat(test)
+    started = time.perf_counter()
+    result = finetune(
+        load_model(MODEL),
+        train,
+        val=val,
+        features=features,
+        seed=seed,
+        unfreeze="gradual",
+        **options,
+    )
+    seconds = time.perf_counter() - started
+    return reference_keras.accuracy(result.model, xs, ys), seconds, len(result.history)
+
+
+def build_views(train, seed: int, tmp: Path, views: int = VIEWS):
+    """An augmented cache at every reused layer of the base: (path, seconds)."""
+    from reuse.cache.feature_cache import cache_features
+    from reuse.formats.model_io import load_model
+
+    started = time.perf_counter()
+    model = load_model(MODEL)
+    taps = [layer.name for layer in model.layers[:-1]]
+    out = tmp / f"views{seed}.h5"
+    cache_features(
+        model,
+        train,
+        out,
+        taps=taps,
+        augment=AUGMENT,
+        views=views,
+        image_shape=(28, 28, 1),
+        seed=seed,
+    )
+    return out, time.perf_counter() - started
+
+
+def experiment(seed: int, tmp: Path, modes) -> dict:
+    import reference_keras
+
+    train, val, test = task_data(seed)
+    (xt, yt), (xv, yv), (xs, ys) = flat(train), flat(val), flat(test)
+    out = {}
+    if "hand" in modes:
+        model, s, e = reference_keras.train(MODEL, xt, yt, xv, yv, seed=seed)
+        out["hand-written Keras, no augmentation"] = (reference_keras.accuracy(model, xs, ys), s, e)
+    if "hand-aug" in modes:
+        model, s, e = reference_keras.train(MODEL, xt, yt, xv, yv, seed=seed, augment=True)
+        out["hand-written Keras, augmented"] = (reference_keras.accuracy(model, xs, ys), s, e)
+    if "gradual" in modes:
+        out["reuse finetune --unfreeze gradual"] = reuse_run(train, val, test, seed)
+    if "gradual-aug" in modes:
+        out[f"reuse finetune --unfreeze gradual --augment {AUGMENT}"] = reuse_run(
+            train, val, test, seed, augment=AUGMENT, image_shape=(28, 28, 1)
+        )
+    if "gradual-views" in modes:
+        cache, cache_s = build_views(train, seed, tmp)
+        acc, s, e = reuse_run(
+            train, val, test, seed, features=cache, augment=AUGMENT, image_shape=(28, 28, 1)
+        )
+        out[f"reuse finetune --unfreeze gradual, augmented cache K={VIEWS}"] = (acc, s, e)
+        out[f"  (building the K={VIEWS} cache)"] = (float("nan"), cache_s, 0)
+    return out
+
+
+MODES = ("hand", "hand-aug", "gradual", "gradual-aug", "gradual-views")
+
+
+def run(modes=None) -> list[dict]:
+    import tempfile
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not have_mnist():
+        return [{"name": "MNIST 5-9 augment (test accuracy)", "skipped": f"no MNIST at {MNIST}"}]
+    from reuse.core import report
+
+    modes = modes or [
+        m for m in os.environ.get("REUSE_BENCH_MODES", ",".join(MODES)).split(",") if m
+    ]
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in SEEDS:
+            runs.append(experiment(seed, Path(tmp), modes))
+            for name, (acc, s, e) in runs[-1].items():
+                report.info(f"seed {seed}: {name}: test accuracy {acc:.4f}, {s:.1f} s, {e} epochs")
+    rows = []
+    for name in runs[0]:
+        accs = np.array([r[name][0] for r in runs])
+        secs = np.array([r[name][1] for r in runs])
+        if not np.isnan(accs).all():
+            rows.append(
+                {
+                    "name": f"MNIST 5-9 (issue 14), {name}: test accuracy",
+                    "value": float(accs.mean()),
+                    "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+                    "unit": "acc",
+                    "per_seed": [round(float(a), 4) for a in accs],
+                    "epochs": [int(r[name][2]) for r in runs],
+                    "seconds": float(secs.mean()),
+                }
+            )
+        rows.append(
+            {
+                "name": f"MNIST 5-9 (issue 14), {name}: wall time",
+                "value": float(secs.mean()),
+                "unit": "s",
+            }
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run(sys.argv[1:] or None):
+        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
