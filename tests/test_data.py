@@ -25,7 +25,7 @@ from reuse.cli.data_options import (
     data_options,
 )
 from reuse.core.errors import DataError, UsageError
-from reuse.data import dataset as data_mod
+from reuse.data import identity as identity_mod
 from reuse.data.dataset import DataOptions, Dataset, check_finite, load_data
 from reuse.data.idx import write_idx
 
@@ -352,23 +352,23 @@ def test_identity_hash_is_content_and_computed_once(tmp_path, monkeypatch):
     assert a["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     calls = []
     real = hashlib.sha256
-    monkeypatch.setattr(data_mod.hashlib, "sha256", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(identity_mod.hashlib, "sha256", lambda *a: calls.append(1) or real(*a))
     load_data(path)
     assert calls == []  # memoized on (path, size, mtime)
 
 
 def test_large_files_hash_a_sample(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_mod, "SAMPLE_ABOVE", 1000)
-    monkeypatch.setattr(data_mod, "_EDGE", 64)
-    monkeypatch.setattr(data_mod, "_BLOCK", 16)
+    monkeypatch.setattr(identity_mod, "SAMPLE_ABOVE", 1000)
+    monkeypatch.setattr(identity_mod, "_EDGE", 64)
+    monkeypatch.setattr(identity_mod, "_BLOCK", 16)
     p = tmp_path / "x.npy"
     np.save(p, np.arange(2000, dtype=np.float32).reshape(500, 4))
-    ident = data_mod.file_identity(p)
+    ident = identity_mod.file_identity(p)
     assert ident["hash"] == "sha256-sampled"
     raw = bytearray(p.read_bytes())
     raw[-1] ^= 0xFF  # the last bytes are always in the sample
     p.write_bytes(bytes(raw))
-    assert data_mod.file_identity(p)["sha256"] != ident["sha256"]
+    assert identity_mod.file_identity(p)["sha256"] != ident["sha256"]
 
 
 def test_reshape_for_flatten_channel_and_error(tmp_path):

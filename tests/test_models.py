@@ -178,7 +178,7 @@ def test_demo_data_command_line(tmp_path, capsys):
     ("classes", "message"),
     [
         ("5-12", "Received: classes=[5, 6, 7, 8, 9, 10, 11, 12]"),
-        ("five", "Received: --classes five"),
+        ("five", "Received: classes='five'"),
         ("3,3", "lists a digit twice"),
     ],
 )

@@ -207,47 +207,6 @@ class CacheResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _input_adapter(model_shape: tuple, data_shape: tuple):
-    """A function that fits data batches to the model input, or raises DataError."""
-
-    def fits(a, b):
-        return len(a) == len(b) and all(m is None or m == d for m, d in zip(a, b, strict=False))
-
-    if fits(model_shape, data_shape):
-        return None, "none"
-    if len(model_shape) == 1 and model_shape[0] == int(np.prod(data_shape)):
-        return (lambda x: x.reshape(len(x), -1)), "flatten"
-    if fits(model_shape, (*data_shape, 1)):
-        return (lambda x: x[..., None]), "add-channel"
-    raise DataError(
-        f"the data's input shape {data_shape} does not fit the model's input shape {model_shape}",
-        "pass data made for this model (or reshape it)",
-    )
-
-
-def _fit_data(data, model):
-    """(data, adapter, adapter name): the data fitted to the model's input shape.
-
-    Uses the data's own `reshape_for` when the reader has it, else a local adapter.
-    """
-    model_shape = tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
-    before = tuple(data.input_shape)
-    if not hasattr(data, "reshape_for"):
-        adapter, name = _input_adapter(model_shape, before)
-        return data, adapter, name
-    data = data.reshape_for(model.inputs[0].shape)
-    after = tuple(data.input_shape)
-    if after == before:
-        name = "none"
-    elif len(after) == 1 and len(before) > 1:
-        name = "flatten"
-    elif after == (*before, 1):
-        name = "add-channel"
-    else:
-        name = f"reshape {before}->{after}"
-    return data, None, name
-
-
 def _release_pages(x, upto: int) -> None:
     """Drop the pages of a memory-mapped input below row `upto` from this process's RSS.
 
@@ -545,7 +504,10 @@ def cache_features(
     for note in notes:
         report.info(f"Note: {note}")
 
-    data, adapter, adapter_name = _fit_data(data, model)
+    from reuse.data.shapes import fit_model
+
+    fit = fit_model(data.input_shape, model, source=getattr(data, "path", "data"))
+    adapter, adapter_name = (fit.apply if fit.changes else None), fit.kind
     bottom = cuts.bottom_model(model, paths, graph)
     # The forward pass runs on groups of batches (fewer calls into TensorFlow); rows are still
     # chunked to the batch size in the file.
@@ -853,7 +815,10 @@ class FeatureCache:
         Raises:
             CacheMismatch: a row differs.
         """
-        data, adapter, _ = _fit_data(data, model)
+        from reuse.data.shapes import fit_model
+
+        fit = fit_model(data.input_shape, model, source=getattr(data, "path", "data"))
+        adapter = fit.apply if fit.changes else None
         return _spot_check(self.path, model, data, self.taps, n, adapter, rows=rows)
 
     def rebuild_command(self, model_path: str | None = None) -> str:

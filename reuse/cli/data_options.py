@@ -192,7 +192,7 @@ def data_options(
     Raises:
         UsageError: a malformed value (named, with the value received).
     """
-    from reuse.data.dataset import DataOptions, parse_classes, parse_image_size
+    from reuse.data import DataOptions, parse_classes, parse_image_size
 
     if classes is not None:
         parse_classes(classes)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from reuse.core.errors import DataError, ReuseError, UsageError
+from reuse.data.selection import class_list
 
 SPLITS = ("train", "valid", "test")
 DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
@@ -172,21 +173,6 @@ def write_digits_npz(
     return {name: save_npz(folder / f"{name}.npz", parts[name]) for name in SPLITS}
 
 
-def parse_classes(text: str) -> list[int]:
-    """'5-9' -> [5, 6, 7, 8, 9]; '0,2,4' -> [0, 2, 4]; '1-3,7' -> [1, 2, 3, 7]."""
-    chosen: list[int] = []
-    try:
-        for part in text.split(","):
-            lo, sep, hi = part.strip().partition("-")
-            chosen.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
-    except ValueError:
-        raise UsageError(
-            f"--classes must look like 5-9 or 0,2,4. Received: --classes {text}",
-            "e.g. --classes 5-9",
-        ) from None
-    return _check_classes(chosen)
-
-
 def main(argv: list[str] | None = None) -> int:
     """`python -m reuse.data.demo OUT_DIR [--classes 5-9] [--seed 0] [--keep-labels]`."""
     parser = argparse.ArgumentParser(
@@ -205,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         paths = write_digits_npz(
-            args.out_dir, parse_classes(args.classes), seed=args.seed, remap=not args.keep_labels
+            args.out_dir, class_list(args.classes), seed=args.seed, remap=not args.keep_labels
         )
     except ReuseError as err:
         print(f"Error: {err}", file=sys.stderr)

@@ -32,7 +32,7 @@ class Evaluation:
 
 def predict_array(model, data, batch_size: int = 256) -> np.ndarray:
     """Model outputs for every row of `data` (a Dataset or an array), computed in batches."""
-    from reuse.training.finetune import fit_input_shape
+    from reuse.data.shapes import fit_input_shape
 
     if isinstance(data, np.ndarray):
         return np.asarray(

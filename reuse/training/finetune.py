@@ -16,8 +16,6 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from reuse.core import report
 from reuse.core.errors import DataError, TrainingDiverged, UsageError
 from reuse.training.history import final_metrics, history_has_finite, write_history, write_report
@@ -279,6 +277,8 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
             "no labels to train on", "pass --data with labels, or a feature cache that stores them"
         )
     transfer = build_transfer_model(model, y, options)
+    from reuse.data.shapes import fit_input_shape
+
     if x is not None:
         x = fit_input_shape(x, transfer.model, source=getattr(data, "path", "--data"))
     val_arrays = None
@@ -315,17 +315,3 @@ def _layer(transfer: TransferModel, path: str):
     from reuse.surgery.layer_tree import find
 
     return find(transfer.model, path).layer
-
-
-def fit_input_shape(x: np.ndarray, model, source: str = "data") -> np.ndarray:
-    """Reshape inputs to the model's input when only a flatten or a channel axis differs."""
-    want = tuple(int(d) for d in model.inputs[0].shape[1:] if d is not None)
-    have = tuple(x.shape[1:])
-    if have == want or len(want) != len(model.inputs[0].shape[1:]):
-        return x
-    if int(np.prod(have)) == int(np.prod(want)):
-        return x.reshape((len(x), *want))
-    raise DataError(
-        f"{source}: input shape {have} does not fit the model's input {want}",
-        "pass data made for this model, or a model with a matching input",
-    )
