@@ -337,9 +337,7 @@ def _render_stage_table(rows: list[dict]) -> None:
 
 
 def _write_report(path: Path, result, stage_rows) -> None:
-    import json
-
-    from reuse.core.atomic import atomic_path
+    from reuse.core import atomic, jsonio
 
     payload = {
         "cut": result.transfer.cut,
@@ -349,8 +347,7 @@ def _write_report(path: Path, result, stage_rows) -> None:
         "metrics": result.metrics,
         "used_cache": result.used_cache,
     }
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    atomic.write_text(path, jsonio.dumps(payload, indent=1, lenient=True) + "\n")
 
 
 @command

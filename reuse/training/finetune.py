@@ -12,7 +12,6 @@ the whole model is what gets saved, and its predictions on raw inputs equal the 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -1043,7 +1042,7 @@ def write_history(history: list[dict], path: str | Path) -> tuple[Path, Path]:
     """Write the history as CSV and JSON side by side (`path` without extension + .csv/.json)."""
     import csv
 
-    from reuse.core.atomic import atomic_path
+    from reuse.core import atomic, jsonio
 
     base = Path(path)
     base = base.with_suffix("") if base.suffix in (".csv", ".json") else base
@@ -1051,11 +1050,9 @@ def write_history(history: list[dict], path: str | Path) -> tuple[Path, Path]:
     columns: list[str] = []
     for row in history:
         columns.extend(k for k in row if k not in columns)
-    with atomic_path(csv_path) as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(history)
-    with atomic_path(json_path) as tmp:
-        Path(tmp).write_text(json.dumps(history, indent=1) + "\n")
+    with atomic.atomic_write(csv_path, newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+    atomic.write_text(json_path, jsonio.dumps(history, indent=1) + "\n")
     return csv_path, json_path

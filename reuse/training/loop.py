@@ -98,15 +98,37 @@ def fit_arrays(
 ) -> list[dict]:
     """Train a compiled `model` on in-memory `x`, `y` like `model.fit(..., shuffle=True)`.
 
-    Returns the epoch logs (train metrics, then `val_`-prefixed ones), one dict per epoch run.
+    Args:
+        x: inputs, shape (rows, *model input shape); floats are cast to Keras' float type.
+        y: targets, shape (rows,) for sparse labels or (rows, *output shape).
+        batch_size: rows per training step; the last batch of an epoch may be smaller.
+        epochs: train until this epoch index (exclusive), starting at `initial_epoch`.
+        validation_data: (x_val, y_val) evaluated after each epoch, or None.
+        callbacks: Keras callbacks, called as `fit` calls them.
+        seed: fixes the shuffled order of each epoch (see `shuffled_order`); None: random.
+
+    Returns:
+        The epoch logs (train metrics, then `val_`-prefixed ones), one dict per epoch run.
+
+    Raises:
+        DataError: no rows, or `x` and `y` of different lengths.
     """
     import keras
     import tensorflow as tf
 
+    from reuse.core.errors import DataError
+
     _quiet_retracing_warning()
     rows = len(y)
     if rows == 0:
-        raise ValueError("fit_arrays: no rows to train on")
+        raise DataError(
+            "fit_arrays: no rows to train on", "pass training data with at least one row"
+        )
+    if len(x) != rows:
+        raise DataError(
+            f"fit_arrays: {len(x)} input rows but {rows} targets",
+            "pass inputs and targets of the same length",
+        )
     steps = max(1, math.ceil(rows / batch_size))
     x_all, y_all = _as_tensor(x), _as_tensor(y)
     model._maybe_symbolic_build(data_batch=(x_all[:batch_size], y_all[:batch_size]))
