@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reuse.core.errors import TrainingError
 from tests.helpers import mlp
 
 
@@ -196,7 +195,16 @@ def test_a_new_loop_per_call_does_not_warn_about_retracing(caplog):
 
 
 def test_no_rows_is_refused():
+    from reuse.core.errors import DataError
     from reuse.training.loop import fit_arrays
 
-    with pytest.raises(TrainingError, match="no rows"):
+    with pytest.raises(DataError, match="no rows"):
         fit_arrays(_compiled(), np.zeros((0, 8), np.float32), np.zeros(0), batch_size=4, epochs=1)
+
+
+def test_rows_of_x_and_y_must_match():
+    from reuse.core.errors import DataError
+    from reuse.training.loop import fit_arrays
+
+    with pytest.raises(DataError, match="5 input rows but 4 targets"):
+        fit_arrays(_compiled(), np.zeros((5, 8), np.float32), np.zeros(4), batch_size=4, epochs=1)

@@ -573,7 +573,9 @@ def cache_features(
                     "run the command again with --resume",
                 )
             f.attrs["complete"] = True
-        os.replace(part, out)
+        from reuse.core.atomic import commit
+
+        commit(part, out)  # fsync, rename, fsync the folder
     except KeyboardInterrupt:
         report.warn(
             f"interrupted; the rows written so far are kept in {part} — continue with --resume"

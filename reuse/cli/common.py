@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
+from reuse.cli import errors
 from reuse.core import exit_codes, report
-from reuse.core.errors import ReuseError
 
 ModelArg = Annotated[
     str | None,
@@ -63,7 +63,8 @@ def fail(message: str, code: int) -> None:
 
 
 def command(func):
-    """The error boundary of a command: library errors become one `Error:` line and an exit code.
+    """The error boundary of a command: an exception becomes one `Error:` line on stderr and
+    an exit code, as `reuse.cli.errors.ERROR_TABLE` says.
 
     Tracebacks appear only with REUSE_DEBUG=1. A closed stdout (`| head`) is not an error.
     """
@@ -74,29 +75,14 @@ def command(func):
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
-        except ReuseError as err:
-            if debug_enabled():
-                raise
-            fail(str(err), err.exit_code)
         except BrokenPipeError:
             _silence_stdout()
             raise typer.Exit(exit_codes.SUCCESS) from None
-        except KeyboardInterrupt:
+        except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the one boundary
             if debug_enabled():
                 raise
-            fail("interrupted — nothing was written; run the command again", 130)
-        except MemoryError:
-            if debug_enabled():
-                raise
-            fail("out of memory — use a smaller --batch-size or --limit", exit_codes.ERROR)
-        except Exception as err:  # noqa: BLE001 - the one place that turns surprises into a line
-            if debug_enabled():
-                raise
-            text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            fail(
-                f"{type(err).__name__}: {text[:300]} — rerun with REUSE_DEBUG=1 for the traceback",
-                exit_codes.ERROR,
-            )
+            failure = errors.failure_for(err)
+            fail(failure.message, failure.exit_code)
 
     return wrapper
 

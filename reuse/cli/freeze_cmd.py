@@ -211,12 +211,11 @@ def _names(paths: list[str], limit: int = 8) -> str:
 
 
 def _human(change, out: Path) -> None:
-    import sys
-
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False, soft_wrap=True, file=sys.stdout)
+    from reuse.core import report
+
+    console = report.stdout_console(soft_wrap=True)
     console.print(_summary(change, out).split(" → ")[0].split(";")[0], style="bold", markup=False)
     for label, paths in (("Frozen now", change.frozen_now), ("Unfrozen now", change.unfrozen_now)):
         if paths:

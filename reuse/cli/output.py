@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from collections.abc import Sequence
 
-
-def _stdout_console():
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+from reuse.core import jsonio, report
 
 
 def render_rows(
@@ -27,7 +22,7 @@ def render_rows(
     if fmt == "json":
         payload = {"rows": list(rows)}
         payload.update(extra or {})
-        sys.stdout.write(json.dumps(payload, default=_plain) + "\n")
+        sys.stdout.write(jsonio.dumps(payload, lenient=True) + "\n")
         return
     if fmt == "csv":
         writer = csv.DictWriter(
@@ -47,7 +42,7 @@ def render_rows(
         table.add_column(col, justify="right" if numeric else "left", overflow="fold")
     for row in rows:
         table.add_row(*(_cell(row.get(col)) for col in columns))
-    console = _stdout_console()
+    console = report.stdout_console()
     console.print(table)
     for line in footer:
         console.print(line, markup=False)
@@ -71,14 +66,3 @@ def _csv_value(value):
     if isinstance(value, (list, tuple)):
         return "x".join("None" if v is None else str(v) for v in value)
     return value
-
-
-def _plain(value):
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic):
-            return value.item()
-    except ImportError:  # pragma: no cover
-        pass
-    return str(value)

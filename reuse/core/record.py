@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from reuse._version import __version__
+from reuse.core import jsonio
 from reuse.core.errors import UsageError
 
 # Fields that describe the model: a command that writes a new model drops the old values.
@@ -51,22 +52,12 @@ def make_record(command: str, upstream: dict | None = None, *, drop=(), **fields
 
 
 def dumps(record: dict) -> str:
-    return json.dumps(record, separators=(", ", ": "), default=_jsonable)
+    """The record as one JSON line (NumPy values and paths converted by `reuse.core.jsonio`).
 
-
-def _jsonable(value):
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(value, os.PathLike):
-        return str(value)
-    raise TypeError(f"cannot put {type(value).__name__} in a record")
+    Raises:
+        TypeError: a field value JSON cannot hold.
+    """
+    return jsonio.dumps(record, separators=(", ", ": "))
 
 
 def parse(text: str, source: str = "stdin") -> dict:

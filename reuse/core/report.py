@@ -2,6 +2,9 @@
 
 stdout is kept for data (tables, records). `--quiet` silences notes and progress; warnings
 still print. Progress bars appear only when stderr is a terminal (pip's rule).
+
+This module owns the rich Consoles: `console()` for stderr, `stdout_console()` for the data
+that commands render as tables on stdout. Nothing else creates one.
 """
 
 from __future__ import annotations
@@ -32,6 +35,21 @@ def console():
 
         _console = Console(stderr=True, highlight=False, soft_wrap=True)
     return _console
+
+
+def stdout_console(*, soft_wrap: bool = False):
+    """A rich console on stdout, for data rendered as a table (not silenced by --quiet).
+
+    On a terminal it takes the terminal's width; otherwise 200 columns, so a table piped to a
+    file is not folded at 80. Made anew on each call: stdout may have been replaced since
+    (tests capture it).
+
+    Args:
+        soft_wrap: leave long text lines unwrapped (default: wrap them at the width).
+    """
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=soft_wrap, width=None if sys.stdout.isatty() else 200)
 
 
 def info(message: str) -> None:

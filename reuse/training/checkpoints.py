@@ -4,8 +4,9 @@ optimizer state and schedule position.
 After every epoch the checkpoint folder gets, in this order: the whole model's weights, the
 optimizer variables (their `iterations` is the schedule position), the weights of the best
 kept stage, and last `state.json`, which names the files of that epoch. Each file is written
-under a temporary name and renamed, so a run killed at any moment leaves a consistent
-checkpoint: the previous epoch's, or this one's.
+through `reuse.core.atomic` (a temporary name beside it, fsync, rename), so a run killed at
+any moment, or a power loss, leaves a consistent checkpoint: the previous epoch's, or this
+one's.
 
 The freeze state is part of `state.json` and is applied again on resume — a resumed stage
 trains the layers it trained before (a known bug elsewhere: layers come back frozen after a
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reuse.core import atomic, jsonio
 from reuse.core.errors import UsageError
 
 STATE = "state.json"
@@ -28,6 +30,9 @@ STATE = "state.json"
 
 @dataclass
 class ResumeState:
+    """What `load_state` read from a checkpoint folder: where to continue, and the files of
+    the epoch it was written after (NumPy `.npz` lists, read with `load_arrays`)."""
+
     stage: int  # index of the stage in progress
     stage_epochs_done: int  # epochs of that stage already trained
     global_epoch: int  # epochs trained in all stages
@@ -45,7 +50,11 @@ class ResumeState:
 
 
 class Checkpointer:
-    """Writes a checkpoint after each epoch into `directory`."""
+    """Writes a checkpoint after each epoch into `directory` (created if missing).
+
+    `options` is the run's fingerprint (JSON-able option values); `load_state` refuses to
+    resume with other values. Only the files of the last epoch are kept.
+    """
 
     def __init__(self, directory: str | os.PathLike, options: dict):
         self.dir = Path(directory)
@@ -54,9 +63,8 @@ class Checkpointer:
 
     def _write(self, name: str, writer) -> Path:
         target = self.dir / name
-        tmp = self.dir / f".{name}.tmp{''.join(Path(name).suffixes)}"
-        writer(tmp)
-        os.replace(tmp, target)
+        with atomic.atomic_path(target) as tmp:
+            writer(tmp)
         return target
 
     def save(
@@ -76,6 +84,16 @@ class Checkpointer:
         stage_wait: int,
         stage_best_weights: list[np.ndarray] | None,
     ) -> None:
+        """Write the checkpoint of epoch `global_epoch`, then delete the older epochs' files.
+
+        Weight lists are NumPy arrays as `model.get_weights()` returns them; `optimizers`
+        are Keras optimizers whose `variables` are saved in order. `state.json` goes last,
+        so a run killed midway leaves the previous checkpoint valid.
+
+        Raises:
+            OSError: the folder cannot be written (the previous checkpoint stays valid).
+            TypeError: a value in the state that JSON cannot hold.
+        """
         tag = f"e{global_epoch}"
         weights = self._write(f"{tag}.model.npz", lambda p: _save_arrays(p, model.get_weights()))
         opt_vars = [np.array(v) for opt in optimizers for v in opt.variables]
@@ -106,7 +124,7 @@ class Checkpointer:
             "stage_best_weights": stage_best_file.name if stage_best_file else None,
             "options": self.options,
         }
-        self._write(STATE, lambda p: Path(p).write_text(json.dumps(state, default=float) + "\n"))
+        self._write(STATE, lambda p: Path(p).write_text(jsonio.dumps(state) + "\n"))
         keep = {
             STATE,
             weights.name,
@@ -114,7 +132,9 @@ class Checkpointer:
             *(f.name for f in (best_file, stage_best_file) if f),
         }
         for old in self.dir.iterdir():
-            if old.name not in keep and not old.name.startswith("."):
+            # Older epochs' files, and temporary files left by a run killed mid-write.
+            leftover = old.name.startswith(".") and atomic.PART in old.name
+            if old.name not in keep and (leftover or not old.name.startswith(".")):
                 old.unlink(missing_ok=True)
 
 
@@ -124,6 +144,7 @@ def _save_arrays(path, arrays) -> None:
 
 
 def load_arrays(path: Path) -> list[np.ndarray]:
+    """The arrays of a checkpoint `.npz`, in the order they were saved."""
     with np.load(path, allow_pickle=False) as npz:
         return [npz[f"arr_{i}"] for i in range(len(npz.files))]
 

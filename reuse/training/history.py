@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict
 from pathlib import Path
@@ -35,7 +34,7 @@ def write_history(history: list[dict], path: str | Path) -> tuple[Path, Path]:
     """Write the history as CSV and JSON side by side (`path` without extension + .csv/.json)."""
     import csv
 
-    from reuse.core.atomic import atomic_path
+    from reuse.core import atomic, jsonio
 
     base = Path(path)
     base = base.with_suffix("") if base.suffix in (".csv", ".json") else base
@@ -43,20 +42,18 @@ def write_history(history: list[dict], path: str | Path) -> tuple[Path, Path]:
     columns: list[str] = []
     for row in history:
         columns.extend(k for k in row if k not in columns)
-    with atomic_path(csv_path) as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(history)
-    with atomic_path(json_path) as tmp:
-        Path(tmp).write_text(json.dumps(history, indent=1) + "\n")
+    with atomic.atomic_write(csv_path, newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+    atomic.write_text(json_path, jsonio.dumps(history, indent=1) + "\n")
     return csv_path, json_path
 
 
 def write_report(path: str | Path, result) -> Path:
     """Write `<out>.report.json`: the cut, the head, the reused layers, the stage table, the
     final metrics and whether the cache was used (atomically). Returns the path."""
-    from reuse.core.atomic import atomic_path
+    from reuse.core import atomic, jsonio
 
     payload = {
         "cut": result.transfer.cut,
@@ -69,6 +66,5 @@ def write_report(path: str | Path, result) -> Path:
     if result.options is not None:
         payload["options"] = asdict(result.options)
     path = Path(path)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    atomic.write_text(path, jsonio.dumps(payload, indent=1, lenient=True) + "\n")
     return path

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from reuse.core.errors import TrainingError
+from reuse.core.errors import DataError
 
 # Batches per compiled call when a callback has batch-level hooks.
 STEPS_PER_CALL = 32
@@ -119,7 +119,7 @@ def fit_arrays(
         The epoch logs (train metrics, then `val_`-prefixed ones), one dict per epoch run.
 
     Raises:
-        TrainingError: no rows to train on.
+        DataError: no rows, or `x` and `y` of different lengths.
     """
     import keras
     import tensorflow as tf
@@ -127,7 +127,12 @@ def fit_arrays(
     _quiet_retracing_warning()
     rows = len(y)
     if rows == 0:
-        raise TrainingError("no rows to train on", "pass training data with at least one row")
+        raise DataError("no rows to train on", "pass training data with at least one row")
+    if (x.shape[1] if views else len(x)) != rows:
+        raise DataError(
+            f"fit_arrays: {x.shape[1] if views else len(x)} input rows but {rows} targets",
+            "pass inputs and targets of the same length",
+        )
     steps = max(1, math.ceil(rows / batch_size))
     x_all, y_all = _as_tensor(x), _as_tensor(y)
     n_views = int(x_all.shape[0]) if views else 0
