@@ -20,7 +20,8 @@ import math
 import zipfile
 from pathlib import Path
 
-from reuse.inspection.dispatch import MODEL_COLUMNS, Inspection
+from reuse.formats.paths import PathKind, classify
+from reuse.inspection.result import MODEL_COLUMNS, Inspection
 
 
 class _Decline(Exception):
@@ -51,9 +52,10 @@ def try_inspect(path, *, verify_weights: bool = False) -> Inspection | None:
     """
     p = Path(path)
     try:
-        if p.name.lower().endswith(".keras"):
+        kind = classify(p)
+        if kind is PathKind.KERAS:
             config, stored = _read_keras_zip(p, verify_weights)
-        elif p.name.lower().endswith((".h5", ".hdf5")):
+        elif kind is PathKind.H5_MODEL:
             config, stored = _read_h5(p)
         else:
             return None

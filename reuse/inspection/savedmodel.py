@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from reuse.core.errors import ModelLoadError
-from reuse.inspection.dispatch import Inspection
+from reuse.inspection.result import Inspection
 
 COLUMNS = ["layer", "variable", "shape", "dtype", "trainable"]
 

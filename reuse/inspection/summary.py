@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reuse.inspection.dispatch import MODEL_COLUMNS
+from reuse.inspection.result import MODEL_COLUMNS
 from reuse.surgery.layer_tree import output_shape, walk, weight_count
 
 COLUMNS = MODEL_COLUMNS

@@ -697,9 +697,9 @@ class _DivergenceGuard:
 
 def resolve_cache(path, transfer: TransferModel, data=None):
     """Open a feature cache for `transfer`, refusing one made from another model or other data."""
-    from reuse.cache import feature_cache
+    from reuse.cache import open_cache
 
-    cache = feature_cache.open_cache(path, model=transfer.model)
+    cache = open_cache(path, model=transfer.model)
     usable = [t for t in cache.taps if t in transfer.reused]
     if not usable:
         raise CacheMismatch(
@@ -938,9 +938,9 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
     options.check()
     x, y, _ = _arrays(data)
     if features is not None:
-        from reuse.cache import feature_cache
+        from reuse.cache import open_cache
 
-        with feature_cache.open_cache(features) as peek:
+        with open_cache(features) as peek:
             labels = peek.labels
         y = labels if y is None else y
     if y is None:
