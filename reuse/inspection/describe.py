@@ -103,19 +103,19 @@ def inspect_model(model, *, path: str = "", weights: bool = False) -> Inspection
     Returns:
         An Inspection with kind "model" and parameter totals.
     """
-    from reuse.inspection import summary as model_summary
+    import reuse.inspection.summary as summary
 
     if weights:
-        rows = model_summary.weight_rows(model)
-        columns = model_summary.WEIGHT_COLUMNS
+        rows = summary.weight_rows(model)
+        columns = summary.WEIGHT_COLUMNS
     else:
-        rows = model_summary.layer_rows(model)
-        columns = model_summary.COLUMNS
+        rows = summary.layer_rows(model)
+        columns = summary.COLUMNS
     return Inspection(
         kind="model",
         path=path,
         columns=columns,
         rows=rows,
-        totals=model_summary.totals(model),
+        totals=summary.totals(model),
         info={"model": model.name},
     )
