@@ -24,7 +24,7 @@ import zipfile
 from pathlib import Path
 
 from reuse.core.errors import ModelLoadError, UnsafeModelError
-from reuse.formats.paths import HDF5_KINDS, PathKind, classify
+from reuse.formats.paths import HDF5_KINDS, PathKind, classify, open_hdf5
 
 # Modules that register custom Keras objects (schedules, constraints) saved inside models.
 _REGISTERING_MODULES = ("reuse.surgery.keras_objects",)
@@ -100,17 +100,9 @@ def _check_keras_zip(path: Path) -> None:
 
 
 def _check_h5_model(path: Path) -> None:
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            has_config = "model_config" in f.attrs
-            keys = list(f.keys())
-    except OSError as err:
-        raise ModelLoadError(
-            f"{path} is not a readable HDF5 file ({str(err).splitlines()[0][:120]})",
-            "check that the file is complete",
-        ) from None
+    with open_hdf5(path) as f:
+        has_config = "model_config" in f.attrs
+        keys = list(f.keys())
     if not has_config:  # weights-only files are classified 'weights_h5' before this
         raise ModelLoadError(
             f"{path} is an HDF5 file that holds no Keras model (top-level keys: {', '.join(keys[:8]) or 'none'})",

@@ -27,10 +27,13 @@ classified by name, and their loaders check the archive.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import re
 from pathlib import Path
+
+from reuse.core.errors import ModelLoadError
 
 # The root attribute that marks an HDF5 file as a reuse feature cache (its format version).
 CACHE_MARK = "reuse_feature_cache"
@@ -148,6 +151,26 @@ def _classify_h5(p: Path) -> PathKind:
     except OSError:
         pass  # not HDF5, damaged or locked: the reader opens it again and says why
     return PathKind.HDF5
+
+
+@contextlib.contextmanager
+def open_hdf5(path: str | os.PathLike):
+    """Open an HDF5 file read-only (a context manager yielding the h5py.File).
+
+    Raises:
+        ModelLoadError: h5py cannot open it (not HDF5, truncated, locked).
+    """
+    import h5py
+
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        raise ModelLoadError(
+            f"{path} is not a readable HDF5 file ({str(err).splitlines()[0][:120]})",
+            "check that the file is complete",
+        ) from None
+    with handle:
+        yield handle
 
 
 def is_idx_name(path: str | os.PathLike) -> bool:

@@ -34,6 +34,7 @@ from reuse.formats.paths import (
     PathKind,
     checkpoint_prefix,
     classify,
+    open_hdf5,
     strip_checkpoint_suffix,
 )
 
@@ -116,22 +117,14 @@ def detect_format(path: str | os.PathLike) -> str:
 
 
 def _h5_flavour(p: Path) -> str:
-    import h5py
-
-    try:
-        with h5py.File(p, "r") as f:
-            if "layer_names" in f.attrs:
-                return "keras_h5_legacy"
-            if "model_weights" in f and "layer_names" in f["model_weights"].attrs:
-                return "keras_h5_legacy"
-            if "layers" in f or "vars" in f:
-                return "keras_h5"
-            keys = list(f.keys())
-    except OSError as err:
-        raise ModelLoadError(
-            f"{p} is not a readable HDF5 file ({str(err).splitlines()[0][:120]})",
-            "check that the file is complete",
-        ) from None
+    with open_hdf5(p) as f:
+        if "layer_names" in f.attrs:
+            return "keras_h5_legacy"
+        if "model_weights" in f and "layer_names" in f["model_weights"].attrs:
+            return "keras_h5_legacy"
+        if "layers" in f or "vars" in f:
+            return "keras_h5"
+        keys = list(f.keys())
     raise ModelLoadError(
         f"{p} is an HDF5 file without Keras weights (top-level keys: {', '.join(keys[:8]) or 'none'})",
         "pass a file written by model.save_weights('x.weights.h5')",

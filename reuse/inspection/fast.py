@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 from reuse.formats.paths import PathKind, classify
-from reuse.inspection.result import MODEL_COLUMNS, Inspection
+from reuse.inspection.result import MODEL_COLUMNS, Inspection, param_totals
 
 
 class _Decline(Exception):
@@ -130,11 +130,7 @@ def _describe(config: dict, stored: int | None, path: str) -> Inspection:
         path=path,
         columns=list(MODEL_COLUMNS),
         rows=rows,
-        totals={
-            "trainable_params": trainable,
-            "frozen_params": frozen,
-            "total_params": trainable + frozen,
-        },
+        totals=param_totals(trainable, frozen),
         info={"model": config["config"]["name"]},
         fast_path=True,
     )

@@ -33,5 +33,14 @@ class Inspection:
     fast_path: bool = False
 
 
+def param_totals(trainable: int, frozen: int) -> dict:
+    """The `totals` of a model: trainable, frozen and total parameter counts (values)."""
+    return {
+        "trainable_params": trainable,
+        "frozen_params": frozen,
+        "total_params": trainable + frozen,
+    }
+
+
 # The columns of a model's layer list, shared by the full load and the TensorFlow-free path.
 MODEL_COLUMNS = ["index", "name", "class", "output_shape", "params", "trainable"]
