@@ -124,11 +124,17 @@ class BatchWriter:
                 self._error = err
 
     def put(self, offset: int, outs: list) -> None:
+        """Queue one group's outputs (one array per tap) for rows `offset` onward.
+
+        Raises:
+            The error an earlier write raised (h5py's OSError, a full disk).
+        """
         if self._error is not None:
             raise self._error
         self._q.put((offset, [np.asarray(o) for o in outs]))
 
     def close(self) -> None:
+        """Wait for every queued write; re-raise a write's error."""
         self._q.put(None)
         self._thread.join()
         if self._error is not None:
