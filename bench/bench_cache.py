@@ -81,7 +81,7 @@ def _bare_pass(bottom, data) -> float:
 
 
 def _throughput(name, model, data, tmp: Path) -> list[dict]:
-    from reuse.cache.feature_cache import cache_features
+    from reuse.cache import cache_features
     from reuse.surgery import cuts
 
     tap = cuts.frozen_prefix_top(model)
@@ -109,7 +109,7 @@ def _throughput(name, model, data, tmp: Path) -> list[dict]:
 def _compression(model, data, tmp: Path) -> list[dict]:
     import h5py
 
-    from reuse.cache.feature_cache import cache_features
+    from reuse.cache import cache_features
 
     rows = []
     for spec in ("none", "lzf", "gzip:1", "gzip:4"):
@@ -140,7 +140,7 @@ import json, resource, sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[3])
 from reuse.data.dataset import Dataset
-from reuse.cache.feature_cache import cache_features
+from reuse.cache import cache_features
 sys.path.insert(0, sys.argv[3] + "/bench")
 from bench_cache import mlp
 x = np.load(sys.argv[1], mmap_mode="r")

@@ -5,7 +5,7 @@ frozen, `--head auto`) at batch 256 over 60,000 rows, the cached epoch is at lea
 on a conv base (three frozen Conv2D layers 32/64/64 on 28x28x1 with pooling), at least 10x.
 
 Both paths are the library's own: `reuse.training.finetune.run_stage` with a StagePlan whose tap is the
-cut (features from `reuse.cache.feature_cache.cache_features`, read back by `open_cache`) against the
+cut (features from `reuse.cache.cache_features`, read back by `open_cache`) against the
 same StagePlan with tap None (raw inputs through the frozen layers). Each run trains 2 epochs
 and the second epoch is timed (a callback), so tracing and compiling are excluded. The rows are
 the 60,000 MNIST training images when ../shared/data/mnist (or $REUSE_MNIST) exists, else
@@ -87,7 +87,7 @@ def _epoch_seconds(transfer, inputs, tap: str | None, seed: int) -> float:
 
 
 def _compare(label: str, base, data, tmp: Path, repeats: int = REPEATS) -> list[dict]:
-    from reuse.cache import feature_cache
+    from reuse.cache import cache_features, open_cache
     from reuse.training.inputs import TrainingInputs
     from reuse.training.options import FinetuneOptions
     from reuse.training.transfer import apply_trainable, build_transfer_model
@@ -99,11 +99,9 @@ def _compare(label: str, base, data, tmp: Path, repeats: int = REPEATS) -> list[
     tap = transfer.cut
     cache_path = tmp / f"{label}.h5"
     started = time.perf_counter()
-    feature_cache.cache_features(
-        transfer.model, shaped, cache_path, taps=[tap], batch_size=BATCH, verify=0
-    )
+    cache_features(transfer.model, shaped, cache_path, taps=[tap], batch_size=BATCH, verify=0)
     cache_s = time.perf_counter() - started
-    cache = feature_cache.open_cache(cache_path, model=transfer.model)
+    cache = open_cache(cache_path, model=transfer.model)
     try:
         cached_inputs = TrainingInputs(transfer, y=y, cache=cache)
         raw_inputs = TrainingInputs(transfer, x=x, y=y)

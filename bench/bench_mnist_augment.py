@@ -93,7 +93,7 @@ def reuse_run(train, val, test, seed: int, *, features=None, **options):
 
 def build_views(train, seed: int, tmp: Path, views: int = VIEWS):
     """An augmented cache at every reused layer of the base: (path, seconds)."""
-    from reuse.cache.feature_cache import cache_features
+    from reuse.cache import cache_features
     from reuse.formats.model_io import load_model
 
     started = time.perf_counter()

@@ -125,7 +125,7 @@ def test_cli_refuses_cut_crossed_by_skip(tmp_path, data_path):
 
 
 def test_nested_application_cache_with_escaped_name(tmp_path, nested):
-    from reuse.cache.feature_cache import cache_features, open_cache
+    from reuse.cache import cache_features, open_cache
     from reuse.core.errors import CutError
     from reuse.data.dataset import load_data
 
@@ -402,7 +402,7 @@ def _comparable(path):
 
 
 def test_resume_after_sigkill_is_identical(tmp_path, frozen_path):
-    from reuse.cache.feature_cache import cache_features, part_path
+    from reuse.cache import cache_features, part_path
     from reuse.data.dataset import load_data
 
     # 3,000 rows: the forward pass runs 500 rows (25 batches of 20) per call, so six calls.
@@ -450,7 +450,7 @@ def test_resume_after_sigkill_is_identical(tmp_path, frozen_path):
         proc.wait()
     assert 0 < done < 3000 and part.exists() and not out.exists()
 
-    from reuse.cache.feature_cache import open_cache
+    from reuse.cache import open_cache
     from reuse.core.errors import CacheIncomplete
 
     with pytest.raises(CacheIncomplete, match="--resume"):
@@ -498,7 +498,7 @@ def test_resume_after_sigkill_is_identical(tmp_path, frozen_path):
 def test_resume_refuses_other_settings(tmp_path, frozen_path, data_path):
     import shutil
 
-    from reuse.cache.feature_cache import part_path
+    from reuse.cache import part_path
 
     out = tmp_path / "f.h5"
     assert (
@@ -527,7 +527,7 @@ def test_resume_refuses_other_settings(tmp_path, frozen_path, data_path):
 def test_verify_detects_tampered_row(tmp_path, frozen_path, data_path):
     import keras
 
-    from reuse.cache.feature_cache import open_cache
+    from reuse.cache import open_cache
     from reuse.core.errors import CacheMismatch
     from reuse.data.dataset import load_data
 
@@ -547,7 +547,7 @@ def test_verify_detects_tampered_row(tmp_path, frozen_path, data_path):
 def test_open_cache_refuses_other_model(tmp_path, frozen_path, data_path):
     import keras
 
-    from reuse.cache.feature_cache import fingerprint, open_cache
+    from reuse.cache import fingerprint, open_cache
     from reuse.core.errors import CacheMismatch
 
     out = tmp_path / "f.h5"

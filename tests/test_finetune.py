@@ -169,7 +169,7 @@ def test_no_training_rows_left_after_the_hold_out_is_an_error(task, tmp_path):
 def test_finetune_from_cache_never_runs_layers_below_tap(task, tmp_path):
     """With a matching cache, only the layers above the tap run; the whole model is saved."""
     from reuse import load_data, load_model
-    from reuse.cache.feature_cache import cache_features
+    from reuse.cache import cache_features
     from reuse.training.finetune import finetune
 
     path, train, _ = task
@@ -193,7 +193,7 @@ def test_finetune_from_cache_never_runs_layers_below_tap(task, tmp_path):
     losses = [r["loss"] for r in result.history]
     assert losses[-1] < losses[0]
     # The whole model on raw inputs predicts what the cached path predicts.
-    from reuse.cache.feature_cache import open_cache
+    from reuse.cache import open_cache
     from reuse.surgery import cuts
 
     x, _ = load_data(train).arrays()
@@ -206,7 +206,7 @@ def test_finetune_from_cache_never_runs_layers_below_tap(task, tmp_path):
 
 def test_cache_with_unfreeze_all_is_refused(task, tmp_path):
     from reuse import load_data, load_model
-    from reuse.cache.feature_cache import cache_features
+    from reuse.cache import cache_features
 
     path, train, _ = task
     feats = tmp_path / "feats.h5"
@@ -231,7 +231,7 @@ def test_cache_with_unfreeze_all_is_refused(task, tmp_path):
 
 def test_cache_from_another_model_is_refused(task, tmp_path):
     from reuse import load_data
-    from reuse.cache.feature_cache import cache_features
+    from reuse.cache import cache_features
 
     path, train, _ = task
     other = mlp(n_in=8, hidden=5, units=12, n_out=4, seed=99)

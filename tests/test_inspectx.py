@@ -31,7 +31,7 @@ def _frozen_nested_sequential():
 
 
 def _assert_same(path):
-    from reuse.inspection.dispatch import inspect_loaded
+    from reuse.inspection import inspect_loaded
     from reuse.inspection.fast import try_inspect
 
     fast = try_inspect(path, verify_weights=True)

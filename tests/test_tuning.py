@@ -86,7 +86,7 @@ def test_lr_find_restores_weights_and_flags(task):
 
 def test_lr_find_trains_from_the_cache(task, tmp_path, monkeypatch):
     from reuse import load_data, load_model
-    from reuse.cache.feature_cache import cache_features
+    from reuse.cache import cache_features
     from reuse.guide.lr_find import lr_find
 
     _, path, train, _ = task

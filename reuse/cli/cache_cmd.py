@@ -77,7 +77,7 @@ def cache_features_command(
 
         reuse freeze base.keras --upto hidden2 | reuse cache-features --data train.npz
     """
-    from reuse.cache.feature_cache import cache_features
+    from reuse.cache import cache_features
     from reuse.cli.common import emit_record
     from reuse.core import record as records
     from reuse.core import report

@@ -50,7 +50,7 @@ def inspect_command(
         reuse freeze base.keras --upto hidden2 | reuse inspect
     """
     from reuse.core import record
-    from reuse.inspection.dispatch import inspect
+    from reuse.inspection import inspect
 
     path, _ = record.resolve_input(model)
     result = inspect(path, weights=weights, unsafe=unsafe, full_load=full_load, arch=arch)

@@ -25,8 +25,10 @@ _TYPES = {
 
 
 def is_idx(path: str | os.PathLike) -> bool:
-    name = Path(path).name.lower()
-    return "idx" in name and (name.endswith(".gz") or "-ubyte" in name or name.endswith(".idx"))
+    """Whether a file is named like an IDX file (`reuse.formats.paths.is_idx_name`)."""
+    from reuse.formats.paths import is_idx_name
+
+    return is_idx_name(path)
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:

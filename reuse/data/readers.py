@@ -485,21 +485,20 @@ _FLAG_USES = {
 
 
 def _kind(p: Path) -> str:
-    """Which reader a path needs: by what a folder holds, or by the file's name."""
-    from reuse.data import idx
+    """Which reader a path needs (`reuse.formats.paths.classify`): any HDF5 file is read as
+    data, any folder without IDX files as a folder of images."""
+    from reuse.formats.paths import HDF5_KINDS, PathKind, classify
 
+    kind = classify(p)
+    if kind is PathKind.IDX_FOLDER:
+        return "idx-folder"
     if p.is_dir():
-        return (
-            "idx-folder"
-            if any(idx.is_idx(f) for f in p.iterdir() if f.is_file())
-            else "image-folder"
-        )
-    if idx.is_idx(p):
-        return "idx"
-    kind = {".npz": "npz", ".npy": "npy", ".h5": "h5", ".hdf5": "h5", ".hdf": "h5", ".csv": "csv"}
-    if p.suffix.lower() not in kind:
+        return "image-folder"
+    readers = {PathKind.IDX: "idx", PathKind.NPZ: "npz", PathKind.NPY: "npy", PathKind.CSV: "csv"}
+    readers.update(dict.fromkeys(HDF5_KINDS, "h5"))
+    if kind not in readers:
         raise DataError(f"{p}: unsupported data format '{p.suffix or p.name}'", FORMATS_HINT)
-    return kind[p.suffix.lower()]
+    return readers[kind]
 
 
 _ALLOWED = {

@@ -1,6 +1,6 @@
 """Load and save models: the one place that knows every model format `reuse` reads.
 
-Formats, chosen by what the path is (not only its extension):
+Formats, chosen by what the path is (`reuse.formats.paths.classify`, not only its extension):
 
 - `.keras` zip archives (Keras 3);
 - `.h5` / `.hdf5` full models, written by Keras 3 or by tf.keras 2;
@@ -24,6 +24,7 @@ import zipfile
 from pathlib import Path
 
 from reuse.core.errors import ModelLoadError, UnsafeModelError
+from reuse.formats.paths import HDF5_KINDS, PathKind, classify, open_hdf5
 
 # Modules that register custom Keras objects (schedules, constraints) saved inside models.
 _REGISTERING_MODULES = ("reuse.surgery.keras_objects",)
@@ -33,31 +34,36 @@ MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 def model_kind(path: str | os.PathLike) -> str:
-    """Classify a path: 'keras', 'h5', 'weights_h5', 'savedmodel', 'keras_export'.
+    """Classify a path for loading: 'keras', 'h5', 'weights_h5', 'savedmodel', 'keras_export'.
 
-    Raises ModelLoadError for a missing path or a format reuse cannot load as a model.
+    Asks `reuse.formats.paths.classify`; any HDF5 file that is not weights only is 'h5'
+    (`load_model` then says what it holds instead of a model).
+
+    Raises:
+        ModelLoadError: a missing path, a folder that is not a SavedModel, a `.keras` file that
+            is not a zip archive, or a format reuse cannot load as a model.
     """
     p = Path(path)
-    if not p.exists():
+    kind = classify(p)
+    if kind is PathKind.MISSING or not p.exists():
         raise ModelLoadError(f"{p}: no such file or folder", "check the path")
+    if kind in (PathKind.SAVEDMODEL, PathKind.KERAS_EXPORT):
+        return kind.value
     if p.is_dir():
-        if not (p / "saved_model.pb").exists() and not (p / "saved_model.pbtxt").exists():
-            raise ModelLoadError(
-                f"{p} is a folder but not a SavedModel (no saved_model.pb inside)",
-                "pass a .keras or .h5 file, or a SavedModel folder",
-            )
-        return "savedmodel" if (p / "keras_metadata.pb").exists() else "keras_export"
-    name = p.name.lower()
-    if name.endswith(".weights.h5"):
+        raise ModelLoadError(
+            f"{p} is a folder but not a SavedModel (no saved_model.pb inside)",
+            "pass a .keras or .h5 file, or a SavedModel folder",
+        )
+    if kind is PathKind.WEIGHTS_H5:
         return "weights_h5"
-    if name.endswith(".keras"):
+    if kind is PathKind.KERAS:
         if not zipfile.is_zipfile(p):
             raise ModelLoadError(
                 f"{p} is not a valid .keras file (not a zip archive: truncated or another format)",
                 "re-save the model with model.save('model.keras')",
             )
         return "keras"
-    if name.endswith((".h5", ".hdf5")):
+    if kind in HDF5_KINDS:
         return "h5"
     raise ModelLoadError(
         f"{p}: unsupported model format '{p.suffix or p.name}'",
@@ -94,23 +100,10 @@ def _check_keras_zip(path: Path) -> None:
 
 
 def _check_h5_model(path: Path) -> None:
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            has_config = "model_config" in f.attrs
-            keys = list(f.keys())
-    except OSError as err:
-        raise ModelLoadError(
-            f"{path} is not a readable HDF5 file ({str(err).splitlines()[0][:120]})",
-            "check that the file is complete",
-        ) from None
-    if not has_config:
-        if "model_weights" in keys or "layers" in keys or "vars" in keys:
-            raise ModelLoadError(
-                f"{path} holds weights but no model architecture",
-                "pass the architecture with --arch, or inspect it as a weights file",
-            )
+    with open_hdf5(path) as f:
+        has_config = "model_config" in f.attrs
+        keys = list(f.keys())
+    if not has_config:  # weights-only files are classified 'weights_h5' before this
         raise ModelLoadError(
             f"{path} is an HDF5 file that holds no Keras model (top-level keys: {', '.join(keys[:8]) or 'none'})",
             "pass a model saved with model.save(), or a feature cache to `reuse inspect`",

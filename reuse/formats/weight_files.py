@@ -1,6 +1,6 @@
 """Read weight-only files: the tensors of a file that holds weights but no architecture.
 
-Formats (chosen by what the path is):
+Formats (chosen by what the path is: `reuse.formats.paths.classify`):
 
 - Keras `.weights.h5` (Keras 3: `layers/<class>/vars/<i>`, whose `vars` group names the
   layer; tf.keras 2: `<layer>/<layer>/kernel:0`);
@@ -14,7 +14,7 @@ Formats (chosen by what the path is):
 
 Every tensor gets a `kind`: "weight", "optimizer" (optimizer slots and state) or "bookkeeping"
 (step counters and other values that are not model weights), so that importers and
-`reuse inspect` can report the model's weights apart from the rest.
+`reuse inspect` (`reuse.inspection.weights`) can report the model's weights apart from the rest.
 """
 
 from __future__ import annotations
@@ -29,13 +29,16 @@ from pathlib import Path
 import numpy as np
 
 from reuse.core.errors import ModelLoadError
+from reuse.formats.paths import (
+    HDF5_KINDS,
+    PathKind,
+    checkpoint_prefix,
+    classify,
+    open_hdf5,
+    strip_checkpoint_suffix,
+)
 
-TORCH_SUFFIXES = (".pt", ".pth", ".bin")
 TORCH_INSTALL = "pip install 'keras-reuse[torch]' (or: pip install torch --index-url https://download.pytorch.org/whl/cpu)"
-# Files up to this size get min/max/mean/zeros in `reuse inspect`; larger ones only names and shapes.
-STATS_LIMIT_BYTES = 64 * 1024 * 1024
-
-_CKPT_SUFFIX = re.compile(r"\.(index|meta|data-\d+-of-\d+)$")
 _TF1_SLOTS = re.compile(
     r"/(Adam|Adam_\d+|Momentum|RMSProp|RMSProp_\d+|Adagrad|AdagradDA|Adadelta|Adadelta_\d+|Ftrl|Ftrl_\d+|"
     r"ExponentialMovingAverage|Nadam|Nadam_\d+|Adamax|Adamax_\d+)$"
@@ -85,55 +88,26 @@ FORMAT_TITLES = {
 }
 
 
-def checkpoint_prefix(path: str | os.PathLike) -> Path | None:
-    """The TensorFlow checkpoint prefix that `path` names, or None when it names none.
-
-    Accepts the prefix itself (`model.ckpt`), any of its files (`.index`, `.data-*`, `.meta`)
-    or a folder holding a `checkpoint` file (the latest checkpoint in it).
-    """
-    p = Path(path)
-    if p.is_dir():
-        state = p / "checkpoint"
-        if state.exists():
-            match = re.search(
-                r'model_checkpoint_path:\s*"([^"]+)"', state.read_text(errors="replace")
-            )
-            if match:
-                prefix = Path(match.group(1))
-                prefix = prefix if prefix.is_absolute() else p / prefix
-                if Path(str(prefix) + ".index").exists():
-                    return prefix
-        indexes = sorted(p.glob("*.index"), key=lambda f: f.stat().st_mtime)
-        return Path(str(indexes[-1])[: -len(".index")]) if indexes else None
-    stripped = Path(_CKPT_SUFFIX.sub("", str(p)))
-    if Path(str(stripped) + ".index").exists():
-        return stripped
-    return None
-
-
 def detect_format(path: str | os.PathLike) -> str:
-    """The weight-file format of `path` (a key of FORMAT_TITLES).
+    """The weight-file format of `path` (a key of FORMAT_TITLES), from `paths.classify`.
 
     Raises:
         ModelLoadError: the path is missing or is not a weight file reuse reads.
     """
     p = Path(path)
-    name = p.name.lower()
-    if checkpoint_prefix(p) is not None:
+    kind = classify(p)
+    if kind is PathKind.TF_CHECKPOINT:
         return "tf_checkpoint"
-    if not p.exists():
+    if kind is PathKind.MISSING:
         raise ModelLoadError(f"{p}: no such file or folder", "check the path")
-    if name.endswith(".npz"):
-        return "npz"
-    if name.endswith(".safetensors"):
-        return "safetensors"
-    if name.endswith(TORCH_SUFFIXES):
-        return "torch"
-    if name.endswith((".h5", ".hdf5")):
+    simple = {PathKind.NPZ: "npz", PathKind.SAFETENSORS: "safetensors", PathKind.TORCH: "torch"}
+    if kind in simple:
+        return simple[kind]
+    if kind in HDF5_KINDS:
         return _h5_flavour(p)
-    if name.endswith(".ckpt"):
+    if kind is PathKind.CHECKPOINT_PART:
         raise ModelLoadError(
-            f"{p}: no TensorFlow checkpoint files next to it (no {p.name}.index)",
+            f"{p}: no TensorFlow checkpoint files next to it (no {strip_checkpoint_suffix(p).name}.index)",
             "pass the checkpoint prefix whose .index and .data-* files exist, or a PyTorch .pt file",
         )
     raise ModelLoadError(
@@ -143,22 +117,14 @@ def detect_format(path: str | os.PathLike) -> str:
 
 
 def _h5_flavour(p: Path) -> str:
-    import h5py
-
-    try:
-        with h5py.File(p, "r") as f:
-            if "layer_names" in f.attrs:
-                return "keras_h5_legacy"
-            if "model_weights" in f and "layer_names" in f["model_weights"].attrs:
-                return "keras_h5_legacy"
-            if "layers" in f or "vars" in f:
-                return "keras_h5"
-            keys = list(f.keys())
-    except OSError as err:
-        raise ModelLoadError(
-            f"{p} is not a readable HDF5 file ({str(err).splitlines()[0][:120]})",
-            "check that the file is complete",
-        ) from None
+    with open_hdf5(p) as f:
+        if "layer_names" in f.attrs:
+            return "keras_h5_legacy"
+        if "model_weights" in f and "layer_names" in f["model_weights"].attrs:
+            return "keras_h5_legacy"
+        if "layers" in f or "vars" in f:
+            return "keras_h5"
+        keys = list(f.keys())
     raise ModelLoadError(
         f"{p} is an HDF5 file without Keras weights (top-level keys: {', '.join(keys[:8]) or 'none'})",
         "pass a file written by model.save_weights('x.weights.h5')",
@@ -220,65 +186,6 @@ def read_tensors(path: str | os.PathLike, *, names_only: bool = False) -> dict:
     if names_only:
         return {t.name: t for t in wf.tensors}
     return {t.name: t.value for t in wf.tensors}
-
-
-def inspect_weights(path: str | os.PathLike):
-    """`reuse inspect` for a weight-only file: one row per tensor (name, shape, dtype, stats).
-
-    Statistics (min, max, mean, fraction of zeros) are computed for files up to 64 MB.
-
-    Returns:
-        reuse.inspection.dispatch.Inspection with kind "weights".
-    """
-    from reuse.inspection.dispatch import Inspection
-    from reuse.inspection.summary import tensor_stats
-
-    p = Path(path)
-    size = _size_on_disk(p)
-    with_stats = size <= STATS_LIMIT_BYTES
-    wf = read_weight_file(p, names_only=not with_stats)
-    has_layer = any(t.layer for t in wf.tensors)
-    has_kind = any(t.kind != "weight" for t in wf.tensors)
-    columns = [
-        "name",
-        *(["layer"] if has_layer else []),
-        "shape",
-        "dtype",
-        *(["kind"] if has_kind else []),
-    ]
-    if with_stats:
-        columns += ["min", "max", "mean", "zeros"]
-    rows = []
-    for t in wf.tensors:
-        row = {"name": t.name, "shape": list(t.shape), "dtype": t.dtype}
-        if has_layer:
-            row["layer"] = t.layer
-        if has_kind:
-            row["kind"] = t.kind
-        if with_stats:
-            row.update(tensor_stats(t.value) if t.value is not None else {})
-        rows.append(row)
-    weights = [t for t in wf.tensors if t.kind == "weight"]
-    info = {
-        "format": FORMAT_TITLES[wf.format],
-        "tensors": len(wf.tensors),
-        "parameters": int(sum(int(np.prod(t.shape)) for t in weights)),
-    }
-    others = len(wf.tensors) - len(weights)
-    if others:
-        info["optimizer / bookkeeping tensors"] = others
-    if not with_stats:
-        info["statistics"] = f"skipped (file over {STATS_LIMIT_BYTES // 2**20} MB)"
-    for i, note in enumerate(wf.notes):
-        info[f"note{'' if i == 0 else i + 1}"] = note
-    return Inspection(kind="weights", path=str(p), columns=columns, rows=rows, info=info)
-
-
-def _size_on_disk(p: Path) -> int:
-    prefix = checkpoint_prefix(p)
-    if prefix is not None:
-        return sum(f.stat().st_size for f in prefix.parent.glob(prefix.name + ".data-*"))
-    return p.stat().st_size if p.is_file() else 0
 
 
 def _info(name, array_or_shape, dtype=None, **extra) -> TensorInfo:

@@ -20,7 +20,8 @@ import math
 import zipfile
 from pathlib import Path
 
-from reuse.inspection.dispatch import MODEL_COLUMNS, Inspection
+from reuse.formats.paths import PathKind, classify
+from reuse.inspection.result import MODEL_COLUMNS, Inspection, param_totals
 
 
 class _Decline(Exception):
@@ -51,9 +52,10 @@ def try_inspect(path, *, verify_weights: bool = False) -> Inspection | None:
     """
     p = Path(path)
     try:
-        if p.name.lower().endswith(".keras"):
+        kind = classify(p)
+        if kind is PathKind.KERAS:
             config, stored = _read_keras_zip(p, verify_weights)
-        elif p.name.lower().endswith((".h5", ".hdf5")):
+        elif kind is PathKind.H5_MODEL:
             config, stored = _read_h5(p)
         else:
             return None
@@ -128,11 +130,7 @@ def _describe(config: dict, stored: int | None, path: str) -> Inspection:
         path=path,
         columns=list(MODEL_COLUMNS),
         rows=rows,
-        totals={
-            "trainable_params": trainable,
-            "frozen_params": frozen,
-            "total_params": trainable + frozen,
-        },
+        totals=param_totals(trainable, frozen),
         info={"model": config["config"]["name"]},
         fast_path=True,
     )

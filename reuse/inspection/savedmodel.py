@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from reuse.core.errors import ModelLoadError
-from reuse.inspection.dispatch import Inspection
+from reuse.inspection.result import Inspection, param_totals
 
 COLUMNS = ["layer", "variable", "shape", "dtype", "trainable"]
 
@@ -94,11 +94,7 @@ def inspect_savedmodel(path: str | os.PathLike, kind: str) -> Inspection:
         path=str(p),
         columns=list(COLUMNS),
         rows=rows,
-        totals={
-            "trainable_params": trainable,
-            "frozen_params": frozen,
-            "total_params": trainable + frozen,
-        },
+        totals=param_totals(trainable, frozen),
         info={
             "format": "Keras export (model.export)"
             if kind == "keras_export"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reuse.inspection.dispatch import MODEL_COLUMNS
+from reuse.inspection.result import MODEL_COLUMNS, param_totals
 from reuse.surgery.layer_tree import output_shape, walk, weight_count
 
 COLUMNS = MODEL_COLUMNS
@@ -38,13 +38,7 @@ def _size(variables) -> int:
 
 
 def totals(model) -> dict:
-    trainable = _size(model.trainable_weights)
-    frozen = _size(model.non_trainable_weights)
-    return {
-        "trainable_params": trainable,
-        "frozen_params": frozen,
-        "total_params": trainable + frozen,
-    }
+    return param_totals(_size(model.trainable_weights), _size(model.non_trainable_weights))
 
 
 def tensor_stats(array: np.ndarray) -> dict:

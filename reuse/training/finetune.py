@@ -267,9 +267,9 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
     options.check()
     x, y, _ = data_arrays(data)
     if features is not None:
-        from reuse.cache import feature_cache
+        from reuse.cache import open_cache
 
-        with feature_cache.open_cache(features) as peek:
+        with open_cache(features) as peek:
             labels = peek.labels
         y = labels if y is None else y
     if y is None:

@@ -130,9 +130,9 @@ def deepest_tap_below(transfer: TransferModel, trainable: list[str], taps: list[
 
 def resolve_cache(path, transfer: TransferModel, data=None):
     """Open a feature cache for `transfer`, refusing one made from another model or other data."""
-    from reuse.cache import feature_cache
+    from reuse.cache import open_cache
 
-    cache = feature_cache.open_cache(path, model=transfer.model)
+    cache = open_cache(path, model=transfer.model)
     usable = [t for t in cache.taps if t in transfer.reused]
     if not usable:
         raise CacheMismatch(

@@ -262,18 +262,10 @@ def _read_source(source, *, unsafe: bool) -> _Source:
 
 
 def _is_keras_model_file(p: Path) -> bool:
-    name = p.name.lower()
-    if name.endswith(".keras") or (p.is_dir() and (p / "saved_model.pb").exists()):
-        return True
-    if name.endswith((".h5", ".hdf5")) and not name.endswith(".weights.h5") and p.is_file():
-        import h5py
+    """Whether `p` holds a whole Keras model (read as a model, not as a weight file)."""
+    from reuse.formats.paths import MODEL_KINDS, classify
 
-        try:
-            with h5py.File(p, "r") as f:
-                return "model_config" in f.attrs
-        except OSError:
-            return False
-    return False
+    return classify(p) in MODEL_KINDS
 
 
 def _keras_model_source(model, label: str) -> _Source:

@@ -1,0 +1,302 @@
+"""Read a feature cache: `open_cache` checks it is complete and fits the model, `FeatureCache` reads it.
+
+A cache is refused when it is unfinished (CacheIncomplete: resume it), not a cache, lacks a
+requested tap, or was made from another model: the model's fingerprint over the cache's taps
+(`reuse.cache.fingerprints`) must equal the stored one, and the error says whether the tap
+names, the architecture or the weights differ, with the command that rebuilds it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from reuse.cache.fingerprints import fingerprint
+from reuse.cache.layout import CACHE_MARK, attr_value, part_path, tap_dataset_name
+from reuse.cache.verify import spot_check
+from reuse.core.errors import CacheIncomplete, CacheMismatch, DataError
+
+
+class FeatureCache:
+    """A complete feature cache, opened for reading (use `open_cache`).
+
+    Example:
+        >>> cache = open_cache("feats.h5", model=model)
+        >>> x = cache.array(cache.taps[-1]); y = cache.labels
+
+    Attributes:
+        path: the file.
+        taps: the full tap paths, from the input up.
+        fingerprint: the model fingerprint it was made with (sha256 hex).
+        data_identity: the source data (path, size, sha256, selection).
+        class_map: {original label: new label} when classes were remapped, else None.
+        rows: cached rows (N).
+        batch_size: rows per HDF5 chunk (and per forward pass when it was written).
+        model_path: the model's path when it was recorded, else "".
+    """
+
+    def __init__(self, path: Path, handle):
+        self.path = path
+        self._f = handle
+        a = handle.attrs
+        self.taps: list[str] = json.loads(attr_value(a["taps"]))
+        self.fingerprint: str = attr_value(a["fingerprint"])
+        self.data_identity: dict = json.loads(attr_value(a["data_identity"]))
+        cm = json.loads(attr_value(a.get("class_map", "null")))
+        self.class_map: dict | None = {int(k): v for k, v in cm.items()} if cm else None
+        self.rows: int = int(a["rows"])
+        self.batch_size: int = int(a["batch_size"])
+        self.model_path: str = attr_value(a.get("model_path", ""))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __len__(self) -> int:
+        return self.rows
+
+    @property
+    def attrs(self) -> dict:
+        """All root attributes as plain Python values."""
+        return {k: attr_value(v) for k, v in self._f.attrs.items()}
+
+    def dataset(self, tap: str):
+        """The h5py dataset of a tap (lazy; slice it to read rows)."""
+        name = self._tap_name(tap)
+        return self._f[tap_dataset_name(name)]
+
+    def array(self, tap: str) -> np.ndarray:
+        """All rows of a tap, in memory: shape (N, *shape(tap)).
+
+        Raises:
+            CacheMismatch: the cache has no such tap (bare layer names are accepted).
+        """
+        return self.dataset(tap)[...]
+
+    def shape(self, tap: str) -> tuple:
+        """The per-row feature shape of a tap (without the row axis)."""
+        return tuple(self.dataset(tap).shape[1:])
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """The (remapped) labels, shape (N,) or (N, ...), or None when the data had none."""
+        return self._f["labels"][...] if "labels" in self._f else None
+
+    @property
+    def indices(self) -> np.ndarray:
+        """int64 source row index of each cached row, shape (N,)."""
+        return self._f["indices"][...]
+
+    def batches(
+        self,
+        tap: str,
+        batch_size: int | None = None,
+        *,
+        shuffle: bool = False,
+        seed: int | None = None,
+    ):
+        """(x, y) batches of a tap; shuffled by chunk and within each chunk when `shuffle`.
+
+        Args:
+            tap: the tap to read.
+            batch_size: rows per batch (default: the cache's chunk, `self.batch_size`).
+            shuffle: visit chunks in random order and shuffle rows within each chunk.
+            seed: the shuffle's seed.
+
+        Yields:
+            (x, y): x of shape (batch_size, *shape(tap)) (the last batch may be shorter), y of
+            shape (batch_size, ...) or None when the cache has no labels.
+        """
+        ds = self.dataset(tap)
+        y = self.labels
+        chunk = self.batch_size
+        starts = np.arange(0, self.rows, chunk)
+        rng = np.random.default_rng(seed)
+        if shuffle:
+            rng.shuffle(starts)
+        size = batch_size or chunk
+        buffer_x, buffer_y = [], []
+        for s in starts:
+            xb = ds[s : s + chunk]
+            yb = None if y is None else y[s : s + chunk]
+            if shuffle:
+                perm = rng.permutation(len(xb))
+                xb = xb[perm]
+                yb = None if yb is None else yb[perm]
+            buffer_x.append(xb)
+            buffer_y.append(yb)
+            pending = sum(len(b) for b in buffer_x)
+            while pending >= size:
+                bx = np.concatenate(buffer_x)
+                by = None if y is None else np.concatenate(buffer_y)
+                yield bx[:size], (None if by is None else by[:size])
+                buffer_x, buffer_y = [bx[size:]], [None if by is None else by[size:]]
+                pending -= size
+        if buffer_x and sum(len(b) for b in buffer_x):
+            bx = np.concatenate(buffer_x)
+            yield bx, (None if y is None else np.concatenate(buffer_y))
+
+    def check_data(self, data) -> None:
+        """Refuse data other than the data the cache was made from.
+
+        Raises:
+            CacheMismatch: path, content hash or selection differ.
+        """
+        mine, theirs = self.data_identity, dict(data.identity)
+        for key in ("sha256", "selection"):
+            if key in mine and str(mine.get(key)) != str(theirs.get(key)):
+                what = "content" if key == "sha256" else "selection"
+                raise CacheMismatch(
+                    f"{self.path} was made from other data ({what} differs: cache has "
+                    f"{mine.get('path')} {mine.get('selection') or ''}, this is {theirs.get('path')} {theirs.get('selection') or ''})",
+                    f"rebuild it: {self.rebuild_command()}",
+                )
+
+    def verify(self, model, data, n: int = 3, rows=None) -> int:
+        """Recompute `n` random rows (or `rows`) through `model` and compare them.
+
+        Raises:
+            CacheMismatch: a row differs.
+        """
+        from reuse.data.shapes import fit_model
+
+        fit = fit_model(data.input_shape, model, source=getattr(data, "path", "data"))
+        adapter = fit.apply if fit.changes else None
+        return spot_check(self.path, model, data, self.taps, n, adapter, rows=rows)
+
+    def rebuild_command(self, model_path: str | None = None) -> str:
+        """The `reuse cache-features` command that rebuilds this cache (for error hints)."""
+        data = self.data_identity.get("path", "DATA")
+        return (
+            f"reuse cache-features {model_path or self.model_path or 'MODEL'} --data {data} "
+            f"--at {','.join(self.taps)} -o {self.path}"
+        )
+
+    def _tap_name(self, tap: str) -> str:
+        if tap in self.taps:
+            return tap
+        bare = [t for t in self.taps if t.rsplit("/", 1)[-1] == tap]
+        if len(bare) == 1:
+            return bare[0]
+        from reuse.core.spec_grammar import closest
+
+        near = closest(tap, self.taps)
+        raise CacheMismatch(
+            f"{self.path} has no tap '{tap}' (taps: {', '.join(self.taps)})",
+            f"did you mean: {', '.join(near)}" if near else "rebuild it with --at " + tap,
+        )
+
+
+def open_cache(
+    path: str | os.PathLike,
+    model=None,
+    taps: list[str] | None = None,
+    *,
+    model_path: str | None = None,
+) -> FeatureCache:
+    """Open a complete feature cache; with `model`, refuse one made from another model.
+
+    Example:
+        >>> with open_cache("feats.h5", model=model) as cache:
+        ...     x, y = cache.array("hidden2"), cache.labels
+
+    Args:
+        path: the HDF5 cache.
+        model: the model it will be used with; its fingerprint over the cache's taps must match.
+        taps: taps the caller needs; each must be in the cache.
+        model_path: the model's path, for the rebuild command in error messages.
+
+    Returns:
+        A FeatureCache (close it, or use it as a context manager).
+
+    Raises:
+        CacheIncomplete: the file is an unfinished cache.
+        CacheMismatch: not a cache; a tap missing; the model's layers up to the taps differ
+            (the message says whether architecture, weights or tap names differ, and how to rebuild).
+    """
+    import h5py
+
+    p = Path(path)
+    if not p.exists():
+        part = part_path(p)
+        if part.exists():
+            raise CacheIncomplete(
+                f"{p} was not finished (the unfinished rows are in {part.name})",
+                "run `reuse cache-features ... --resume` with the same options to finish it",
+            )
+        raise DataError(
+            f"{p}: no such file", "check the --features path, or run reuse cache-features"
+        )
+    try:
+        handle = h5py.File(p, "r")
+    except OSError as err:
+        raise DataError(
+            f"{p} is not a readable HDF5 file ({str(err).splitlines()[0][:100]})",
+            "rebuild the cache",
+        ) from None
+    try:
+        if CACHE_MARK not in handle.attrs:
+            raise CacheMismatch(
+                f"{p} is an HDF5 file but not a reuse feature cache",
+                "make one with reuse cache-features",
+            )
+        if not bool(handle.attrs.get("complete", False)):
+            done = int(handle.attrs.get("rows_done", 0))
+            raise CacheIncomplete(
+                f"{p} is incomplete ({done:,} of {int(handle.attrs.get('rows', 0)):,} rows written)",
+                "run `reuse cache-features ... --resume` with the same options to finish it",
+            )
+        cache = FeatureCache(p, handle)
+        for t in taps or []:
+            cache._tap_name(t)
+        if model is not None:
+            _check_model(cache, model, model_path)
+        return cache
+    except BaseException:
+        handle.close()
+        raise
+
+
+def _check_model(cache: FeatureCache, model, model_path: str | None) -> None:
+    from reuse.core.errors import CutError, LayerNotFound
+    from reuse.surgery import cuts
+
+    hint = f"rebuild it: {cache.rebuild_command(model_path)}"
+    graph = cuts.trace(model)
+    try:
+        fp = fingerprint(model, cache.taps, graph)
+    except (LayerNotFound, CutError) as err:
+        raise CacheMismatch(
+            f"{cache.path} does not fit model {model.name}: tap names differ ({err.message})", hint
+        ) from None
+    if fp["fingerprint"] == cache.fingerprint:
+        return
+    attrs = cache.attrs
+    stored = json.loads(attrs.get("layer_digests", "{}"))
+    if fp["taps"] != cache.taps:
+        what = f"tap names differ (cache: {', '.join(cache.taps)}; model: {', '.join(fp['taps'])})"
+    elif fp["architecture"] != attrs.get("fingerprint_architecture"):
+        changed = [
+            k
+            for k in fp["layers"]
+            if k not in stored or stored[k]["config"] != fp["layers"][k]["config"]
+        ]
+        gone = [k for k in stored if k not in fp["layers"]]
+        detail = ", ".join(changed[:3] + gone[:3]) or "layer wiring"
+        what = f"the architecture up to the taps differs ({detail})"
+    else:
+        changed = [
+            k
+            for k in fp["layers"]
+            if stored.get(k, {}).get("weights") != fp["layers"][k]["weights"]
+        ]
+        what = f"the weights of {', '.join(changed[:5]) or 'the frozen layers'} differ"
+    raise CacheMismatch(f"{cache.path} was made with another model: {what}", hint)

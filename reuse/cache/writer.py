@@ -1,0 +1,382 @@
+"""Write a feature cache: run the layers below the taps once over a data set, into one HDF5 file.
+
+`cache_features` plans the file (taps ordered from the input up, the fingerprint, the data's
+identity), writes it under `.<name>.part.h5` beside the output with the streaming machinery of
+`reuse.cache.streaming`, spot-checks random rows against the live model
+(`reuse.cache.verify`) and renames it when complete. `resume=True` continues a killed run
+after the last row that reached the file, when the partial file was started with the same
+settings; because batches are the same, the result equals an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from reuse.cache.fingerprints import fingerprint
+from reuse.cache.layout import (
+    CACHE_MARK,
+    FORMAT_VERSION,
+    attr_value,
+    parse_compression,
+    part_path,
+    tap_dataset_name,
+)
+from reuse.cache.streaming import (
+    COMPUTE_BYTES,
+    COMPUTE_ROWS,
+    BatchWriter,
+    forward_pass,
+    prefetch,
+    release_pages,
+)
+from reuse.cache.verify import spot_check
+from reuse.core.errors import CacheIncomplete, CacheMismatch, DataError, OutputError, UsageError
+
+_DELAY_ENV = (
+    "REUSE_TEST_BATCH_DELAY"  # seconds to sleep per forward call: lets tests kill a run midway
+)
+
+
+@dataclass
+class CacheResult:
+    """What `cache_features` wrote.
+
+    Attributes:
+        path: the complete cache file.
+        taps: the full tap paths, ordered from the input up (`taps[-1]` is the deepest).
+        rows: rows cached (the data's selection).
+        shapes: per-row feature shape of each tap, e.g. {"hidden2": (300,)}.
+        fingerprint: the model's fingerprint over the taps (sha256 hex).
+        seconds: wall time of the call, in seconds.
+        resumed_at: rows already written by an earlier run (0: fresh).
+        verified: rows spot-checked against the live model.
+        notes: what the caller should know (inference-mode layers, trainable cached layers).
+    """
+
+    path: Path
+    taps: list[str]
+    rows: int
+    shapes: dict[str, tuple]
+    fingerprint: str
+    seconds: float
+    resumed_at: int = 0  # rows already written by an earlier run (0: fresh)
+    verified: int = 0  # rows checked against the live model
+    notes: list[str] = field(default_factory=list)
+
+
+def _check_layers(graph, positions: list[int], allow_augmentation_skip: bool) -> list[str]:
+    """Notes for training-only layers below the taps; refuse augmentation layers."""
+    from reuse.surgery import cuts
+
+    below = [graph.calls[p] for p in graph.ancestors(positions)]
+    notes = []
+    augment = [c.path for c in below if cuts.is_augmentation(c.layer)]
+    if augment and not allow_augmentation_skip:
+        raise UsageError(
+            f"the cached layers include augmentation layers ({', '.join(augment)}), which a cache "
+            "would run once, in inference mode (no augmentation)",
+            "cut below them with --at, or pass --allow-augmentation-skip to cache without augmentation",
+        )
+    if augment:
+        notes.append(
+            f"caching runs the augmentation layers {', '.join(augment)} in inference mode (no augmentation)"
+        )
+    noise = [c.path for c in below if cuts.is_training_noise(c.layer)]
+    if noise:
+        notes.append(
+            f"caching runs {', '.join(noise)} in inference mode (no dropout or noise in the cached features)"
+        )
+    trainable = [
+        c.path
+        for c in below
+        if getattr(c.layer, "trainable", False) and getattr(c.layer, "trainable_weights", [])
+    ]
+    if trainable:
+        notes.append(
+            f"the cached layers include trainable layers ({', '.join(trainable[:5])}"
+            f"{', ...' if len(trainable) > 5 else ''}); the cache is valid only while their weights stay as they are"
+        )
+    return notes
+
+
+def _plan_attrs(
+    model, taps, fp, data, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path
+):
+    from reuse._version import __version__
+
+    return {
+        CACHE_MARK: FORMAT_VERSION,
+        "reuse_version": __version__,
+        "fingerprint": fp["fingerprint"],
+        "fingerprint_architecture": fp["architecture"],
+        "fingerprint_weights": fp["weights"],
+        "layer_digests": json.dumps(fp["layers"], sort_keys=True),
+        "taps": json.dumps(taps),
+        "tap_datasets": json.dumps({t: tap_dataset_name(t) for t in taps}),
+        "tap_shapes": json.dumps({t: list(shapes[t]) for t in taps}),
+        "tap_dtypes": json.dumps(dtypes),
+        "data_identity": json.dumps(data.identity, sort_keys=True, default=str),
+        "class_map": json.dumps(
+            {str(k): v for k, v in data.class_map.items()} if data.class_map else None
+        ),
+        "rows": len(data),
+        "batch_size": batch_size,
+        "compression": comp_spec,
+        "input_adapter": adapter_name,
+        "model_name": model.name,
+        "model_path": str(Path(model_path).resolve()) if model_path else "",
+    }
+
+
+# Attributes that must agree for --resume to continue a partial file.
+_RESUME_KEYS = (
+    "fingerprint",
+    "taps",
+    "data_identity",
+    "rows",
+    "batch_size",
+    "compression",
+    "input_adapter",
+)
+
+
+def cache_features(
+    model,
+    data,
+    output: str | os.PathLike,
+    *,
+    taps: list[str] | None = None,
+    batch_size: int = 256,
+    compression: str | None = None,
+    resume: bool = False,
+    verify: int = 3,
+    allow_augmentation_skip: bool = False,
+    model_path: str | os.PathLike | None = None,
+    progress=None,
+) -> CacheResult:
+    """Run the layers below `taps` once over `data` and stream their outputs to HDF5.
+
+    Example:
+        >>> result = cache_features(model, load_data("train.npz"), "feats.h5", taps=["hidden2"])
+        >>> result.rows, result.taps
+
+    Args:
+        model: a Keras model (usually with its lower layers frozen).
+        data: a `reuse.data.dataset.Dataset`.
+        output: the HDF5 file to write (replaced atomically).
+        taps: layer names to cache (valid cut points); default: the top frozen layer.
+        batch_size: rows per forward pass, and rows per HDF5 chunk.
+        compression: "none" (default), "lzf" or "gzip[:level]".
+        resume: continue an interrupted run from `.<name>.part.h5`.
+        verify: recompute this many random rows through the model and compare.
+        allow_augmentation_skip: cache through Random* augmentation layers (inference mode).
+        model_path: where the model came from (recorded, and used in rebuild hints).
+        progress: wraps the batch iterator (e.g. `reuse.core.report.track`); None: plain.
+
+    Returns:
+        A CacheResult.
+
+    Raises:
+        CutError, LayerNotFound: a tap is not a valid cut point.
+        UsageError: no frozen layers and no taps; augmentation layers; bad options.
+        DataError: empty data, or an input shape that does not fit the model.
+        CacheMismatch: `resume` with a partial file made with other settings, or a failed
+            spot check.
+    """
+    import h5py
+
+    from reuse.core import report
+    from reuse.surgery import cuts
+
+    started = time.perf_counter()
+    if batch_size <= 0:
+        raise UsageError(
+            f"`batch_size` must be > 0. Received: batch_size={batch_size}",
+            "use e.g. --batch-size 256",
+        )
+    if verify < 0:
+        raise UsageError(
+            f"`verify` must be >= 0. Received: verify={verify}", "use e.g. --verify 3, or 0 to skip"
+        )
+    comp, comp_opts, comp_spec = parse_compression(compression)
+    if Path(output).suffix.lower() not in (".h5", ".hdf5"):
+        raise OutputError(
+            f"a feature cache is an HDF5 file. Received: -o {output}", "use -o NAME.h5"
+        )
+    if len(model.inputs) != 1:
+        raise UsageError(
+            f"model {model.name} has {len(model.inputs)} inputs",
+            "cache-features handles single-input models",
+        )
+    n = len(data)
+    if n == 0:
+        raise DataError(
+            f"{getattr(data, 'path', 'data')}: the selection is empty (0 rows)",
+            "check --classes / --limit",
+        )
+
+    graph = cuts.trace(model)
+    if not taps:
+        default = cuts.frozen_prefix_top(model, graph)
+        if default is None:
+            raise UsageError(
+                f"model {model.name} has no frozen layers, so there is no default cut",
+                "freeze the reused layers first (reuse freeze MODEL --upto NAME), or name the taps with --at",
+            )
+        taps = [default]
+    paths = []
+    for t in taps:
+        p = cuts.check_cut(model, t, graph)
+        if p not in paths:
+            paths.append(p)
+    # Order taps from the input up, so `taps[-1]` is the deepest.
+    order = {c.path: c.position for c in graph.calls}
+    paths.sort(key=order.__getitem__)
+    positions = [order[p] for p in paths]
+    notes = _check_layers(graph, positions, allow_augmentation_skip)
+    for note in notes:
+        report.info(f"Note: {note}")
+
+    from reuse.data.shapes import fit_model
+
+    fit = fit_model(data.input_shape, model, source=getattr(data, "path", "data"))
+    adapter, adapter_name = (fit.apply if fit.changes else None), fit.kind
+    bottom = cuts.bottom_model(model, paths, graph)
+    # The forward pass runs on groups of batches (fewer calls into TensorFlow); rows are still
+    # chunked to the batch size in the file.
+    row_bytes = 4 * int(np.prod(data.input_shape)) or 4
+    step = batch_size * max(1, min(COMPUTE_ROWS, COMPUTE_BYTES // row_bytes) // batch_size)
+    forward = forward_pass(bottom, min(step, n))
+    refs = [graph.by_path(p).outputs[0] for p in paths]
+    shapes = {p: tuple(int(d) for d in r.shape[1:]) for p, r in zip(paths, refs, strict=False)}
+    dtypes = {
+        p: (str(r.dtype) if str(r.dtype) in ("float16", "float32", "float64") else "float32")
+        for p, r in zip(paths, refs, strict=False)
+    }
+    fp = fingerprint(model, paths, graph)
+    attrs = _plan_attrs(
+        model, paths, fp, data, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path
+    )
+
+    out = Path(output)
+    part = part_path(out)
+    start_row = 0
+    if resume and part.exists():
+        start_row = _resumable_rows(part, attrs)
+        report.info(f"Resuming {part.name} at row {start_row:,} of {n:,}")
+    elif part.exists():
+        report.info(
+            f"Note: starting over; an unfinished cache {part} from an earlier run is replaced (--resume continues it)"
+        )
+        part.unlink()
+    elif resume:
+        report.info(f"Note: no unfinished cache {part.name} to resume; starting from the first row")
+    if start_row == 0:
+        _create(part, attrs, data, paths, shapes, dtypes, batch_size, comp, comp_opts)
+
+    delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
+    try:
+        with h5py.File(part, "r+") as f:
+            sets = [f[tap_dataset_name(p)] for p in paths]
+            batches = data.batches(step, start=start_row)
+            total = (n - start_row + step - 1) // step
+            if progress is not None:
+                batches = progress(batches, total=total, description="caching features")
+            writer = BatchWriter(f, sets)
+            try:
+                for offset, xb, _ in prefetch(batches):
+                    if adapter is not None:
+                        xb = adapter(xb)
+                    writer.put(offset, forward(xb))
+                    # Pages of a memory-mapped input already read are dropped from RSS.
+                    release_pages(getattr(data, "x", None), int(data.indices[offset + len(xb) - 1]))
+                    if delay:
+                        time.sleep(delay)
+            finally:
+                writer.close()
+        verified = (
+            spot_check(part, model, data, paths, verify, adapter, forward=forward) if verify else 0
+        )
+        with h5py.File(part, "r+") as f:
+            if int(f.attrs["rows_done"]) != n:
+                raise CacheIncomplete(
+                    f"{part} holds {int(f.attrs['rows_done'])} of {n} rows",
+                    "run the command again with --resume",
+                )
+            f.attrs["complete"] = True
+        from reuse.core.atomic import commit
+
+        commit(part, out)  # fsync, rename, fsync the folder
+    except KeyboardInterrupt:
+        report.warn(
+            f"interrupted; the rows written so far are kept in {part} — continue with --resume"
+        )
+        raise
+    except CacheMismatch:
+        # A failed spot check must not leave a file that looks resumable and good.
+        part.unlink(missing_ok=True)
+        raise
+    return CacheResult(
+        path=out,
+        taps=paths,
+        rows=n,
+        shapes=shapes,
+        fingerprint=fp["fingerprint"],
+        seconds=time.perf_counter() - started,
+        resumed_at=start_row,
+        verified=verified,
+        notes=notes,
+    )
+
+
+def _create(
+    part: Path, attrs: dict, data, paths, shapes, dtypes, batch_size, comp, comp_opts
+) -> None:
+    import h5py
+
+    n = len(data)
+    with h5py.File(part, "w", track_order=True) as f:
+        for p in paths:
+            ds = f.create_dataset(
+                tap_dataset_name(p),
+                shape=(n, *shapes[p]),
+                dtype=dtypes[p],
+                chunks=(min(batch_size, n), *shapes[p]),
+                compression=comp,
+                compression_opts=comp_opts,
+            )
+            ds.attrs["tap"] = p
+        if data.y is not None:
+            f.create_dataset("labels", data=np.asarray(data.y))
+        f.create_dataset("indices", data=np.asarray(data.indices, dtype=np.int64))
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        f.attrs["rows_done"] = 0
+
+
+def _resumable_rows(part: Path, attrs: dict) -> int:
+    import h5py
+
+    try:
+        with h5py.File(part, "r") as f:
+            old = {k: f.attrs.get(k) for k in _RESUME_KEYS}
+            done = int(f.attrs.get("rows_done", 0))
+    except OSError as err:
+        raise CacheIncomplete(
+            f"the unfinished cache {part} cannot be read ({str(err).splitlines()[0][:100]})",
+            "run the command again without --resume to start over",
+        ) from None
+    for key in _RESUME_KEYS:
+        if attr_value(old[key]) != attr_value(attrs[key]):
+            raise CacheMismatch(
+                f"the unfinished cache {part} was started with a different {key.replace('_', ' ')}",
+                "run the same command as before with --resume, or drop --resume to start over",
+            )
+    return done
