@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 from reuse.inspection.dispatch import MODEL_COLUMNS, Inspection
+from reuse.surgery.layer_kinds import SHAPE_PRESERVING
 
 
 class _Decline(Exception):
@@ -681,26 +682,7 @@ def _activation(cfg, inputs):
     return [_one(inputs)], []
 
 
-_SHAPE_PRESERVING = (
-    "Dropout",
-    "SpatialDropout1D",
-    "SpatialDropout2D",
-    "SpatialDropout3D",
-    "GaussianNoise",
-    "GaussianDropout",
-    "AlphaDropout",
-    "ReLU",
-    "LeakyReLU",
-    "ELU",
-    "Softmax",
-    "Rescaling",
-    "ActivityRegularization",
-    "Identity",
-    "UnitNormalization",
-    "Masking",
-)
-
-_RULES = {name: _same for name in _SHAPE_PRESERVING}
+_RULES = {name: _same for name in SHAPE_PRESERVING}
 _RULES.update(
     {
         "InputLayer": lambda cfg, inputs: ([_input_layer_shape(cfg)], []),
