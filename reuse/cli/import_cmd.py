@@ -115,6 +115,8 @@ def import_weights_command(
             "give the target architecture with exactly one of --into and --arch",
             "--into ARCH.keras, or --arch 'input:784,dense:300:relu,dense:10:softmax'",
         )
+    if arch is not None:
+        parse_arch_spec(arch)  # a bad spec fails here, before any file is read
     if reference is not None and check is None:
         raise UsageError(
             "--reference needs --check INPUTS.npy",
@@ -127,8 +129,6 @@ def import_weights_command(
         )
     source_path, _ = record.resolve_input(source)
     out = check_output_path(output, [source_path, into])
-    if arch is not None:
-        parse_arch_spec(arch)  # a bad spec fails here, before any model is loaded
     target = into if into is not None else arch
     try:
         rep = import_weights(
