@@ -56,6 +56,10 @@ STATUS_OPTIMIZER = "optimizer state"
 
 @dataclass
 class SourceTensor:
+    """One tensor of the source: its full name (`fc1.weight`), its value in the source's
+    layout, its kind (`weight`, `optimizer`, `bookkeeping`) and, for Keras sources, the layer
+    path and the position among that layer's weights."""
+
     name: str
     value: np.ndarray
     kind: str = "weight"
@@ -80,6 +84,8 @@ class ImportReport:
     model: object = None
 
     def counts(self) -> dict:
+        """Tensors per status (assigned, unused, mismatched, not_selected, known_unused) and
+        target weights filled / left at init."""
         c: dict[str, int] = {}
         for row in self.tensors:
             c[row["status"]] = c.get(row["status"], 0) + 1
@@ -132,10 +138,10 @@ def import_weights(
         source: a weight file or TensorFlow checkpoint prefix, a Keras model file, a Keras
             model, a PyTorch `nn.Module`, or a dict {name: array}.
         into: the target: a Keras model (filled in place), a `.keras`/`.h5`/`.json` path, or
-            a layer spec that starts with `input:` (see `build_from_spec`).
+            a layer spec that starts with `input:` (see `reuse.surgery.layer_spec.build_from_spec`).
         layers: regex (full match) on target layer names: only those layers are restored.
         mapping: renaming rules: "src=dst" strings, (src, dst) pairs, a dict, or a JSON/TOML
-            file path (see `parse_mapping`).
+            file path (see `reuse.weights.mapping.parse_mapping`).
         strict: fail unless every source weight is assigned and every (selected) target
             weight is filled.
         skip_mismatched: leave shape-mismatched weights at their initial values instead of

@@ -24,13 +24,14 @@ def run_check(model, inputs, reference=None, *, torch_module=None, tolerance: fl
 
     Args:
         model: the Keras model.
-        inputs: array or `.npy` path, channels-last.
-        reference: expected outputs (array or `.npy`); computed by `torch_module` when None.
+        inputs: array or `.npy` path of shape (n, *input_shape), channels-last.
+        reference: expected outputs (array or `.npy`) of the model's output shape (n, ...);
+            computed by `torch_module` when None.
         torch_module: a PyTorch module run in eval mode on channels-first inputs.
-        tolerance: the largest accepted max-abs difference.
+        tolerance: the largest accepted max-abs difference (default 1e-4).
 
     Returns:
-        {"rows", "max_abs_diff", "tolerance", "passed"}.
+        {"rows": n, "max_abs_diff": float, "tolerance": float, "passed": bool}.
 
     Raises:
         DataError / UsageError: unreadable arrays, shapes that do not fit, no reference.
@@ -61,7 +62,16 @@ def run_check(model, inputs, reference=None, *, torch_module=None, tolerance: fl
 
 
 def torch_reference(module, x: np.ndarray) -> np.ndarray:
-    """A PyTorch module's outputs (eval mode) on channels-last inputs (moved to channels-first)."""
+    """A PyTorch module's outputs (eval mode, no gradients) on channels-last inputs.
+
+    Args:
+        module: a `torch.nn.Module`; it is put in eval mode.
+        x: (n, features) or (n, *spatial, channels); inputs of rank > 2 are moved to
+            (n, channels, *spatial) and cast to float32.
+
+    Returns:
+        The module's output as a numpy array, e.g. (n, classes).
+    """
     import torch
 
     xt = x if x.ndim <= 2 else np.moveaxis(x, -1, 1)
