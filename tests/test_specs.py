@@ -12,14 +12,11 @@ import numpy as np
 import pytest
 
 from reuse.core.errors import DataError, SpecError, UsageError
-from reuse.surgery.heads import (
+from reuse.surgery.heads import auto_head, build_layers, check_labels, loss_for
+from reuse.surgery.layer_spec import (
     GRAMMAR_HELP,
     LayerSpec,
-    auto_head,
-    build_layers,
-    check_labels,
     format_layer_spec,
-    loss_for,
     parse_layer_spec,
 )
 from reuse.training.optimizers import (

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from reuse.cli.common import JsonOpt, UnsafeOpt, command, emit_record
+from reuse.surgery.layer_spec import ACTIVATIONS_LINE, ALIASES_HELP, ARCH_TOKENS
 
 SourceArg = Annotated[
     str | None,
@@ -30,7 +31,10 @@ def import_weights_command(
         str | None,
         typer.Option(
             "--arch",
-            help="Target as a layer spec with an input shape, e.g. 'input:784,dense:300:relu:name=hidden1,dense:10:softmax'.",
+            help="Target as a layer spec with an input shape, e.g. "
+            "'input:784,dense:300:relu:name=hidden1,dense:10:softmax'. Tokens: input:SHAPE (first; "
+            f"784 or 28x28x1), {ARCH_TOKENS}; name=NAME on any token. {ACTIVATIONS_LINE} "
+            f"{ALIASES_HELP}",
         ),
     ] = None,
     output: Annotated[
@@ -101,6 +105,7 @@ def import_weights_command(
     from reuse.core.atomic import check_output_path
     from reuse.core.errors import UsageError, WeightImportError
     from reuse.formats.model_io import save_model
+    from reuse.surgery.layer_spec import parse_arch_spec
     from reuse.weights.importer import import_weights
 
     if output is None:
@@ -110,6 +115,8 @@ def import_weights_command(
             "give the target architecture with exactly one of --into and --arch",
             "--into ARCH.keras, or --arch 'input:784,dense:300:relu,dense:10:softmax'",
         )
+    if arch is not None:
+        parse_arch_spec(arch)  # a bad spec fails here, before any file is read
     if reference is not None and check is None:
         raise UsageError(
             "--reference needs --check INPUTS.npy",
@@ -122,11 +129,6 @@ def import_weights_command(
         )
     source_path, _ = record.resolve_input(source)
     out = check_output_path(output, [source_path, into])
-    if arch is not None and not arch.strip().lower().startswith("input:"):
-        raise UsageError(
-            f"an --arch spec starts with the input shape. Received: --arch {arch!r}",
-            "e.g. --arch 'input:784,dense:300:relu,dense:10:softmax'",
-        )
     target = into if into is not None else arch
     try:
         rep = import_weights(

@@ -8,11 +8,12 @@ from typing import Annotated
 
 import typer
 
+from reuse.surgery.layer_spec import ACTIVATIONS_LINE, ALIASES_HELP, HEAD_TOKENS
+
 HEAD_HELP = (
     "'auto' (a softmax / sigmoid / linear layer sized from the labels) or a layer spec, "
-    "e.g. dense:100:elu,dropout:0.3,dense:5:softmax. Tokens: dense:UNITS[:ACT], dropout:RATE, "
-    "batchnorm, flatten, gap, activation:ACT. Activations: relu, leaky_relu, elu, selu, gelu, "
-    "swish, tanh, sigmoid, softmax, linear."
+    f"e.g. dense:100:elu,dropout:0.3,dense:5:softmax. Tokens: {HEAD_TOKENS}; name=NAME on any "
+    f"token. {ACTIVATIONS_LINE} {ALIASES_HELP}"
 )
 OPTIMIZER_HELP = (
     "NAME[:key=value,...]: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, nadam, "

@@ -16,10 +16,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from reuse.core.errors import SelectionError, UsageError
+from reuse.surgery.layer_kinds import KERNEL_WEIGHTS
 
 SCOPES = ("layer", "global")
-# Weight names that are kernels (pruned); everything else (bias, gamma, moving_mean...) is kept.
-KERNEL_NAMES = ("kernel", "depthwise_kernel", "pointwise_kernel", "embeddings", "recurrent_kernel")
 
 
 @dataclass
@@ -72,7 +71,8 @@ def _kernels(model, paths: list[str]) -> list[tuple[str, object]]:
     for path in paths:
         layer = find(model, path).layer
         for variable in layer.weights:
-            if variable.path.rsplit("/", 1)[-1] in KERNEL_NAMES:
+            # Kernels are pruned; biases, gamma, moving_mean ... are kept.
+            if variable.path.rsplit("/", 1)[-1] in KERNEL_WEIGHTS:
                 out.append((path, variable))
     return out
 

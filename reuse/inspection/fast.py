@@ -22,6 +22,7 @@ from pathlib import Path
 
 from reuse.formats.paths import PathKind, classify
 from reuse.inspection.result import MODEL_COLUMNS, Inspection, param_totals
+from reuse.surgery.layer_kinds import SHAPE_PRESERVING
 
 
 class _Decline(Exception):
@@ -679,26 +680,7 @@ def _activation(cfg, inputs):
     return [_one(inputs)], []
 
 
-_SHAPE_PRESERVING = (
-    "Dropout",
-    "SpatialDropout1D",
-    "SpatialDropout2D",
-    "SpatialDropout3D",
-    "GaussianNoise",
-    "GaussianDropout",
-    "AlphaDropout",
-    "ReLU",
-    "LeakyReLU",
-    "ELU",
-    "Softmax",
-    "Rescaling",
-    "ActivityRegularization",
-    "Identity",
-    "UnitNormalization",
-    "Masking",
-)
-
-_RULES = {name: _same for name in _SHAPE_PRESERVING}
+_RULES = {name: _same for name in SHAPE_PRESERVING}
 _RULES.update(
     {
         "InputLayer": lambda cfg, inputs: ([_input_layer_shape(cfg)], []),

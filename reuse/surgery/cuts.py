@@ -23,19 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reuse.core.errors import CutError
+from reuse.surgery.layer_kinds import TRAINING_NOISE
 
-# Layers whose behaviour depends on `training`: a cache runs them in inference mode.
-TRAINING_NOISE_CLASSES = frozenset(
-    {
-        "Dropout",
-        "SpatialDropout1D",
-        "SpatialDropout2D",
-        "SpatialDropout3D",
-        "GaussianNoise",
-        "GaussianDropout",
-        "AlphaDropout",
-    }
-)
 # Augmentation layers that are not named Random*.
 _AUGMENTATION_EXTRA = frozenset({"AugMix", "RandAugment", "CutMix", "MixUp", "Solarization"})
 
@@ -48,7 +37,7 @@ def is_augmentation(layer) -> bool:
 
 def is_training_noise(layer) -> bool:
     """True for layers that only add noise in training (Dropout, GaussianNoise, ...)."""
-    return type(layer).__name__ in TRAINING_NOISE_CLASSES
+    return type(layer).__name__ in TRAINING_NOISE
 
 
 @dataclass

@@ -1,90 +1,30 @@
-"""The new head: the `--head` layer-spec grammar, the layers it builds, and `--head auto`.
+"""The new head: the layers a `--head` spec builds, `--head auto`, and the losses.
 
-    specs = parse_layer_spec("dense:100:elu,dropout:0.3,dense:5:softmax")
+    specs = parse_layer_spec("dense:100:elu,dropout:0.3,dense:5:softmax")   # layer_spec
     layers = build_layers(specs, l2=1e-4, seed=0)      # head_dense_1, head_dropout_1, ...
     specs, loss, metrics = auto_head(y)                # sized and chosen from the labels
+
+The grammar (`parse_layer_spec`, `LayerSpec`, `GRAMMAR_HELP`) is `reuse.surgery.layer_spec`,
+shared with `import-weights --arch`.
 
 Initialization follows the activation (Glorot & Bengio, He et al., Klambauer et al.): He
 normal for the ReLU family (relu, leaky_relu, elu, gelu, swish), LeCun normal for selu,
 Glorot uniform otherwise. A linear `dense` followed by `activation:NAME` (the
 batch-norm-before-activation pattern) is initialized for NAME. Keras is imported inside the
-functions, so `GRAMMAR_HELP` is free to import.
+functions.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from reuse.core import spec_grammar as _spec
 from reuse.core.errors import DataError, SpecError, UsageError
+from reuse.surgery.layer_spec import LayerSpec, layer_names, make_layer
 
-ACTIVATIONS = [
-    "relu",
-    "leaky_relu",
-    "elu",
-    "selu",
-    "gelu",
-    "swish",
-    "tanh",
-    "sigmoid",
-    "softmax",
-    "linear",
-]
 HE_ACTIVATIONS = {"relu", "leaky_relu", "elu", "gelu", "swish"}
 LECUN_ACTIVATIONS = {"selu"}
 
-GRAMMAR_HELP = """\
---head auto | LAYER[,LAYER...]
-  dense:UNITS[:ACTIVATION]   fully connected layer (activation defaults to linear)
-  dropout:RATE               drop a fraction 0 <= RATE < 1 of the inputs while training
-  alphadropout:RATE          dropout that keeps SELU's self-normalization
-  gaussiannoise:STD          add N(0, STD^2) noise while training
-  batchnorm                  batch normalization
-  activation:NAME            an activation on its own (e.g. after batchnorm)
-  flatten                    flatten to one vector per sample
-  gap                        global average pooling (1D/2D/3D from the input rank)
-ACTIVATION / NAME: relu, leaky_relu, elu, selu, gelu, swish, tanh, sigmoid, softmax, linear.
-Init: He normal for relu/leaky_relu/elu/gelu/swish, LeCun normal for selu, Glorot uniform
-otherwise. auto: softmax over k classes (integer labels), sigmoid (one 0/1 column), or linear
-(float targets), with the matching loss.
-Example: dense:100:elu,dropout:0.3,dense:5:softmax"""
-
-_KINDS = [
-    "dense",
-    "dropout",
-    "alphadropout",
-    "gaussiannoise",
-    "batchnorm",
-    "activation",
-    "flatten",
-    "gap",
-]
-_KIND_ALIASES = {
-    "batchnormalization": "batchnorm",
-    "bn": "batchnorm",
-    "globalaveragepooling": "gap",
-    "alpha_dropout": "alphadropout",
-    "gaussian_noise": "gaussiannoise",
-    "noise": "gaussiannoise",
-}
-_ACTIVATION_ALIASES = {
-    "silu": "swish",
-    "leakyrelu": "leaky_relu",
-    "none": "linear",
-    "identity": "linear",
-}
-_USAGE = {
-    "dense": "dense:UNITS[:ACTIVATION], e.g. dense:100:elu",
-    "dropout": "dropout:RATE, e.g. dropout:0.3",
-    "alphadropout": "alphadropout:RATE, e.g. alphadropout:0.1",
-    "gaussiannoise": "gaussiannoise:STD, e.g. gaussiannoise:0.1",
-    "batchnorm": "batchnorm (no arguments)",
-    "activation": "activation:NAME, e.g. activation:elu",
-    "flatten": "flatten (no arguments)",
-    "gap": "gap (no arguments)",
-}
 # The loss names `loss_for` knows, with their aliases.
 _LOSSES = {
     "sparse_categorical_crossentropy": "sparse_categorical_crossentropy",
@@ -108,114 +48,6 @@ _CROSS_ENTROPY = {
     "categorical_crossentropy",
     "binary_crossentropy",
 }
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """One layer of a head spec.
-
-    Attributes:
-        kind: dense, dropout, alphadropout, gaussiannoise, batchnorm, activation, flatten, gap.
-        units: output units of a dense layer.
-        activation: activation of a dense or activation layer.
-        rate: dropout rate, or the noise standard deviation of gaussiannoise.
-    """
-
-    kind: str
-    units: int | None = None
-    activation: str | None = None
-    rate: float | None = None
-
-    def __str__(self) -> str:
-        if self.kind == "dense":
-            return f"dense:{self.units}:{self.activation}"
-        if self.kind == "activation":
-            return f"activation:{self.activation}"
-        if self.rate is not None:
-            return f"{self.kind}:{self.rate:g}"
-        return self.kind
-
-
-def format_layer_spec(specs: list[LayerSpec]) -> str:
-    """The spec text of `specs` (round-trips through `parse_layer_spec`)."""
-    return ",".join(str(s) for s in specs)
-
-
-def parse_layer_spec(text: str) -> list[LayerSpec]:
-    """Parse a head spec such as `dense:100:elu,dropout:0.3,dense:5:softmax`.
-
-        parse_layer_spec("dense:10:relu,batchnorm")
-        # [LayerSpec(kind='dense', units=10, activation='relu'), LayerSpec(kind='batchnorm')]
-
-    Args:
-        text: comma-separated layers in the grammar of `GRAMMAR_HELP` (not `auto`).
-
-    Returns:
-        The layers, bottom to top.
-
-    Raises:
-        SpecError: an unknown layer kind or activation, a bad or missing argument.
-    """
-    if text is None or not text.strip():
-        raise SpecError(
-            "--head is empty", "give auto or layers, e.g. --head dense:100:elu,dense:5:softmax"
-        )
-    specs = []
-    for token in text.split(","):
-        token = token.strip()
-        if not token:
-            raise SpecError(
-                f"--head has an empty layer (two commas in a row?). Received: {text}",
-                "separate layers with one comma",
-            )
-        specs.append(_parse_token(token))
-    return specs
-
-
-def _parse_token(token: str) -> LayerSpec:
-    parts = [p.strip() for p in token.split(":")]
-    kind = parts[0].lower()
-    kind = _KIND_ALIASES.get(kind, kind)
-    args = parts[1:]
-    if kind not in _KINDS:
-        raise SpecError(
-            f"unknown head layer '{parts[0]}' in '{token}'", _spec.did_you_mean(kind, _KINDS)
-        )
-    usage = f"write {_USAGE[kind]}"
-    if kind == "dense":
-        if not 1 <= len(args) <= 2 or not args[0]:
-            raise SpecError(f"'{token}' needs UNITS and at most one ACTIVATION", usage)
-        units = _spec.integer("UNITS", args[0], lo=1)
-        return LayerSpec(
-            "dense",
-            units=units,
-            activation=_activation(args[1] if len(args) > 1 else "linear", token),
-        )
-    if kind in ("dropout", "alphadropout", "gaussiannoise"):
-        if len(args) != 1 or not args[0]:
-            raise SpecError(f"'{token}' needs exactly one number", usage)
-        if kind == "gaussiannoise":
-            rate = _spec.number("STD", args[0], lo=0)
-        else:
-            rate = _spec.number("RATE", args[0], lo=0, hi=1, hi_open=True)
-        return LayerSpec(kind, rate=rate)
-    if kind == "activation":
-        if len(args) != 1:
-            raise SpecError(f"'{token}' needs exactly one activation name", usage)
-        return LayerSpec("activation", activation=_activation(args[0], token))
-    if args:
-        raise SpecError(f"'{token}': {kind} takes no arguments", usage)
-    return LayerSpec(kind)
-
-
-def _activation(name: str, token: str) -> str:
-    key = name.strip().lower()
-    key = _ACTIVATION_ALIASES.get(key, key)
-    if key not in ACTIVATIONS:
-        raise SpecError(
-            f"unknown activation '{name}' in '{token}'", _spec.did_you_mean(key, ACTIVATIONS)
-        )
-    return key
 
 
 def initializer_name(activation: str) -> str:
@@ -273,7 +105,12 @@ def build_layers(
     name_prefix: str = "head",
     input_shape: tuple | None = None,
 ) -> list:
-    """Fresh Keras layers for `specs`, named `<prefix>_<kind>_<n>` (n counts per kind from 1).
+    """Fresh Keras layers for `specs`, named `<prefix>_<kind>_<n>` (n counts per kind from 1)
+    unless a spec has `name=`.
+
+    Dense layers get an initializer for their activation, the regularizers and the
+    constraint; the other layers are built as `reuse.surgery.layer_spec.make_layer` builds
+    them for `--arch`.
 
         layers = build_layers(parse_layer_spec("dense:100:elu,dense:5:softmax"), l2=1e-4, seed=0)
         x = features
@@ -281,7 +118,7 @@ def build_layers(
             x = layer(x)
 
     Args:
-        specs: from `parse_layer_spec` or `auto_head`.
+        specs: from `reuse.surgery.layer_spec.parse_layer_spec` or `auto_head`.
         l1: L1 strength on every dense kernel.
         l2: L2 strength on every dense kernel.
         max_norm: max-norm constraint on every dense kernel.
@@ -303,64 +140,26 @@ def build_layers(
     regularizer_args = (l1, l2)
     kernel_regularizer(*regularizer_args)  # validate once, before building anything
     constraint = kernel_constraint(max_norm)
-    counts: dict[str, int] = {}
     layers = []
-    for i, spec in enumerate(specs):
-        counts[spec.kind] = counts.get(spec.kind, 0) + 1
-        name = f"{name_prefix}_{spec.kind}_{counts[spec.kind]}"
+    for i, (spec, name) in enumerate(zip(specs, layer_names(specs, name_prefix), strict=True)):
         layer_seed = None if seed is None else int(seed) + i
+        kernel_args = None
         if spec.kind == "dense":
             init_for = _effective_activation(specs, i)
-            init = keras.initializers.get(
-                {"class_name": initializer_name(init_for), "config": {"seed": layer_seed}}
+            kernel_args = {
+                "kernel_initializer": keras.initializers.get(
+                    {"class_name": initializer_name(init_for), "config": {"seed": layer_seed}}
+                ),
+                "kernel_regularizer": kernel_regularizer(*regularizer_args),
+                "kernel_constraint": constraint,
+            }
+        # input_shape is the head's input: only a gap uses it, wherever it stands.
+        layers.append(
+            make_layer(
+                spec, name, input_shape=input_shape, seed=layer_seed, kernel_args=kernel_args
             )
-            layers.append(
-                keras.layers.Dense(
-                    spec.units,
-                    activation=_keras_activation(spec.activation),
-                    kernel_initializer=init,
-                    kernel_regularizer=kernel_regularizer(*regularizer_args),
-                    kernel_constraint=constraint,
-                    name=name,
-                )
-            )
-        elif spec.kind == "dropout":
-            layers.append(keras.layers.Dropout(spec.rate, seed=layer_seed, name=name))
-        elif spec.kind == "alphadropout":
-            layers.append(keras.layers.AlphaDropout(spec.rate, seed=layer_seed, name=name))
-        elif spec.kind == "gaussiannoise":
-            layers.append(keras.layers.GaussianNoise(spec.rate, seed=layer_seed, name=name))
-        elif spec.kind == "batchnorm":
-            layers.append(keras.layers.BatchNormalization(name=name))
-        elif spec.kind == "activation":
-            layers.append(keras.layers.Activation(_keras_activation(spec.activation), name=name))
-        elif spec.kind == "flatten":
-            layers.append(keras.layers.Flatten(name=name))
-        elif spec.kind == "gap":
-            layers.append(_gap(keras, input_shape, name))
-        # input_shape only matters for gap; after the first layer we no longer track it.
-    return layers
-
-
-def _gap(keras, input_shape, name):
-    rank = None if input_shape is None else len(input_shape)
-    pools = {
-        2: keras.layers.GlobalAveragePooling1D,
-        3: keras.layers.GlobalAveragePooling2D,
-        4: keras.layers.GlobalAveragePooling3D,
-    }
-    if rank is None:
-        return keras.layers.GlobalAveragePooling2D(name=name)
-    if rank not in pools:
-        raise SpecError(
-            f"gap needs spatial axes; the head input has shape {tuple(input_shape)}",
-            "drop gap, or cut at a convolutional layer",
         )
-    return pools[rank](name=name)
-
-
-def _keras_activation(name: str) -> str:
-    return "silu" if name == "swish" else name
+    return layers
 
 
 def _effective_activation(specs: list[LayerSpec], i: int) -> str:

@@ -60,7 +60,7 @@ def build_transfer_model(base, y: np.ndarray, options: FinetuneOptions) -> Trans
     """Cut `base` at options.cut (default: below the output layer) and add the new head."""
     import keras
 
-    from reuse.surgery import cuts, heads
+    from reuse.surgery import cuts, heads, layer_kinds, layer_spec
     from reuse.surgery.layer_tree import find, leaves
 
     cut = options.cut or default_cut(base)
@@ -69,10 +69,10 @@ def build_transfer_model(base, y: np.ndarray, options: FinetuneOptions) -> Trans
     bottom = cuts.bottom_model(base, [cut])
     specs, loss_name, metrics = heads.auto_head(y, loss=options.loss)
     if options.head and options.head != "auto":
-        specs = heads.parse_layer_spec(options.head)
+        specs = layer_spec.parse_layer_spec(options.head)
         heads.check_labels(y, loss_name, units=getattr(specs[-1], "units", None))
     if options.dropout:
-        specs = heads.parse_layer_spec(f"dropout:{options.dropout}") + list(specs)
+        specs = layer_spec.parse_layer_spec(f"dropout:{options.dropout}") + list(specs)
     x = bottom.outputs[0]
     head_layers = heads.build_layers(
         specs,
@@ -84,8 +84,7 @@ def build_transfer_model(base, y: np.ndarray, options: FinetuneOptions) -> Trans
         input_shape=tuple(x.shape[1:]),
     )
     if len(x.shape) > 2 and not any(
-        type(layer).__name__ in ("Flatten", "GlobalAveragePooling2D", "GlobalAveragePooling1D")
-        for layer in head_layers
+        type(layer).__name__ in layer_kinds.TO_VECTOR for layer in head_layers
     ):
         # A dense head on a feature map needs it flattened, as in the usual GAP + Dense pattern.
         head_layers.insert(

@@ -1,0 +1,255 @@
+"""Weight layouts per framework: which Keras weight a source parameter fills, and how to convert it.
+
+Keras / TensorFlow parameter names (`kernel`, `gamma`, `moving_mean`) are copied as they are.
+PyTorch's (`weight`, `bias`, `running_mean`, `running_var`) are converted:
+
+    Linear           (out, in)            -> Dense kernel (in, out)
+    Linear after a Flatten of a (H, W, C) map: columns reordered from PyTorch's C·H·W to
+                                             Keras' H·W·C flatten order, then transposed
+    Conv1d/2d/3d     (out, in, k...)      -> (k..., in, out)
+    depthwise conv   (in·mult, 1, k...)   -> (k..., in, mult)
+    BatchNorm        weight, bias, running_mean, running_var -> gamma, beta, moving_mean,
+                                             moving_variance (and a warning when eps differs)
+    Embedding        (vocab, dim)         -> embeddings, unchanged
+
+Recurrent layers are refused rather than filled with wrong values (their gate layouts differ).
+"""
+
+from __future__ import annotations
+
+from itertools import permutations
+
+import numpy as np
+
+from reuse.core.errors import WeightImportError
+from reuse.surgery import layer_kinds
+
+TORCH_BN_EPS = 1e-5
+
+# Keras / TensorFlow parameter names, and the Keras weight each means.
+KERAS_PARAMS = {
+    "kernel": "kernel",
+    "weights": "kernel",
+    "w": "kernel",
+    "bias": "bias",
+    "biases": "bias",
+    "b": "bias",
+    "gamma": "gamma",
+    "beta": "beta",
+    "moving_mean": "moving_mean",
+    "moving_variance": "moving_variance",
+    "embeddings": "embeddings",
+    "depthwise_kernel": "depthwise_kernel",
+    "pointwise_kernel": "pointwise_kernel",
+    "recurrent_kernel": "recurrent_kernel",
+    "scale": "gamma",
+    "offset": "beta",
+}
+TORCH_PARAMS = {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}
+
+
+def short_name(weight) -> str:
+    """A Keras variable's own name without its layer path or `:0` (`dense/kernel:0` -> `kernel`)."""
+    return weight.name.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def refuse_recurrent(layer, path: str, tensor_name: str) -> None:
+    """Raise when `layer` is recurrent: its weights would need a gate-layout conversion.
+
+    Raises:
+        WeightImportError: `layer` is one of `layer_kinds.RECURRENT`.
+    """
+    cls = type(layer).__name__
+    if cls in layer_kinds.RECURRENT:
+        raise WeightImportError(
+            f"layer '{path}' ({cls}): reuse does not convert recurrent weight layouts yet "
+            f"(source tensor '{tensor_name}'), and will not fill it with wrong values",
+            "leave it out with --layers, drop its tensors with --map 'NAME=', or set its weights yourself",
+        )
+
+
+def convert(param: str, value: np.ndarray, layer, path: str, row: dict):
+    """The Keras weight that parameter `param` of a source tensor fills, and its value in Keras layout.
+
+    Args:
+        param: the parameter part of the source name (`weight`, `kernel`, `running_var`).
+        value: the source tensor, in the source framework's layout.
+        layer: the target Keras layer.
+        path: the layer's path in the model, for messages.
+        row: the report row of the tensor; its `note` is set when nothing fits, and its
+            `name` is quoted in errors.
+
+    Returns:
+        (target weight name or None when nothing fits, the converted value, a description of
+        the conversion or None when the value is copied as it is).
+
+    Raises:
+        WeightImportError: a PyTorch `weight` for a layer class whose layout is unknown.
+    """
+    cls = type(layer).__name__
+    if param in KERAS_PARAMS:
+        return _keras_param(param, value, layer, cls)
+    if param not in TORCH_PARAMS:
+        weights = [short_name(w) for w in layer.weights]
+        if param in weights:
+            return param, value, None
+        row["note"] = (
+            f"parameter '{param}' is not a weight of '{path}' ({cls}: {', '.join(weights)})"
+        )
+        return None, value, None
+    return _torch_param(param, value, layer, cls, path, row)
+
+
+def _keras_param(param: str, value: np.ndarray, layer, cls: str):
+    wanted = KERAS_PARAMS[param]
+    if cls in layer_kinds.NORMALIZATION and wanted == "kernel":
+        wanted = "gamma"
+    if cls in layer_kinds.NORMALIZATION and wanted == "bias":
+        wanted = "beta"
+    if cls in layer_kinds.DEPTHWISE and wanted in ("kernel", "depthwise_kernel"):
+        names = [short_name(w) for w in layer.weights]
+        wanted = "depthwise_kernel" if "depthwise_kernel" in names else "kernel"
+    if cls == "Embedding" and wanted == "kernel":
+        wanted = "embeddings"
+    return wanted, value, None
+
+
+def _torch_param(param: str, value: np.ndarray, layer, cls: str, path: str, row: dict):
+    if param == "running_mean":
+        return "moving_mean", value, "running_mean → moving_mean"
+    if param == "running_var":
+        return "moving_variance", value, "running_var → moving_variance"
+    if param == "bias":
+        if cls in layer_kinds.NORMALIZATION:
+            return "beta", value, "bias → beta"
+        return "bias", value, None
+    # param == "weight"
+    if cls in layer_kinds.NORMALIZATION:
+        return "gamma", value, "weight → gamma"
+    if cls == "Embedding":
+        return "embeddings", value, None
+    if cls == "Dense":
+        return _linear(value, layer)
+    if cls in layer_kinds.CONV:
+        if value.ndim < 3:
+            return "kernel", value, None
+        axes = (*range(2, value.ndim), 1, 0)
+        return "kernel", value.transpose(axes).copy(), f"transpose {axes}"
+    if cls in layer_kinds.DEPTHWISE:
+        return _depthwise(value, layer)
+    raise WeightImportError(
+        f"layer '{path}' ({cls}): reuse does not know how PyTorch lays out this layer's 'weight' "
+        f"(source tensor '{row['name']}'), and will not fill it with wrong values",
+        "leave it out with --layers, or drop the tensor with --map 'NAME='",
+    )
+
+
+def _linear(value: np.ndarray, layer):
+    """A PyTorch Linear weight (out, in) as a Dense kernel (in, out), in Keras flatten order."""
+    if value.ndim != 2:
+        return "kernel", value, None
+    flat = flatten_input_shape(layer)
+    if flat is not None and int(np.prod(flat)) == value.shape[1] and len(flat) >= 2:
+        # PyTorch flattens (C, H, W); Keras' Flatten after channels-last layers gives (H, W, C).
+        c, spatial = flat[-1], flat[:-1]
+        v = value.reshape(value.shape[0], c, *spatial)
+        v = v.transpose(0, *range(2, v.ndim), 1).reshape(value.shape[0], -1)
+        return (
+            "kernel",
+            v.T.copy(),
+            f"(out, C·{'·'.join('HWD'[: len(spatial)])}) → rows in Keras flatten order, transpose",
+        )
+    return "kernel", value.T.copy(), "transpose (out, in) → (in, out)"
+
+
+def _depthwise(value: np.ndarray, layer):
+    """A PyTorch grouped-conv weight (in·mult, 1, k...) as a Keras depthwise kernel (k..., in, mult)."""
+    # Keras 3 calls the depthwise weight `kernel`; older versions `depthwise_kernel`.
+    kernel = next(
+        (w for w in layer.weights if short_name(w) in ("kernel", "depthwise_kernel")), None
+    )
+    wanted = short_name(kernel) if kernel is not None else "kernel"
+    if kernel is None or value.ndim < 3 or value.shape[1] != 1:
+        return wanted, value, None
+    in_ch = int(kernel.shape[-2])
+    mult = value.shape[0] // max(in_ch, 1)
+    v = value.reshape(in_ch, mult, *value.shape[2:])  # (in, mult, k...)
+    v = v.transpose(*range(2, v.ndim), 0, 1)
+    return wanted, v.copy(), "depthwise (in·mult, 1, k...) → (k..., in, mult)"
+
+
+def flatten_input_shape(layer) -> tuple | None:
+    """The per-sample input shape (H, W, C) of the Flatten layer feeding `layer`, or None."""
+    try:
+        history = layer.input._keras_history
+        op = history[0] if isinstance(history, tuple) else history.operation
+    except Exception:  # noqa: BLE001 - a layer used several times, or not in a graph
+        return None
+    if type(op).__name__ != "Flatten":
+        return None
+    try:
+        shape = op.input.shape
+    except Exception:  # noqa: BLE001
+        return None
+    dims = tuple(shape[1:])
+    if len(dims) < 2 or any(d is None for d in dims):
+        return None
+    return tuple(int(d) for d in dims)
+
+
+def mismatch_hint(
+    raw: np.ndarray, converted: np.ndarray, target: tuple, conversion: str | None
+) -> str:
+    """A note for a shape mismatch: both shapes, and a transpose or rename that would fit."""
+    text = f"source {tuple(converted.shape)} vs target {target}"
+    if conversion:
+        text = f"after {conversion}: " + text
+    if tuple(raw.shape) == target and conversion:
+        return (
+            text
+            + "; the raw tensor already fits: it may be in Keras layout — rename it to 'kernel' with --map"
+        )
+    if 2 <= raw.ndim <= 5:
+        for axes in permutations(range(raw.ndim)):
+            if axes != tuple(range(raw.ndim)) and tuple(raw.shape[a] for a in axes) == target:
+                return text + f"; transpose{axes} of the source would fit"
+    return text
+
+
+def bn_epsilon_warnings(plan, torch_eps: dict[str, float], layer_of) -> list[str]:
+    """Warnings for BatchNorm layers filled from PyTorch whose epsilon differs from the source's.
+
+    Args:
+        plan: the assignments (with `layer`, `layer_path` and `row`) of a PyTorch source.
+        torch_eps: PyTorch module name -> its BatchNorm eps, when the module is known;
+            otherwise PyTorch's default (1e-5) is assumed.
+        layer_of: maps a source tensor name to its module name (`bn.weight` -> `bn`).
+
+    Returns:
+        One message per BatchNormalization layer whose epsilon differs.
+    """
+    warnings = []
+    seen = set()
+    for a in plan:
+        layer = a.layer
+        if (
+            a.layer_path in seen
+            or type(layer).__name__ != "BatchNormalization"
+            or not a.row.get("conversion")
+        ):
+            continue
+        seen.add(a.layer_path)
+        eps = torch_eps.get(layer_of(a.row["name"]))
+        known = eps is not None
+        eps = eps if known else TORCH_BN_EPS
+        if abs(float(layer.epsilon) - eps) > 1e-12:
+            origin = (
+                f"the PyTorch module uses eps={eps:g}"
+                if known
+                else f"PyTorch's default BatchNorm eps is {eps:g}"
+            )
+            warnings.append(
+                f"{a.layer_path}: Keras epsilon={float(layer.epsilon):g} but {origin}; outputs will differ "
+                f"slightly — build the layer with epsilon={eps:g}"
+            )
+    return warnings
