@@ -28,6 +28,7 @@ LAYERS = [
 MAX_LINES = 600
 ONE_CONCEPT = {
     "reuse.inspection.fast": "one shape/weight rule per Keras layer class, for the TF-free inspect",
+    "reuse.surgery.layer_spec": "the layer-spec grammar: one table of kinds, its parser and builder",
 }
 
 
