@@ -42,7 +42,7 @@ def _png_ok(path, min_bytes=5_000):
 
 
 def test_suggestion_rules_on_a_known_curve():
-    from reuse.guide.lr_find import steepest, valley
+    from reuse.training.lr_range import steepest, valley
 
     lrs = list(np.logspace(-6, 1, 50))
     # Flat, then a steady fall from step 10 to 40 with its steepest part at 20-25, then a blow-up.

@@ -87,8 +87,8 @@ def check(
     import keras
 
     from reuse.core.errors import UsageError
-    from reuse.guide.lr_find import _Restorer
     from reuse.training.finetune import prepare
+    from reuse.training.lr_range import WeightRestorer
     from reuse.training.options import FinetuneOptions
     from reuse.training.transfer import apply_trainable
 
@@ -101,7 +101,7 @@ def check(
     plain = replace(options, l1=0.0, l2=0.0, dropout=0.0, label_smoothing=0.0, max_norm=None)
     if plain.seed is not None:
         keras.utils.set_random_seed(plain.seed)
-    restorer = _Restorer(model)
+    restorer = WeightRestorer(model)
     try:
         run = prepare(model, data, features=features, options=plain)
         apply_trainable(run.transfer, run.trainable, train_bn=plain.train_bn)

@@ -20,8 +20,7 @@ import numpy as np
 
 from reuse.core.errors import TrainingDiverged, UsageError
 from reuse.training.finetune import prepare
-
-RULES = ("valley", "steepest")
+from reuse.training.lr_range import RULES, WeightRestorer, steepest, sweep, valley
 
 
 @dataclass
@@ -52,43 +51,6 @@ class LrFindResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-class _Restorer:
-    """Remembers the weights, trainable flags and kernel regularizers of a model's layers."""
-
-    def __init__(self, model):
-        from reuse.surgery.layer_tree import walk
-
-        self.variables = list(model.weights)
-        self.values = [np.array(v.numpy(), copy=True) for v in self.variables]
-        self.entries = walk(model)
-        self.flags = [e.layer.trainable for e in self.entries]
-        self.kernels = []
-        for e in self.entries:
-            kernel = getattr(e.layer, "kernel", None) if not e.is_container else None
-            if kernel is not None:
-                self.kernels.append(
-                    (
-                        kernel,
-                        getattr(kernel, "regularizer", None),
-                        getattr(kernel, "constraint", None),
-                    )
-                )
-
-    def restore(self) -> None:
-        # Containers first, as in apply_trainable: a container's flag resets its contents.
-        for entry, flag in zip(self.entries, self.flags, strict=True):
-            if entry.is_container:
-                entry.layer.trainable = flag
-        for entry, flag in zip(self.entries, self.flags, strict=True):
-            if not entry.is_container:
-                entry.layer.trainable = flag
-        for kernel, regularizer, constraint in self.kernels:
-            kernel.regularizer = regularizer
-            kernel.constraint = constraint
-        for variable, value in zip(self.variables, self.values, strict=True):
-            variable.assign(value)
 
 
 def lr_find(
@@ -138,7 +100,7 @@ def lr_find(
     options = options or FinetuneOptions()
     if options.seed is not None:
         keras.utils.set_random_seed(options.seed)
-    restorer = _Restorer(model)
+    restorer = WeightRestorer(model)
     try:
         run = prepare(model, data, features=features, options=options)
         transfer = run.transfer
@@ -151,7 +113,7 @@ def lr_find(
         )
         optimizer = factory(start)
         train_model.compile(optimizer=optimizer, loss=transfer.loss)
-        lrs, losses, smoothed, stopped = _sweep(
+        lrs, losses, smoothed, stopped = sweep(
             train_model, optimizer, x, y, options, start, end, steps, stop_factor, smooth
         )
     finally:
@@ -200,86 +162,3 @@ def _check_arguments(start, end, steps, stop_factor, smooth, rule) -> None:
             f"`rule` must be one of {', '.join(RULES)}. Received: rule={rule!r}",
             "use --rule valley or steepest",
         )
-
-
-def _sweep(train_model, optimizer, x, y, options, start, end, steps, stop_factor, smooth):
-    """One batch per step at lr = start * (end/start)^(i/(steps-1)); stop when the loss explodes."""
-    rng = np.random.default_rng(options.seed)
-    n = len(y)
-    batch = min(options.batch_size, n)
-    order = rng.permutation(n)
-    cursor = 0
-    lrs, losses, smoothed = [], [], []
-    average, best = 0.0, math.inf
-    ratio = (end / start) ** (1.0 / (steps - 1))
-    for i in range(steps):
-        lr = start * ratio**i
-        if cursor + batch > n:
-            order, cursor = rng.permutation(n), 0
-        rows = np.sort(order[cursor : cursor + batch])
-        cursor += batch
-        optimizer.learning_rate = lr
-        loss = float(np.asarray(train_model.train_on_batch(x[rows], y[rows])).reshape(-1)[0])
-        if not math.isfinite(loss):
-            return lrs, losses, smoothed, True
-        average = smooth * average + (1 - smooth) * loss
-        value = average / (1 - smooth ** (i + 1))
-        lrs.append(lr)
-        losses.append(loss)
-        smoothed.append(value)
-        best = min(best, value)
-        if i > 0 and value > stop_factor * best:
-            return lrs, losses, smoothed, True
-    return lrs, losses, smoothed, False
-
-
-def steepest(lrs: list[float], losses: list[float]) -> float:
-    """The rate where the loss falls fastest against log(lr) (fastai's `steep`).
-
-    The slope is measured over a window of a tenth of the sweep on each side, so step-to-step
-    noise on the plateau does not pass for a fall, and only the part before the lowest loss
-    counts, so the blow-up is not mistaken for one either.
-
-    Example:
-        >>> steepest([1e-4, 1e-3, 1e-2, 1e-1, 1], [2.0, 1.9, 1.0, 0.9, 5.0])
-        0.001
-    """
-    values = np.asarray(losses, dtype=float)
-    logs = np.log10(np.asarray(lrs, dtype=float))
-    n = len(values)
-    if n < 3:
-        return float(lrs[0])
-    k = max(1, n // 10)
-    upto = max(1, int(np.argmin(values)))
-    best, pick = math.inf, 0
-    for i in range(upto + 1):
-        lo, hi = max(0, i - k), min(n - 1, i + k)
-        slope = (values[hi] - values[lo]) / (logs[hi] - logs[lo])
-        if slope < best:
-            best, pick = slope, i
-    return float(lrs[pick])
-
-
-def valley(lrs: list[float], losses: list[float]) -> float:
-    """fastai's `valley` rule: the longest descending run of the loss curve, 2/3 of the way down.
-
-    It finds the longest strictly decreasing subsequence of the loss and picks the rate half a
-    third past its first third, which lands inside the valley, before the minimum (where the
-    loss is about to blow up).
-
-    Example:
-        >>> valley([1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1], [2.3, 2.3, 2.2, 1.8, 1.1, 0.7, 9.0])
-        1e-05
-    """
-    n = len(losses)
-    run = [1] * n
-    start = end = 0
-    for i in range(1, n):
-        for j in range(i):
-            if losses[i] < losses[j] and run[i] < run[j] + 1:
-                run[i] = run[j] + 1
-        if run[end] < run[i]:
-            end = i
-            start = end - run[end]
-    third = (end - start) / 3
-    return float(lrs[min(n - 1, max(0, start + int(third) + int(third / 2)))])

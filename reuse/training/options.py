@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from reuse.core.errors import UsageError
 
 UNFREEZE_MODES = ("none", "all", "gradual")
+STAGE_LR_MODES = ("div", "find")
 
 
 @dataclass
@@ -49,6 +50,9 @@ class FinetuneOptions:
     layer_lr_decay: float | None = None
     reuse_depth: str = "keep"
     stage_epochs: int | None = None
+    # each gradual stage's learning rate: "div" divides the first stage's by stage_lr_div per
+    # stage; "find" runs a short range test per stage (reuse.training.lr_range.stage_lr).
+    stage_lr: str = "div"
     tensorboard: str | None = None
     # data augmentation (reuse.augment): the --augment spec, and the (H, W, C) that flat rows
     # are viewed as for image operations (--image-shape)
@@ -101,6 +105,11 @@ class FinetuneOptions:
                     else f"--{name} must be >= 0. Received: {value}",
                     "give a small non-negative number",
                 )
+        if self.stage_lr not in STAGE_LR_MODES:
+            raise UsageError(
+                f"--stage-lr must be one of {', '.join(STAGE_LR_MODES)}. Received: {self.stage_lr!r}",
+                "use --stage-lr div or find",
+            )
         if self.stage_lr_div <= 0:
             raise UsageError(
                 f"--stage-lr-div must be > 0. Received: {self.stage_lr_div}",

@@ -115,13 +115,6 @@ def run_stage(
             validation = (validation[0], np.asarray(augmenter.one_hot(validation[1])))
     epochs = plan.epochs or options.epochs
     steps_per_epoch = max(1, math.ceil(len(y) / options.batch_size))
-    lr_value, schedule_callbacks = schedules.parse_schedule(
-        options.schedule or "constant",
-        lr=plan.lr,
-        steps_per_epoch=steps_per_epoch,
-        epochs=epochs,
-        validation=validation is not None,
-    )
     regularize_reused(transfer, plan.trainable, options)
     factory = optimizers.optimizer_factory(
         options.optimizer, clipnorm=options.clip_norm, clipvalue=options.clip_value
@@ -130,6 +123,25 @@ def run_stage(
     if augmenter is not None and augmenter.soft_labels:
         # mixup / cutmix train on mixed label probabilities: a loss that takes them.
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=options.label_smoothing)
+    lr = plan.lr
+    if options.stage_lr == "find" and options.lr is None and progress.epochs_done == 0:
+        from reuse.training.lr_range import stage_lr
+
+        x_sweep = x[0] if views else x
+        lr = stage_lr(
+            train_model, factory, loss, x_sweep, y, options, augment=augmenter, fallback=lr
+        )
+        if plan.index > 0:
+            # A later stage fine-tunes what the earlier ones found: never above its lr.
+            lr = min(lr, plan.lr)
+        plan.lr = lr
+    lr_value, schedule_callbacks = schedules.parse_schedule(
+        options.schedule or "constant",
+        lr=lr,
+        steps_per_epoch=steps_per_epoch,
+        epochs=epochs,
+        validation=validation is not None,
+    )
     if plan.lr_scales and any(s != 1.0 for s in plan.lr_scales.values()):
         from reuse.training.discriminative import GroupedOptimizerModel
 
