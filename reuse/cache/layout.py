@@ -93,3 +93,8 @@ def attr_value(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def views_dataset_name(tap: str) -> str:
+    """The HDF5 dataset that holds the augmented views of `tap`: `views/<tap>`, shape (K, N, ...)."""
+    return "views/" + tap.replace("%", "%25").replace("/", "%2F")

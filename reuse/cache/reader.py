@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from reuse.cache.fingerprints import fingerprint
-from reuse.cache.layout import CACHE_MARK, attr_value, part_path, tap_dataset_name
+from reuse.cache.layout import (
+    CACHE_MARK,
+    attr_value,
+    part_path,
+    tap_dataset_name,
+    views_dataset_name,
+)
 from reuse.cache.verify import spot_check
 from reuse.core.errors import CacheIncomplete, CacheMismatch, DataError
 
@@ -172,13 +178,44 @@ class FeatureCache:
         adapter = fit.apply if fit.changes else None
         return spot_check(self.path, model, data, self.taps, n, adapter, rows=rows)
 
-    def rebuild_command(self, model_path: str | None = None) -> str:
-        """The `reuse cache-features` command that rebuilds this cache (for error hints)."""
+    @property
+    def augment_spec(self) -> str | None:
+        """The canonical `--augment` spec the views were made with, or None (no views)."""
+        value = self._f.attrs.get("augment")
+        return None if value is None else attr_value(value)
+
+    @property
+    def view_count(self) -> int:
+        """K, the number of augmented views of every row (0: none)."""
+        return int(self._f.attrs.get("views", 0))
+
+    def views(self, tap: str) -> np.ndarray:
+        """The augmented views of a tap, in memory: shape (K, N, *shape(tap)).
+
+        Raises:
+            CacheMismatch: no views in this cache, or no such tap.
+        """
+        name = self._tap_name(tap)
+        if not self.view_count:
+            raise CacheMismatch(
+                f"{self.path} holds no augmented views", f"rebuild it: {self.rebuild_command()}"
+            )
+        return self._f[views_dataset_name(name)][...]
+
+    def rebuild_command(self, model_path: str | None = None, augment: str | None = None) -> str:
+        """The `reuse cache-features` command that rebuilds this cache (for error hints);
+        with `augment`, one that also stores augmented views made with that spec."""
         data = self.data_identity.get("path", "DATA")
-        return (
+        command = (
             f"reuse cache-features {model_path or self.model_path or 'MODEL'} --data {data} "
             f"--at {','.join(self.taps)} -o {self.path}"
         )
+        if augment:
+            from reuse.augment.spec import parse_augment
+
+            spec = parse_augment(augment).per_sample().canonical()
+            command += f" --augment {spec} --views {self.view_count or 8}"
+        return command
 
     def _tap_name(self, tap: str) -> str:
         if tap in self.taps:

@@ -26,6 +26,7 @@ from reuse.cache.layout import (
     parse_compression,
     part_path,
     tap_dataset_name,
+    views_dataset_name,
 )
 from reuse.cache.streaming import (
     COMPUTE_BYTES,
@@ -68,6 +69,8 @@ class CacheResult:
     resumed_at: int = 0  # rows already written by an earlier run (0: fresh)
     verified: int = 0  # rows checked against the live model
     notes: list[str] = field(default_factory=list)
+    augment: str | None = None  # the spec of the augmented views, if any
+    views: int = 0
 
 
 def _check_layers(graph, positions: list[int], allow_augmentation_skip: bool) -> list[str]:
@@ -143,6 +146,9 @@ _RESUME_KEYS = (
     "batch_size",
     "compression",
     "input_adapter",
+    "augment",
+    "views",
+    "augment_seed",
 )
 
 
@@ -159,6 +165,10 @@ def cache_features(
     allow_augmentation_skip: bool = False,
     model_path: str | os.PathLike | None = None,
     progress=None,
+    augment: str | None = None,
+    views: int = 0,
+    image_shape: tuple | None = None,
+    seed: int = 0,
 ) -> CacheResult:
     """Run the layers below `taps` once over `data` and stream their outputs to HDF5.
 
@@ -178,6 +188,12 @@ def cache_features(
         allow_augmentation_skip: cache through Random* augmentation layers (inference mode).
         model_path: where the model came from (recorded, and used in rebuild hints).
         progress: wraps the batch iterator (e.g. `reuse.core.report.track`); None: plain.
+        augment, views: also store `views` augmented views of every row (an `--augment` spec
+            without mixup/cutmix), in the same pass: `views/<tap>` of shape (K, N, *shape).
+            `finetune` trains epoch e on view e mod K and validates on the clean features.
+        image_shape: (H, W, C) that flat rows are viewed as for image augmentations.
+        seed: seeds the views; view k of the rows at offset o depends on (seed, o, k) only,
+            so `resume` gives the same file as an uninterrupted run.
 
     Returns:
         A CacheResult.
@@ -204,6 +220,7 @@ def cache_features(
         raise UsageError(
             f"`verify` must be >= 0. Received: verify={verify}", "use e.g. --verify 3, or 0 to skip"
         )
+    spec = views_spec(augment, views)
     comp, comp_opts, comp_spec = parse_compression(compression)
     if Path(output).suffix.lower() not in (".h5", ".hdf5"):
         raise OutputError(
@@ -263,6 +280,20 @@ def cache_features(
     attrs = _plan_attrs(
         model, paths, fp, data, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path
     )
+    augmenter = None
+    if spec:
+        from reuse.augment.pipeline import build_augmenter, infer_value_range
+
+        model_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+        probe = data.batches(min(n, 1024), start=0)
+        value_range = infer_value_range(next(iter(probe))[1])
+        augmenter = build_augmenter(spec, model_shape, image_shape, int(seed), value_range)
+        attrs.update(
+            augment=spec.canonical(),
+            views=int(views),
+            augment_seed=int(seed),
+            image_shape=json.dumps(list(image_shape) if image_shape else None),
+        )
 
     out = Path(output)
     part = part_path(out)
@@ -279,6 +310,8 @@ def cache_features(
         report.info(f"Note: no unfinished cache {part.name} to resume; starting from the first row")
     if start_row == 0:
         _create(part, attrs, data, paths, shapes, dtypes, batch_size, comp, comp_opts)
+        if augmenter is not None:
+            _create_views(part, paths, shapes, dtypes, int(views), n, batch_size, comp, comp_opts)
 
     delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
     try:
@@ -293,6 +326,13 @@ def cache_features(
                 for offset, xb, _ in prefetch(batches):
                     if adapter is not None:
                         xb = adapter(xb)
+                    if augmenter is not None:
+                        # Views first: rows_done moves on with the clean features below.
+                        for k in range(int(views)):
+                            _reseed(augmenter, int(seed), offset, k)
+                            outs = forward(np.asarray(augmenter(xb)[0]))
+                            for p, view_rows in zip(paths, outs, strict=True):
+                                f[views_dataset_name(p)][k, offset : offset + len(xb)] = view_rows
                     writer.put(offset, forward(xb))
                     # Pages of a memory-mapped input already read are dropped from RSS.
                     release_pages(getattr(data, "x", None), int(data.indices[offset + len(xb) - 1]))
@@ -332,6 +372,8 @@ def cache_features(
         resumed_at=start_row,
         verified=verified,
         notes=notes,
+        augment=spec.canonical() if spec else None,
+        views=int(views) if spec else 0,
     )
 
 
@@ -374,9 +416,56 @@ def _resumable_rows(part: Path, attrs: dict) -> int:
             "run the command again without --resume to start over",
         ) from None
     for key in _RESUME_KEYS:
-        if attr_value(old[key]) != attr_value(attrs[key]):
+        if attr_value(old[key]) != attr_value(attrs.get(key)):
             raise CacheMismatch(
                 f"the unfinished cache {part} was started with a different {key.replace('_', ' ')}",
                 "run the same command as before with --resume, or drop --resume to start over",
             )
     return done
+
+
+def views_spec(augment, views):
+    """The AugmentSpec of the views, or None; refuses views without a spec and vice versa."""
+    if not augment and not views:
+        return None
+    if not augment or not views or int(views) < 1:
+        raise UsageError(
+            f"augmented views need both --augment and --views K >= 1. Received: augment={augment!r}, views={views}",
+            "e.g. --augment digits --views 8",
+        )
+    from reuse.augment.spec import parse_augment
+
+    spec = parse_augment(augment)
+    if spec.batch_level:
+        raise UsageError(
+            f"--augment {spec.canonical()}: mixup and cutmix mix the rows of a training batch, so they cannot be cached as views",
+            f"cache --augment {spec.per_sample().canonical()} and keep mixup/cutmix in finetune's --augment",
+        )
+    return spec
+
+
+def _create_views(part: Path, paths, shapes, dtypes, k: int, n: int, batch_size, comp, comp_opts):
+    import h5py
+
+    with h5py.File(part, "r+") as f:
+        for p in paths:
+            ds = f.create_dataset(
+                views_dataset_name(p),
+                shape=(k, n, *shapes[p]),
+                dtype=dtypes[p],
+                chunks=(1, min(batch_size, n), *shapes[p]),
+                compression=comp,
+                compression_opts=comp_opts,
+            )
+            ds.attrs["tap"] = p
+
+
+def _reseed(augmenter, seed: int, offset: int, k: int) -> None:
+    """Put every random layer of `augmenter` in the state fixed by (seed, offset, view)."""
+    import keras
+
+    state = np.array([(seed * 1_000_003 + offset) % 2**31, k + 1], dtype="uint32")
+    for layer in augmenter.layers:
+        for value in vars(layer).values():
+            if isinstance(value, keras.random.SeedGenerator):
+                value.state.assign(state.astype(value.state.dtype))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from reuse.cli import data_options as D
+from reuse.cli import training_options as T
 from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command
 
 
@@ -60,6 +61,17 @@ def cache_features_command(
     per_class: D.PerClassOpt = None,
     limit: D.LimitOpt = None,
     seed: SeedOpt = None,
+    augment: T.AugmentOpt = None,
+    views: Annotated[
+        int,
+        typer.Option(
+            "--views",
+            metavar="K",
+            help="With --augment: store K augmented views of every row besides the clean one, "
+            "in the same pass; finetune --augment SPEC trains epoch e on view e mod K.",
+        ),
+    ] = 0,
+    image_shape: T.ImageShapeOpt = None,
     unsafe: UnsafeOpt = False,
     json_flag: JsonOpt = False,
 ) -> None:
@@ -85,6 +97,12 @@ def cache_features_command(
     from reuse.core.naming import default_output
     from reuse.formats.model_io import load_model
 
+    if augment is not None or views:
+        from reuse.cache.writer import views_spec
+        from reuse.training.options import parse_image_shape
+
+        augment = views_spec(augment, views).canonical()
+        image_shape = parse_image_shape(image_shape) if image_shape else None
     model_path, upstream = records.resolve_input(model)
     out = output or default_output(model_path, "features", ".h5")
     if Path(out).suffix.lower() not in (".h5", ".hdf5"):
@@ -126,6 +144,10 @@ def cache_features_command(
         allow_augmentation_skip=allow_augmentation_skip,
         model_path=model_path,
         progress=report.track,
+        augment=augment,
+        views=views,
+        image_shape=image_shape,
+        seed=seed or 0,
     )
     shapes = ", ".join(f"{t} {tuple(s)}" for t, s in result.shapes.items())
     report.info(
@@ -142,6 +164,8 @@ def cache_features_command(
         rows=result.rows,
         cut=result.taps[-1],
         data=data,
+        augment=result.augment,
+        views=views or None,
     )
     emit_record(
         rec,

@@ -244,14 +244,28 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
         CacheMismatch: training from a cache whose views were made with another spec, or none.
     """
     from reuse.augment.pipeline import build_augmenter, infer_value_range
+    from reuse.augment.spec import parse_augment
 
-    if plan.tap is not None:
-        return None, inputs.train_views(plan.tap, options.augment), True
+    spec = parse_augment(options.augment)
     num_classes = None
     if transfer.task == "multiclass":
         num_classes = int(transfer.model.outputs[0].shape[-1])
+    if plan.tap is not None:
+        views = inputs.train_views(plan.tap, spec.per_sample().canonical())
+        if not spec.batch_level:
+            return None, views, True
+        # mixup / cutmix still mix the batches of cached features while training.
+        mixing = parse_augment(spec.canonical().split(",")[-1])
+        mixer = build_augmenter(
+            mixing,
+            views.shape[2:],
+            None,
+            (options.seed or 0) + 7919 * plan.index,
+            num_classes=num_classes,
+        )
+        return mixer, views, True
     augmenter = build_augmenter(
-        options.augment,
+        spec,
         input_shape=x.shape[1:],
         image_shape=options.image_shape,
         seed=(options.seed or 0) + 7919 * plan.index,

@@ -1,0 +1,116 @@
+"""The augmented feature cache: K views of every row in one pass, refused when the spec differs."""
+
+import numpy as np
+import pytest
+
+from reuse.core.errors import CacheMismatch, UsageError
+from tests.helpers import mlp
+
+
+def _data(n=24, seed=0):
+    from reuse.data import load_data
+
+    return n, seed, load_data
+
+
+@pytest.fixture
+def setup(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.arange(30) % 3
+    x = rng.uniform(0, 1, size=(30, 64)).astype("float32")
+    x[:, :8] += y[:, None] * 0.4
+    np.savez(tmp_path / "train.npz", x=np.clip(x, 0, 1), y=y)
+    model = mlp(n_in=64, hidden=3, units=8)
+    for layer in model.layers[:2]:
+        layer.trainable = False
+    return tmp_path, model
+
+
+def _cache(tmp_path, model, name="v.h5", **kw):
+    from reuse.cache import cache_features
+    from reuse.data import load_data
+
+    data = load_data(tmp_path / "train.npz")
+    kw.setdefault("augment", "shift:0.1,rotate:0.05")
+    kw.setdefault("views", 3)
+    return cache_features(
+        model,
+        data,
+        tmp_path / name,
+        taps=["hidden1", "hidden2"],
+        image_shape=(8, 8, 1),
+        seed=4,
+        **kw,
+    )
+
+
+def test_views_are_stored_beside_the_clean_features(setup):
+    from reuse.cache import open_cache
+
+    tmp_path, model = setup
+    result = _cache(tmp_path, model)
+    assert result.augment == "shift:0.1,rotate:0.05" and result.views == 3
+    with open_cache(result.path) as cache:
+        clean = cache.array("hidden2")
+        views = cache.views("hidden2")
+        assert views.shape == (3, *clean.shape)
+        assert cache.augment_spec == "shift:0.1,rotate:0.05" and cache.view_count == 3
+        assert not np.allclose(views[0], clean) and not np.allclose(views[0], views[1])
+
+
+def test_views_depend_on_the_seed_only(setup):
+    from reuse.cache import open_cache
+
+    tmp_path, model = setup
+    a, b = _cache(tmp_path, model, "a.h5"), _cache(tmp_path, model, "b.h5", batch_size=7)
+    with open_cache(a.path) as ca, open_cache(b.path) as cb:
+        # Same seed and same groups of rows (one group here) give the same views.
+        np.testing.assert_array_equal(ca.views("hidden1"), cb.views("hidden1"))
+
+
+def test_mixup_cannot_be_cached_and_views_need_a_spec(setup):
+    tmp_path, model = setup
+    with pytest.raises(UsageError, match="mixup"):
+        _cache(tmp_path, model, augment="shift,mixup:0.2")
+    with pytest.raises(UsageError, match="--views"):
+        _cache(tmp_path, model, augment="shift", views=0)
+
+
+def test_finetune_trains_on_views_and_refuses_another_spec(setup):
+    import reuse
+
+    tmp_path, model = setup
+    result = _cache(tmp_path, model)
+    data = reuse.load_data(tmp_path / "train.npz")
+    tuned = reuse.finetune(
+        model,
+        data,
+        features=result.path,
+        epochs=4,
+        seed=0,
+        augment="shift:0.1,rotate:0.05",
+        image_shape=(8, 8, 1),
+    )
+    assert tuned.used_cache and len(tuned.history) == 4
+    with pytest.raises(CacheMismatch, match="--augment shift:0.2") as err:
+        reuse.finetune(
+            model, data, features=result.path, epochs=1, augment="shift:0.2", image_shape=(8, 8, 1)
+        )
+    assert "--views" in err.value.hint
+
+
+def test_views_train_differently_from_the_clean_cache(setup):
+    import reuse
+
+    tmp_path, model = setup
+    result = _cache(tmp_path, model)
+    data = reuse.load_data(tmp_path / "train.npz")
+    common = dict(features=result.path, epochs=3, seed=0)
+    plain = reuse.finetune(model, data, **common)
+    viewed = reuse.finetune(
+        model, data, augment="shift:0.1,rotate:0.05", image_shape=(8, 8, 1), **common
+    )
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(plain.model.get_weights(), viewed.model.get_weights(), strict=True)
+    )
