@@ -357,6 +357,17 @@ def evaluate_command(
     per_class: D.PerClassOpt = None,
     limit: D.LimitOpt = None,
     seed: SeedOpt = None,
+    tta: Annotated[
+        int,
+        typer.Option(
+            "--tta",
+            metavar="K",
+            help="Test-time augmentation: average the outputs over K augmented views plus the "
+            "clean input (the spec is --augment, else the one finetune recorded).",
+        ),
+    ] = 0,
+    augment: T.AugmentOpt = None,
+    image_shape: T.ImageShapeOpt = None,
     json_flag: JsonOpt = False,
     unsafe: UnsafeOpt = False,
 ) -> None:
@@ -389,8 +400,11 @@ def evaluate_command(
         limit=limit,
         seed=seed,
     )
+    tta_options = _tta(tta, augment, image_shape, seed, upstream)
     dataset = opts.load()
-    ev = evaluate(model_io.load_model(path, unsafe=unsafe), dataset, batch_size=batch_size)
+    ev = evaluate(
+        model_io.load_model(path, unsafe=unsafe), dataset, batch_size=batch_size, tta=tta_options
+    )
     inverse = {int(new): old for old, new in (dataset.class_map or {}).items()}
     for row in ev.per_class:  # report the labels as they are in the data, not as remapped
         row["label"] = inverse.get(row["class"], row["class"])
@@ -412,6 +426,12 @@ def evaluate_command(
             f"{ev.rows} rows  loss ({ev.loss_name}) {ev.loss:.4f}"
             + (f"  accuracy {ev.accuracy:.4f}" if ev.accuracy is not None else "")
         )
+        if ev.tta is not None:
+            con.print(
+                f"with test-time augmentation ({tta_options.k} views of {tta_options.spec}): "
+                f"loss {ev.tta.loss:.4f}"
+                + (f"  accuracy {ev.tta.accuracy:.4f}" if ev.tta.accuracy is not None else "")
+            )
         if ev.per_class:
             table = Table()
             for col in ("label", "support", "precision", "recall"):
@@ -449,6 +469,18 @@ def predict_command(
     split: D.SplitOpt = None,
     classes: D.ClassesOpt = None,
     limit: D.LimitOpt = None,
+    tta: Annotated[
+        int,
+        typer.Option(
+            "--tta",
+            metavar="K",
+            help="Test-time augmentation: average the outputs over K augmented views plus the "
+            "clean input (the spec is --augment, else the one finetune recorded).",
+        ),
+    ] = 0,
+    augment: T.AugmentOpt = None,
+    image_shape: T.ImageShapeOpt = None,
+    seed: SeedOpt = None,
     json_flag: JsonOpt = False,
     unsafe: UnsafeOpt = False,
 ) -> None:
@@ -479,6 +511,7 @@ def predict_command(
         classes=classes,
         limit=limit,
     )
+    tta_options = _tta(tta, augment, image_shape, seed, upstream)
     dataset = opts.load()
     out = predict(
         model_io.load_model(path, unsafe=unsafe),
@@ -486,6 +519,7 @@ def predict_command(
         output,
         batch_size=batch_size,
         class_map=getattr(dataset, "class_map", None),
+        tta=tta_options,
     )
     rec = record.make_record(
         "predict",
@@ -498,3 +532,32 @@ def predict_command(
     emit_record(
         rec, json_flag, lambda: report.console().print(f"wrote {out} ({len(dataset)} rows)")
     )
+
+
+def _tta(k: int, augment: str | None, image_shape: str | None, seed, upstream):
+    """The TTA options of evaluate / predict (checked before TensorFlow starts), or None."""
+    from reuse.core.errors import UsageError
+    from reuse.inference.evaluate import TTA
+    from reuse.training.options import parse_image_shape
+
+    if not k:
+        if augment is not None:
+            raise UsageError("--augment here is for test-time augmentation", "add --tta K")
+        return None
+    spec = augment or (upstream or {}).get("augment")
+    if not spec:
+        raise UsageError(
+            "--tta needs an augmentation",
+            "pass --augment SPEC, or pipe in the record of a finetune run that used --augment",
+        )
+    from reuse.augment.spec import parse_augment
+
+    shape = image_shape or (upstream or {}).get("image_shape")
+    options = TTA(
+        spec=parse_augment(spec).per_sample().canonical(),
+        k=int(k),
+        image_shape=parse_image_shape(shape) if shape else None,
+        seed=int(seed or 0),
+    )
+    options.check()
+    return options

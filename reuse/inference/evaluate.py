@@ -15,24 +15,85 @@ from reuse.core.errors import DataError, OutputError
 
 
 @dataclass
+class TTA:
+    """Test-time augmentation: average the outputs over `k` augmented views plus the clean
+    input (`reuse.augment.tta_predict`). `spec` is an `--augment` spec (mixup and cutmix are
+    dropped), `image_shape` the (H, W, C) flat rows are viewed as, `seed` fixes the views."""
+
+    spec: str
+    k: int
+    image_shape: tuple | None = None
+    seed: int = 0
+
+    def check(self) -> None:
+        """Raises UsageError for k < 1 or a spec with no per-row augmentation."""
+        from reuse.augment.spec import parse_augment
+        from reuse.core.errors import UsageError
+
+        if self.k < 1:
+            raise UsageError(f"--tta must be >= 1. Received: {self.k}", "e.g. --tta 8")
+        if not parse_augment(self.spec).per_sample():
+            raise UsageError(
+                f"--tta needs an augmentation of single rows. Received: --augment {self.spec}",
+                "e.g. --augment digits --tta 8",
+            )
+
+
+@dataclass
 class Evaluation:
+    """Loss and accuracy of a model on labelled data.
+
+    Attributes:
+        rows: rows evaluated. loss: mean loss (`loss_name`). accuracy: top-1 accuracy in
+        [0, 1] (None for regression). per_class: precision, recall and support per class.
+        confusion: the confusion matrix (rows: true class). tta: the same Evaluation with
+        test-time augmentation, when asked for.
+    """
+
     rows: int
     loss: float
     loss_name: str
     accuracy: float | None
     per_class: list[dict] = field(default_factory=list)
     confusion: list[list[int]] | None = None
+    tta: Evaluation | None = None
 
     def metrics(self) -> dict:
+        """{"loss", "rows", "accuracy"} and, with test-time augmentation, "loss_tta" and
+        "accuracy_tta"."""
         out = {"loss": self.loss, "rows": self.rows}
         if self.accuracy is not None:
             out["accuracy"] = self.accuracy
+        if self.tta is not None:
+            out["loss_tta"] = self.tta.loss
+            if self.tta.accuracy is not None:
+                out["accuracy_tta"] = self.tta.accuracy
         return out
 
 
-def predict_array(model, data, batch_size: int = 256) -> np.ndarray:
-    """Model outputs for every row of `data` (a Dataset or an array), computed in batches."""
+def predict_array(model, data, batch_size: int = 256, tta: TTA | None = None) -> np.ndarray:
+    """Model outputs for every row of `data` (a Dataset or an array), computed in batches.
+
+    Returns an array (N, *output shape). With `tta`, each row's output is the mean over the
+    clean row and `tta.k` augmented views of it.
+
+    Raises:
+        DataError: no rows, or rows whose shape does not fit the model (`reuse.data.shapes`).
+    """
     from reuse.data.shapes import fit_input_shape
+
+    if tta is not None:
+        from reuse.augment.tta import tta_predict
+
+        x = data if isinstance(data, np.ndarray) else data.arrays()[0]
+        if len(x) == 0:
+            raise DataError(
+                f"{getattr(data, 'path', 'data')}: no rows to predict", "check the selection flags"
+            )
+        x = fit_input_shape(
+            np.asarray(x, dtype=np.float32), model, source=getattr(data, "path", "data")
+        )
+        return tta_predict(model, x, tta.spec, tta.k, tta.image_shape, tta.seed, batch_size)
 
     if isinstance(data, np.ndarray):
         return np.asarray(
@@ -51,8 +112,9 @@ def predict_array(model, data, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(outputs)
 
 
-def evaluate(model, data, *, batch_size: int = 256) -> Evaluation:
-    """Loss, accuracy and a per-class summary (precision, recall, support) of `model` on `data`.
+def evaluate(model, data, *, batch_size: int = 256, tta: TTA | None = None) -> Evaluation:
+    """Loss, accuracy and a per-class summary (precision, recall, support) of `model` on `data`;
+    with `tta`, also the same figures with test-time augmentation (`Evaluation.tta`).
 
     Example:
         >>> ev = evaluate(reuse.load_model("tuned.keras"), reuse.load_data("test.npz"))
@@ -67,8 +129,13 @@ def evaluate(model, data, *, batch_size: int = 256) -> Evaluation:
             f"{getattr(data, 'path', 'data')} has no labels to evaluate against",
             "pass labelled data",
         )
-    probs = predict_array(model, data, batch_size)
-    y = np.asarray(y)
+    result = _score(predict_array(model, data, batch_size), np.asarray(y))
+    if tta is not None:
+        result.tta = _score(predict_array(model, data, batch_size, tta), np.asarray(y))
+    return result
+
+
+def _score(probs: np.ndarray, y: np.ndarray) -> Evaluation:
     n_out = probs.shape[-1] if probs.ndim > 1 else 1
     integer = np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
     eps = 1e-7
@@ -125,9 +192,18 @@ def _classification(labels, predicted, k, loss, loss_name) -> Evaluation:
     )
 
 
-def predict(model, data, output, *, batch_size: int = 256, class_map: dict | None = None) -> Path:
+def predict(
+    model,
+    data,
+    output,
+    *,
+    batch_size: int = 256,
+    class_map: dict | None = None,
+    tta: TTA | None = None,
+) -> Path:
     """Write predictions for every row of `data` to `output` (.npy: the raw outputs; .csv:
     the outputs plus the predicted class, in the original label values when a class map is known).
+    With `tta`, each output is averaged over the clean row and `tta.k` augmented views.
     """
     from reuse.core.atomic import atomic_path
 
@@ -136,7 +212,7 @@ def predict(model, data, output, *, batch_size: int = 256, class_map: dict | Non
         raise OutputError(
             f"cannot write predictions as '{out.name}'", "use -o preds.npy or -o preds.csv"
         )
-    probs = predict_array(model, data, batch_size)
+    probs = predict_array(model, data, batch_size, tta)
     with atomic_path(out) as tmp:
         if out.suffix.lower() == ".npy":
             with open(tmp, "wb") as f:
