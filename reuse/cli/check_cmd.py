@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from reuse.cli import data_options as D
+from reuse.cli import training_options as T
 from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
 from reuse.cli.training_options import (
     BatchOpt,
@@ -57,6 +58,8 @@ def check_command(
     per_class: D.PerClassOpt = None,
     limit: D.LimitOpt = None,
     seed: SeedOpt = None,
+    augment: T.AugmentOpt = None,
+    image_shape: T.ImageShapeOpt = None,
     json_flag: JsonOpt = False,
     unsafe: UnsafeOpt = False,
 ) -> None:
@@ -101,6 +104,8 @@ def check_command(
         lr=lr,
         unfreeze=unfreeze,
         seed=seed,
+        augment=augment,
+        image_shape=image_shape,
     )
     options.check()
     setup = prepare_run(

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from reuse.cli import data_options as D
+from reuse.cli import training_options as T
 from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
 from reuse.cli.training_options import (
     BatchOpt,
@@ -85,6 +86,8 @@ def lr_find_command(
     per_class: D.PerClassOpt = None,
     limit: D.LimitOpt = None,
     seed: SeedOpt = None,
+    augment: T.AugmentOpt = None,
+    image_shape: T.ImageShapeOpt = None,
     json_flag: JsonOpt = False,
     unsafe: UnsafeOpt = False,
 ) -> None:
@@ -137,6 +140,8 @@ def lr_find_command(
         unfreeze=unfreeze,
         batch_size=batch_size,
         seed=seed,
+        augment=augment,
+        image_shape=image_shape,
     )
     options.check()
     setup = prepare_run(
@@ -168,7 +173,7 @@ def lr_find_command(
         lr_rule=result.rule,
         lr_suggestions=result.suggestions,
         lr_plot=str(Path(plot).resolve()) if plot else None,
-        cut_finetune=cut,
+        cut_finetune=setup.cut,
         features=str(features) if features else None,
         data=str(data) if data else None,
     )

@@ -225,6 +225,7 @@ def overfit_tiny(run, options, *, subset: int = 20, steps: int = 300) -> CheckRe
     """Step 2: train on `subset` rows, full batch, and see the loss get close to zero."""
     from reuse.training import optimizers
     from reuse.training.options import default_lr
+    from reuse.training.stage import sample_augmenter
 
     x, y = run.inputs.train(run.tap)
     rows = _stratified(y, subset, options.seed)
@@ -240,8 +241,10 @@ def overfit_tiny(run, options, *, subset: int = 20, steps: int = 300) -> CheckRe
     regression = run.transfer.task == "regression"
     target = OVERFIT_TARGET * first if regression else OVERFIT_TARGET
     losses = []
+    augment = sample_augmenter(options, xs) if run.tap is None else None
     for _ in range(steps):
-        loss = float(np.asarray(train_model.train_on_batch(xs, ys)).reshape(-1)[0])
+        xb = xs if augment is None else np.asarray(augment(xs)[0])
+        loss = float(np.asarray(train_model.train_on_batch(xb, ys)).reshape(-1)[0])
         losses.append(loss)
         if not math.isfinite(loss) or loss < target:
             break

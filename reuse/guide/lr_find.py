@@ -94,6 +94,7 @@ def lr_find(
 
     from reuse.training import optimizers
     from reuse.training.options import FinetuneOptions
+    from reuse.training.stage import sample_augmenter
     from reuse.training.transfer import apply_trainable, regularize_reused
 
     _check_arguments(start, end, steps, stop_factor, smooth, rule)
@@ -113,8 +114,10 @@ def lr_find(
         )
         optimizer = factory(start)
         train_model.compile(optimizer=optimizer, loss=transfer.loss)
+        # Augmented batches, as finetune trains (from raw rows; a cached tap is swept clean).
+        augment = sample_augmenter(options, x) if run.tap is None else None
         lrs, losses, smoothed, stopped = sweep(
-            train_model, optimizer, x, y, options, start, end, steps, stop_factor, smooth
+            train_model, optimizer, x, y, options, start, end, steps, stop_factor, smooth, augment
         )
     finally:
         restorer.restore()

@@ -273,3 +273,24 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
         num_classes=num_classes,
     )
     return augmenter, x, False
+
+
+def sample_augmenter(options, x, seed_offset: int = 0):
+    """The per-row part of `options.augment` (mixup and cutmix dropped) as an Augmenter for
+    rows like `x`, or None when there is none: what `lr-find` and `check` train with (mixed
+    labels would change the loss they measure)."""
+    if not options.augment:
+        return None
+    from reuse.augment.pipeline import build_augmenter, infer_value_range
+    from reuse.augment.spec import parse_augment
+
+    spec = parse_augment(options.augment).per_sample()
+    if not spec:
+        return None
+    return build_augmenter(
+        spec,
+        input_shape=x.shape[1:],
+        image_shape=options.image_shape,
+        seed=(options.seed or 0) + seed_offset,
+        value_range=infer_value_range(x),
+    )
