@@ -92,6 +92,15 @@ def finetune_command(
             "--stage-lr-div", help="Divide the learning rate by this at each stage (gradual)."
         ),
     ] = 2.0,
+    stage_lr: Annotated[
+        str,
+        typer.Option(
+            "--stage-lr",
+            help="How each gradual stage gets its learning rate when --lr is not given: div "
+            "(the first stage's, divided by --stage-lr-div per stage) or find (a short range test "
+            "per stage, lr-find's valley rule).",
+        ),
+    ] = "div",
     max_unfreeze: Annotated[
         int | None,
         typer.Option("--max-unfreeze", help="Unfreeze at most N reused layers (gradual)."),
@@ -213,6 +222,7 @@ def finetune_command(
         unfreeze=unfreeze,
         unfreeze_step=unfreeze_step,
         stage_lr_div=stage_lr_div,
+        stage_lr=stage_lr,
         max_unfreeze=max_unfreeze,
         layer_lr_decay=layer_lr_decay,
         train_bn=train_bn,
