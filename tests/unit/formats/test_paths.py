@@ -209,7 +209,7 @@ def test_weight_format_maps_kinds_and_keeps_its_errors(tmp_path):
 
 
 def test_data_reader_kind_maps_kinds_and_keeps_its_error(tmp_path):
-    from reuse.data.dataset import _kind
+    from reuse.data.readers import _kind
 
     assert _kind(_h5(tmp_path / "m.weights.h5", groups=["layers"])) == "h5"
     assert _kind(_h5(tmp_path / "feats.h5", {CACHE_MARK: 1})) == "h5"
