@@ -1,15 +1,13 @@
-"""`reuse inspect` on models: fast path vs full Keras load, SavedModels, every model format."""
+"""reuse.inspection.fast: the TF-free inspect of .keras/.h5 files gives what a full Keras load
+gives, or declines."""
 
 from __future__ import annotations
 
-import json
-import sys
 import zipfile
 
-import numpy as np
 import pytest
 
-from tests.helpers import cli, convnet, mlp, nested_application, residual, shell
+from tests.helpers import convnet, mlp, nested_application, residual
 
 
 def _frozen_nested_sequential():
@@ -128,154 +126,3 @@ def test_fast_path_declines_what_it_cannot_reproduce(tmp_path):
     with zipfile.ZipFile(tmp_path / "noconfig.keras", "w") as z:
         z.writestr("other.txt", "x")
     assert try_inspect(tmp_path / "noconfig.keras") is None
-
-
-def test_cli_inspect_keras_does_not_import_tensorflow(tmp_path, mlp_path):
-    result = shell(f"python -X importtime -m reuse inspect {mlp_path} --format json", tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
-    assert "tensorflow" not in imported and "keras" not in imported
-    assert json.loads(result.stdout)["rows"][0]["name"] == "hidden1"
-
-
-def test_savedmodel_export_signatures_and_variables(tmp_path):
-    folder = tmp_path / "exported"
-    mlp().export(folder, verbose=False)
-    result = cli(["inspect", folder, "--format", "json"])
-    assert result.exit_code == 0, result.stderr
-    data = json.loads(result.stdout)
-    assert data["kind"] == "savedmodel"
-    serve = data["info"]["signatures"]["serve"]
-    assert serve["inputs"] == [{"name": "features", "shape": [None, 8], "dtype": "float32"}]
-    assert serve["outputs"][0]["shape"] == [None, 3]
-    kernels = [r for r in data["rows"] if r["variable"] == "kernel"]
-    assert [r["layer"].rsplit("/", 1)[-1] for r in kernels][:2] == ["hidden1", "hidden2"]
-    assert data["total_params"] == mlp().count_params()
-    table = cli(["inspect", folder])
-    assert (
-        "signature serve(features: float32 (None, 8)) -> output_0: float32 (None, 3)"
-        in table.stdout
-    )
-
-
-def test_load_export_folder_as_frozen_block(tmp_path):
-    from reuse.formats.model_io import load_model
-
-    model = mlp()
-    folder = tmp_path / "exported"
-    model.export(folder, verbose=False)
-    loaded = load_model(folder)
-    block = [layer for layer in loaded.layers if type(layer).__name__ == "TFSMLayer"]
-    assert len(block) == 1 and not block[0].trainable and not loaded.trainable_weights
-    x = np.random.default_rng(0).normal(size=(5, 8)).astype("float32")
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
-
-
-def _legacy_savedmodel(tmp_path, tf_keras):
-    layers = tf_keras.layers
-    model = tf_keras.Sequential(
-        [layers.Dense(3, input_shape=(4,), name="d1"), layers.Dense(2, name="d2")], name="legacy"
-    )
-    folder = tmp_path / "legacy_sm"
-    model.save(folder, save_format="tf")
-    return model, folder
-
-
-def test_legacy_savedmodel_without_tf_keras_names_pip_command(tmp_path, monkeypatch):
-    from reuse.formats.model_io import TF_KERAS_INSTALL
-
-    folder = tmp_path / "legacy_sm"
-    folder.mkdir()
-    (folder / "saved_model.pb").write_bytes(b"")
-    (folder / "keras_metadata.pb").write_bytes(b"")
-    monkeypatch.setitem(sys.modules, "tf_keras", None)  # import tf_keras now raises ImportError
-    from reuse.core.errors import ModelLoadError
-    from reuse.formats.model_io import load_model
-
-    with pytest.raises(ModelLoadError) as err:
-        load_model(folder)
-    assert "legacy tf.keras SavedModel" in str(err.value)
-    assert f"install it with: {TF_KERAS_INSTALL}" in str(err.value)
-
-
-def test_legacy_savedmodel_loads_with_layers(tmp_path):
-    tf_keras = pytest.importorskip("tf_keras")
-    from reuse.formats.model_io import load_model
-
-    legacy, folder = _legacy_savedmodel(tmp_path, tf_keras)
-    model = load_model(folder)
-    assert [layer.name for layer in model.layers] == ["d1", "d2"]
-    x = np.ones((2, 4), "float32")
-    np.testing.assert_allclose(np.asarray(model(x)), legacy(x).numpy(), rtol=1e-5, atol=1e-6)
-
-
-def test_load_model_formats(tmp_path):
-    from reuse.formats.model_io import load_model
-
-    model = mlp()
-    x = np.ones((2, 8), "float32")
-    expected = np.asarray(model(x))
-    model.save(tmp_path / "m.keras")
-    model.save(tmp_path / "m.h5")
-    model.save_weights(tmp_path / "m.weights.h5")
-    mlp(seed=1).save(tmp_path / "arch.keras")
-    for loaded in (
-        load_model(tmp_path / "m.keras"),
-        load_model(tmp_path / "m.h5"),
-        load_model(tmp_path / "m.weights.h5", arch=tmp_path / "arch.keras"),
-    ):
-        np.testing.assert_allclose(np.asarray(loaded(x)), expected, rtol=1e-6)
-
-
-def test_load_tf_keras2_h5(tmp_path):
-    tf_keras = pytest.importorskip("tf_keras")
-    from reuse.formats.model_io import load_model
-
-    layers = tf_keras.layers
-    legacy = tf_keras.Sequential(
-        [layers.Dense(3, input_shape=(4,), name="d1"), layers.BatchNormalization(name="bn")]
-    )
-    legacy.save(tmp_path / "old.h5", save_format="h5")
-    model = load_model(tmp_path / "old.h5")
-    x = np.ones((2, 4), "float32")
-    np.testing.assert_allclose(np.asarray(model(x)), legacy(x).numpy(), rtol=1e-5, atol=1e-6)
-
-
-def test_inspect_weights_h5_with_arch(tmp_path):
-    model = mlp()
-    model.save(tmp_path / "arch.keras")
-    model.save_weights(tmp_path / "m.weights.h5")
-    result = cli(
-        [
-            "inspect",
-            tmp_path / "m.weights.h5",
-            "--arch",
-            tmp_path / "arch.keras",
-            "--format",
-            "json",
-        ]
-    )
-    assert result.exit_code == 0, result.stderr
-    assert [r["name"] for r in json.loads(result.stdout)["rows"]][-1] == "output"
-    wrong = cli(["inspect", tmp_path / "m.weights.h5", "--arch", tmp_path / "nope.keras"])
-    assert (
-        wrong.exit_code == 1 and wrong.stderr.startswith("Error:") and "nope.keras" in wrong.stderr
-    )
-
-
-def test_weights_h5_without_arch_is_refused_by_load_model(tmp_path):
-    from reuse.core.errors import ModelLoadError
-    from reuse.formats.model_io import load_model
-
-    mlp().save_weights(tmp_path / "m.weights.h5")
-    with pytest.raises(ModelLoadError, match="--arch"):
-        load_model(tmp_path / "m.weights.h5")
-
-
-def test_keras_zip_without_config_is_one_line_error(tmp_path):
-    with zipfile.ZipFile(tmp_path / "other.keras", "w") as z:
-        z.writestr("readme.txt", "hello")
-    result = cli(["inspect", tmp_path / "other.keras"])
-    assert result.exit_code == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "no config.json" in lines[0]

@@ -1,38 +1,23 @@
-"""`reuse finetune`, `evaluate`, `predict`: invariants of training on tiny models and data."""
+"""reuse.training.finetune on tiny models and data: frozen layers, seeds, caches, early stopping,
+regularization, depth search."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 
-from tests.helpers import classification_data, cli, mlp, save_npz
-
-
-@pytest.fixture
-def task(tmp_path):
-    """A frozen-upto-hidden3 MLP saved to disk, with train/valid/test .npz of 3 classes."""
-    model = mlp(n_in=8, hidden=5, units=12, n_out=4, seed=1)
-    for name in ("hidden1", "hidden2", "hidden3"):
-        model.get_layer(name).trainable = False
-    path = tmp_path / "base.keras"
-    model.save(path)
-    x, y = classification_data(n=120, n_in=8, n_classes=3, seed=2)
-    train = save_npz(tmp_path / "train.npz", x[:90], y[:90])
-    valid = save_npz(tmp_path / "valid.npz", x[90:], y[90:])
-    return path, train, valid
+from tests.helpers import classification_data, mlp, save_npz
 
 
 def _weights(model, names):
     return {n: [np.array(w) for w in model.get_layer(n).get_weights()] for n in names}
 
 
-def test_frozen_weights_bit_identical_and_loss_decreases(task):
+def test_frozen_weights_bit_identical_and_loss_decreases(finetune_task):
     from reuse import load_data, load_model
     from reuse.training.finetune import finetune
 
-    path, train, valid = task
+    path, train, valid = finetune_task
     base = load_model(path)
     before = _weights(base, ["hidden1", "hidden2", "hidden3"])
     result = finetune(base, load_data(train), val=load_data(valid), epochs=8, seed=0)
@@ -46,133 +31,35 @@ def test_frozen_weights_bit_identical_and_loss_decreases(task):
     assert result.transfer.head and result.model.layers[-1].units == 3  # sized from the labels
 
 
-def test_same_seed_same_weights(task):
+def test_same_seed_same_weights(finetune_task):
     from reuse import load_data, load_model
     from reuse.training.finetune import finetune
 
-    path, train, _ = task
+    path, train, _ = finetune_task
     a = finetune(load_model(path), load_data(train), epochs=2, seed=7).model.get_weights()
     b = finetune(load_model(path), load_data(train), epochs=2, seed=7).model.get_weights()
     for u, v in zip(a, b, strict=True):
         assert np.array_equal(u, v)
 
 
-def test_unfreeze_all_trains_reused_layers(task):
+def test_unfreeze_all_trains_reused_layers(finetune_task):
     from reuse import load_data, load_model
     from reuse.training.finetune import finetune
 
-    path, train, _ = task
+    path, train, _ = finetune_task
     base = load_model(path)
     before = np.array(base.get_layer("hidden1").kernel)
     result = finetune(base, load_data(train), epochs=2, seed=0, unfreeze="all")
     assert not np.array_equal(before, np.array(result.model.get_layer("hidden1").kernel))
 
 
-def test_cli_finetune_writes_model_history_and_record(task, tmp_path):
-    path, train, valid = task
-    out = tmp_path / "tuned.keras"
-    result = cli(
-        [
-            "finetune",
-            path,
-            "--data",
-            train,
-            "--val",
-            valid,
-            "-o",
-            out,
-            "--epochs",
-            "3",
-            "--seed",
-            "0",
-            "--head",
-            "dense:16:elu,dropout:0.2,dense:3:softmax",
-            "--optimizer",
-            "nesterov",
-            "--lr",
-            "0.05",
-            "--schedule",
-            "exponential:decay_rate=0.5,decay_steps=10",
-            "--json",
-        ]
-    )
-    assert result.exit_code == 0, result.stderr
-    record = json.loads(result.stdout.strip().splitlines()[-1])
-    assert record["command"] == "finetune" and record["model"] == str(out.resolve())
-    assert out.exists()
-    history = json.loads(open(record["history"].replace(".csv", ".json")).read())
-    assert [row["epoch"] for row in history] == [1, 2, 3]
-    assert all("lr" in row and "val_loss" in row and row["stage"] == 0 for row in history)
-    assert history[-1]["lr"] < history[0]["lr"]  # the schedule decays
-    import keras
-
-    tuned = keras.models.load_model(out)
-    assert tuned.get_layer("hidden1").trainable is False
-
-
-def test_evaluate_and_predict(task, tmp_path):
-    path, train, valid = task
-    out = tmp_path / "tuned.keras"
-    assert (
-        cli(["finetune", path, "--data", train, "-o", out, "--epochs", "2", "--json"]).exit_code
-        == 0
-    )
-    ev = cli(["evaluate", out, "--data", valid, "--json"])
-    assert ev.exit_code == 0, ev.stderr
-    rec = json.loads(ev.stdout)
-    assert 0.0 <= rec["metrics"]["accuracy"] <= 1.0 and rec["metrics"]["rows"] == 30
-    assert sum(c["support"] for c in rec["per_class"]) == 30
-    preds = tmp_path / "p.npy"
-    pr = cli(["predict", out, "--data", valid, "-o", preds, "--json"])
-    assert pr.exit_code == 0, pr.stderr
-    p = np.load(preds)
-    assert p.shape == (30, 3) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
-    csv_out = tmp_path / "p.csv"
-    assert cli(["predict", out, "--data", valid, "-o", csv_out, "--json"]).exit_code == 0
-    lines = csv_out.read_text().splitlines()
-    assert lines[0].startswith("row,p0,p1,p2,class") and len(lines) == 31
-
-
-@pytest.mark.parametrize(
-    "args, expected",
-    [
-        (["--optimizer", "adamm"], "adam"),
-        (["--schedule", "exponentail"], "exponential"),
-        (["--lr", "-1"], "--lr must be > 0"),
-        (["--head", "dense:2:softmax"], "dense:3:softmax"),
-        (["--unfreeze", "some"], "--unfreeze must be one of"),
-    ],
-)
-def test_bad_options_get_one_error_line(task, tmp_path, args, expected):
-    path, train, _ = task
-    result = cli(
-        ["finetune", path, "--data", train, "-o", tmp_path / "t.keras", "--epochs", "1", *args]
-    )
-    assert result.exit_code in (1, 2)
-    assert result.stderr.startswith("Error:") and expected in result.stderr, result.stderr
-    assert not (tmp_path / "t.keras").exists()
-
-
-def test_no_training_rows_left_after_the_hold_out_is_an_error(task, tmp_path):
-    path, _, _ = task
-    one = save_npz(tmp_path / "one.npz", np.zeros((1, 8), np.float32), np.array([0]))
-    out = tmp_path / "t.keras"
-    result = cli(["finetune", path, "--data", one, "--unfreeze", "gradual", "-o", out])
-    assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1] == (
-        "Error: 1 training row(s): holding out 1 for validation leaves none to train on"
-        " — pass validation data with --val, or more training rows"
-    )
-    assert not out.exists()
-
-
-def test_finetune_from_cache_never_runs_layers_below_tap(task, tmp_path):
+def test_finetune_from_cache_never_runs_layers_below_tap(finetune_task, tmp_path):
     """With a matching cache, only the layers above the tap run; the whole model is saved."""
     from reuse import load_data, load_model
     from reuse.cache import cache_features
     from reuse.training.finetune import finetune
 
-    path, train, _ = task
+    path, train, _ = finetune_task
     base = load_model(path)
     feats = tmp_path / "feats.h5"
     cache_features(base, load_data(train), feats, taps=["hidden3"])
@@ -204,53 +91,11 @@ def test_finetune_from_cache_never_runs_layers_below_tap(task, tmp_path):
     )
 
 
-def test_cache_with_unfreeze_all_is_refused(task, tmp_path):
-    from reuse import load_data, load_model
-    from reuse.cache import cache_features
-
-    path, train, _ = task
-    feats = tmp_path / "feats.h5"
-    cache_features(load_model(path), load_data(train), feats, taps=["hidden3"])
-    result = cli(
-        [
-            "finetune",
-            path,
-            "--data",
-            train,
-            "--features",
-            feats,
-            "--unfreeze",
-            "all",
-            "-o",
-            tmp_path / "t.keras",
-        ]
-    )
-    assert result.exit_code == 2
-    assert "--features cannot be used with --unfreeze all" in result.stderr
-
-
-def test_cache_from_another_model_is_refused(task, tmp_path):
-    from reuse import load_data
-    from reuse.cache import cache_features
-
-    path, train, _ = task
-    other = mlp(n_in=8, hidden=5, units=12, n_out=4, seed=99)
-    for name in ("hidden1", "hidden2", "hidden3"):
-        other.get_layer(name).trainable = False
-    feats = tmp_path / "other.h5"
-    cache_features(other, load_data(train), feats, taps=["hidden3"])
-    result = cli(
-        ["finetune", path, "--data", train, "--features", feats, "-o", tmp_path / "t.keras"]
-    )
-    assert result.exit_code == 1
-    assert result.stderr.startswith("Error:") and "cache" in result.stderr.lower()
-
-
-def test_early_stopping_restores_best(task):
+def test_early_stopping_restores_best(finetune_task):
     from reuse import load_data, load_model
     from reuse.training.finetune import finetune
 
-    path, train, valid = task
+    path, train, valid = finetune_task
     # Validation labels that disagree with the training labels: val_loss rises as training
     # goes on, so early stopping must stop and bring back the first epoch's weights.
     vx, vy = load_data(valid).arrays()
@@ -272,21 +117,21 @@ def test_early_stopping_restores_best(task):
     assert ev.loss == pytest.approx(min(val_losses), rel=1e-3)
 
 
-def test_divergence_keeps_last_good_weights(task):
+def test_divergence_keeps_last_good_weights(finetune_task):
     from reuse import load_data, load_model
     from reuse.core.errors import TrainingDiverged
     from reuse.training.finetune import finetune
 
-    path, train, _ = task
+    path, train, _ = finetune_task
     with pytest.raises(TrainingDiverged, match="NaN or Inf"):
         finetune(load_model(path), load_data(train), epochs=3, seed=0, optimizer="sgd", lr=1e30)
 
 
-def test_max_norm_dropout_and_l2_take_effect(task, tmp_path):
+def test_max_norm_dropout_and_l2_take_effect(finetune_task, tmp_path):
     from reuse import load_data, load_model
     from reuse.training.finetune import finetune
 
-    path, train, _ = task
+    path, train, _ = finetune_task
     result = finetune(
         load_model(path),
         load_data(train),
@@ -310,11 +155,11 @@ def test_max_norm_dropout_and_l2_take_effect(task, tmp_path):
     )  # one L2 penalty per trained kernel: head, hidden4, hidden5
 
 
-def test_reuse_depth_search_tries_shallower_cuts(task, tmp_path):
+def test_reuse_depth_search_tries_shallower_cuts(finetune_task, tmp_path):
     from reuse import load_data, load_model
     from reuse.training.finetune import finetune
 
-    path, train, valid = task
+    path, train, valid = finetune_task
     result = finetune(
         load_model(path),
         load_data(train),
@@ -355,48 +200,12 @@ def test_train_bn_switch(tmp_path):
     assert not np.array_equal(stats[2], moving)
 
 
-def test_tensorboard_logs(task, tmp_path):
-    path, train, _ = task
-    logs = tmp_path / "tb"
-    result = cli(
-        [
-            "finetune",
-            path,
-            "--data",
-            train,
-            "-o",
-            tmp_path / "t.keras",
-            "--epochs",
-            "1",
-            "--tensorboard",
-            logs,
-            "--json",
-        ]
-    )
-    assert result.exit_code == 0, result.stderr
-    assert list(logs.rglob("events.out.tfevents.*"))
-
-
-def test_evaluate_reports_original_labels_after_classes(task, tmp_path):
-    path, train, valid = task
-    out = tmp_path / "tuned.keras"
-    assert (
-        cli(["finetune", path, "--data", train, "-o", out, "--epochs", "1", "--json"]).exit_code
-        == 0
-    )
-    ev = cli(["evaluate", out, "--data", valid, "--classes", "1-2", "--json"])
-    assert ev.exit_code == 0, ev.stderr
-    rec = json.loads(ev.stdout)
-    assert [row["label"] for row in rec["per_class"]][:2] == [1, 2]
-    assert "stages" not in rec
-
-
-def test_record_metrics_are_those_of_the_restored_epoch(task, tmp_path):
+def test_record_metrics_are_those_of_the_restored_epoch(finetune_task, tmp_path):
     from reuse import load_data, load_model
     from reuse.inference.evaluate import evaluate
     from reuse.training.finetune import finetune
 
-    path, train, valid = task
+    path, train, valid = finetune_task
     result = finetune(
         load_model(path),
         load_data(train),

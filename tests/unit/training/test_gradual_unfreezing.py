@@ -1,26 +1,10 @@
-"""Gradual unfreezing: stages, taps, learning rates, discriminative rates, the stage table."""
+"""Gradual unfreezing (reuse.training.plans) and discriminative rates in one stage
+(reuse.training.stage)."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-
-from tests.helpers import classification_data, cli, mlp, save_npz
-
-
-@pytest.fixture
-def frozen_task(tmp_path):
-    model = mlp(n_in=8, hidden=5, units=12, n_out=4, seed=3)
-    for i in range(1, 6):
-        model.get_layer(f"hidden{i}").trainable = False
-    path = tmp_path / "base.keras"
-    model.save(path)
-    x, y = classification_data(n=150, n_in=8, n_classes=3, seed=4)
-    train = save_npz(tmp_path / "train.npz", x[:100], y[:100])
-    valid = save_npz(tmp_path / "valid.npz", x[100:], y[100:])
-    return path, train, valid
 
 
 def test_gradual_unfreezing_taps_and_learning_rates(frozen_task):
@@ -43,75 +27,6 @@ def test_gradual_unfreezing_taps_and_learning_rates(frozen_task):
     # Each stage trains from the deepest tap below its lowest trainable layer.
     assert [p.tap for p in plans] == ["hidden5", "hidden3", "hidden3", "hidden2"]
     assert [p.lr for p in plans] == pytest.approx([0.01, 0.005, 0.0025, 0.00125])
-
-
-def test_gradual_from_cache_keeps_untouched_layers_and_reports_stages(frozen_task, tmp_path):
-    path, train, valid = frozen_task
-    feats = tmp_path / "feats.h5"
-    made = cli(
-        [
-            "cache-features",
-            path,
-            "--data",
-            train,
-            "--at",
-            "hidden2,hidden3,hidden4,hidden5",
-            "-o",
-            feats,
-            "--json",
-        ]
-    )
-    assert made.exit_code == 0, made.stderr
-    out = tmp_path / "tuned.keras"
-    result = cli(
-        [
-            "finetune",
-            path,
-            "--data",
-            train,
-            "--val",
-            valid,
-            "--features",
-            feats,
-            "--unfreeze",
-            "gradual",
-            "--max-unfreeze",
-            "2",
-            "--unfreeze-step",
-            "1",
-            "--epochs",
-            "4",
-            "--early-stopping",
-            "2",
-            "--seed",
-            "0",
-            "-o",
-            out,
-            "--json",
-        ]
-    )
-    assert result.exit_code == 0, result.stderr
-    record = json.loads(result.stdout.strip().splitlines()[-1])
-    stages = record["stages"]
-    assert stages[0]["trainable"] == "head only" and stages[0]["tap"] == "hidden5"
-    if len(stages) > 1:
-        assert stages[1]["tap"] == "hidden4" and stages[1]["lr"] == pytest.approx(
-            stages[0]["lr"] / 2
-        )
-    assert "stages" in result.stderr  # the stage table on stderr
-    report = json.loads((tmp_path / "tuned.report.json").read_text())
-    assert report["stages"] == stages
-    history = json.loads((tmp_path / "tuned.history.json").read_text())
-    assert {row["stage"] for row in history} == {s["stage"] for s in stages}
-    # Layers no stage unfroze are bit-identical.
-    import keras
-
-    base, tuned = keras.models.load_model(path), keras.models.load_model(out)
-    for name in ("hidden1", "hidden2", "hidden3"):
-        for a, b in zip(
-            base.get_layer(name).get_weights(), tuned.get_layer(name).get_weights(), strict=True
-        ):
-            assert np.array_equal(a, b), name
 
 
 def test_discriminative_rates_hold_under_adam(frozen_task):
@@ -142,102 +57,3 @@ def test_discriminative_rates_hold_under_adam(frozen_task):
     head_step = np.median(np.abs(np.array(transfer.model.get_layer(head).kernel) - head_before))
     assert head_step / step["hidden5"] == pytest.approx(2.6, rel=0.05)
     assert step["hidden5"] / step["hidden4"] == pytest.approx(2.6, rel=0.05)
-
-
-def test_resume_after_sigkill_in_a_later_stage(frozen_task, tmp_path):
-    """Kill a real run mid-way through stage 1 or later; --resume continues with the right
-    trainable set (the unfrozen layers really train after the resume)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    import keras
-
-    from tests.helpers import ROOT
-
-    path, train, valid = frozen_task
-    ck = tmp_path / "ck"
-    out = tmp_path / "tuned.keras"
-    args = [
-        sys.executable,
-        "-m",
-        "reuse",
-        "finetune",
-        str(path),
-        "--data",
-        str(train),
-        "--val",
-        str(valid),
-        "--unfreeze",
-        "gradual",
-        "--max-unfreeze",
-        "3",
-        "--epochs",
-        "6",
-        "--early-stopping",
-        "50",
-        "--stage-lr-div",
-        "1",
-        "--lr",
-        "0.003",
-        "--seed",
-        "0",
-        "--checkpoint-dir",
-        str(ck),
-        "-o",
-        str(out),
-        "--json",
-    ]
-    env = dict(
-        os.environ, PYTHONPATH=str(ROOT), REUSE_TEST_EPOCH_DELAY="0.4", TF_CPP_MIN_LOG_LEVEL="3"
-    )
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    state_file = ck / "state.json"
-    deadline = time.time() + 240
-    state = None
-    while time.time() < deadline and proc.poll() is None:
-        if state_file.exists():
-            try:
-                state = json.loads(state_file.read_text())
-            except json.JSONDecodeError:
-                state = None
-            if state and state["stage"] >= 1 and 1 <= state["stage_epochs_done"] < 6:
-                break
-        time.sleep(0.1)
-    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not out.exists()
-    state = json.loads(state_file.read_text())
-    stage, trainable = state["stage"], state["trainable"]
-    assert stage >= 1 and trainable
-    saved = np.load(ck / state["weights"])
-    resumed = subprocess.run(
-        args + ["--resume"], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"resuming at stage {stage}" in resumed.stderr
-    record = json.loads(resumed.stdout.strip().splitlines()[-1])
-    assert [s["stage"] for s in record["stages"]][: stage + 1] == list(range(stage + 1))
-    tuned = keras.models.load_model(out)
-    kept = [s for s in record["stages"] if s["kept"]]
-    last_trainable = (
-        [] if kept[-1]["trainable"] == "head only" else kept[-1]["trainable"].split(", ")
-    )
-    for i in range(1, 6):
-        name = f"hidden{i}"
-        assert tuned.get_layer(name).trainable == (name in last_trainable), name
-    # The layers unfrozen at the kill kept training after the resume (the last checkpoint's
-    # weights differ from the killed one's), and layers no stage unfroze did not move.
-    final_state = json.loads(state_file.read_text())
-    final = np.load(ck / final_state["weights"])
-
-    def kernel(npz, name):  # transfer-model weight order: hidden1 (kernel, bias), hidden2, ...
-        return npz[f"arr_{2 * (int(name.removeprefix('hidden')) - 1)}"]
-
-    assert final_state["global_epoch"] > state["global_epoch"]
-    assert not np.array_equal(kernel(final, trainable[0]), kernel(saved, trainable[0]))
-    for name in ("hidden1", "hidden2"):
-        assert np.array_equal(kernel(final, name), kernel(saved, name))
