@@ -29,6 +29,36 @@ def mlp(
     return keras.Sequential(layers, name="mlp")
 
 
+MLP_NAMES = ["hidden1", "hidden2", "hidden3", "hidden4", "hidden5", "output"]  # the layers of mlp()
+
+
+def frozen_mlp(upto: int = 3, **kw):
+    """mlp(**kw) with its first `upto` layers frozen."""
+    model = mlp(**kw)
+    for layer in model.layers[:upto]:
+        layer.trainable = False
+    return model
+
+
+def flags(model) -> dict[str, bool]:
+    """Leaf path -> whether it trains, for leaves with weights (container flags included)."""
+    from reuse.surgery.freezing import frozen_layers
+    from reuse.surgery.layer_tree import leaves, weight_count
+
+    frozen = set(frozen_layers(model))
+    return {e.path: e.path not in frozen for e in leaves(model) if weight_count(e.layer)}
+
+
+def frozen_of(model) -> list[str]:
+    """The paths of the frozen leaves with weights, in model order."""
+    return [name for name, trains in flags(model).items() if not trains]
+
+
+def copy_weights(model) -> list[np.ndarray]:
+    """A copy of every weight array of `model`, in get_weights() order."""
+    return [np.array(w, copy=True) for w in model.get_weights()]
+
+
 def residual(n_in: int = 8, seed: int = 0):
     """A functional model with a skip connection from `stem` to `add`."""
     import keras
@@ -144,3 +174,13 @@ def shell(
 
 def last_record(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
+
+
+def png_ok(path: Path, min_bytes: int = 5_000) -> None:
+    """Assert that `path` is a real PNG image over `min_bytes`, larger than 100x100 pixels."""
+    import matplotlib.image
+
+    assert path.exists() and path.stat().st_size > min_bytes
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100

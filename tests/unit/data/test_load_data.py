@@ -1,4 +1,4 @@
-"""The data readers: every format, every selection option, every error, and lazy reading."""
+"""reuse.data.load_data: every format, every selection option, every error, and lazy reading."""
 
 from __future__ import annotations
 
@@ -8,22 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reuse.cli.common import command
-from reuse.cli.data_options import (
-    ClassesOpt,
-    DataOpt,
-    ImageSizeOpt,
-    LabelColOpt,
-    LabelsOpt,
-    LimitOpt,
-    PerClassOpt,
-    SeedOpt,
-    SplitOpt,
-    ValSplitOpt,
-    XKeyOpt,
-    YKeyOpt,
-    data_options,
-)
 from reuse.core.errors import DataError, UsageError
 from reuse.data import identity as identity_mod
 from reuse.data.dataset import DataOptions, Dataset, check_finite, load_data
@@ -60,9 +44,6 @@ def _image_folder(root: Path, classes=("cat", "dog"), per=3, size=(6, 5), mode="
             arr = rng.integers(0, 256, size=shape, dtype=np.uint8)
             Image.fromarray(arr, mode=mode).save(root / c / f"{i}.png")
     return root
-
-
-# ---------------------------------------------------------------- formats
 
 
 @pytest.mark.parametrize(
@@ -268,9 +249,6 @@ def test_data_options_load_split(tmp_path):
     assert DataOptions(data=str(tmp_path / "m")).load_split()[1] is None
 
 
-# ---------------------------------------------------------------- selection
-
-
 def _digits(tmp_path, n=100):
     x = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
     y = (np.arange(n) % 10).astype(np.int64)
@@ -384,9 +362,6 @@ def test_reshape_for_flatten_channel_and_error(tmp_path):
         DataError, match=r"input shape \(6, 5\) does not fit the model's input \(784,\)"
     ):
         ds.reshape_for((None, 784))
-
-
-# ---------------------------------------------------------------- errors
 
 
 def test_error_missing_keys_lists_keys_present(tmp_path):
@@ -545,95 +520,6 @@ def test_error_truncated_idx(tmp_path):
     q.write_bytes(gzip.compress(b"\x01\x02\x03\x04"))
     with pytest.raises(DataError, match=r"not an IDX file"):
         load_data(q)
-
-
-# ---------------------------------------------------------------- CLI options
-
-
-def test_cli_data_options_parse_and_refuse():
-    import typer
-    from typer.testing import CliRunner
-
-    app = typer.Typer()
-
-    @app.command()
-    @command
-    def show(
-        data: DataOpt = None,
-        labels: LabelsOpt = None,
-        x_key: XKeyOpt = None,
-        y_key: YKeyOpt = None,
-        label_col: LabelColOpt = None,
-        image_size: ImageSizeOpt = None,
-        split: SplitOpt = None,
-        classes: ClassesOpt = None,
-        per_class: PerClassOpt = None,
-        limit: LimitOpt = None,
-        val_split: ValSplitOpt = None,
-        seed: SeedOpt = None,
-    ):
-        opts = data_options(
-            data,
-            labels,
-            x_key,
-            y_key,
-            label_col,
-            image_size,
-            split,
-            classes,
-            per_class,
-            limit,
-            val_split,
-            seed,
-        )
-        print(opts)
-
-    runner = CliRunner()
-    ok = runner.invoke(
-        app,
-        [
-            "--data",
-            "d.npz",
-            "--image-size",
-            "32x30",
-            "--classes",
-            "5-9",
-            "--per-class",
-            "3",
-            "--val-split",
-            "0.2",
-            "--seed",
-            "1",
-            "--label-col",
-            "2",
-        ],
-    )
-    assert ok.exit_code == 0, ok.output
-    assert (
-        "image_size=(32, 30)" in ok.stdout
-        and "classes='5-9'" in ok.stdout
-        and "per_class=3" in ok.stdout
-    )
-    bad = runner.invoke(app, ["--data", "d.npz", "--val-split", "2"])
-    assert bad.exit_code == 2 and "Received: val_split=2.0" in bad.output
-    bad = runner.invoke(app, ["--image-size", "big"])
-    assert bad.exit_code == 2 and "`--image-size` must be HEIGHTxWIDTH" in bad.output
-
-
-# ---------------------------------------------------------------- real MNIST
-
-
-@pytest.mark.slow
-def test_real_mnist_classes_per_class(mnist_dir):
-    ds = load_data(mnist_dir, classes="5-9", per_class=100, seed=0)
-    assert len(ds) == 500 and ds.input_shape == (28, 28)
-    assert ds.class_map == {5: 0, 6: 1, 7: 2, 8: 3, 9: 4}
-    assert np.bincount(ds.y).tolist() == [100] * 5
-    xb = next(ds.reshape_for((None, 784)).batches(64))[1]
-    assert xb.shape == (64, 784) and 0.0 <= xb.min() and xb.max() <= 1.0
-    assert ds.identity["hash"] == "sha256" and "labels" in ds.identity
-    test = load_data(mnist_dir, split="test", limit=10)
-    assert len(test) == 10 and test.identity["sha256"] != ds.identity["sha256"]
 
 
 def test_dataset_constructed_directly_still_works():

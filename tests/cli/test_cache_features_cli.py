@@ -1,4 +1,5 @@
-"""Graph cuts and `reuse cache-features`: taps, refusals, the HDF5 format, resume, verify, trust."""
+"""`reuse cache-features`: taps, refusals, the HDF5 format, resume after a kill, pipes, and `reuse
+inspect` on a cache."""
 
 from __future__ import annotations
 
@@ -19,97 +20,15 @@ from tests.helpers import (
     cli,
     last_record,
     mlp,
-    nested_application,
     residual,
     save_npz,
     shell,
 )
 
 
-def _frozen_mlp(upto: int = 3, **kw):
-    model = mlp(**kw)
-    for layer in model.layers[:upto]:
-        layer.trainable = False
-    return model
-
-
-@pytest.fixture
-def frozen_path(tmp_path):
-    path = tmp_path / "frozen.keras"
-    _frozen_mlp().save(path)
-    return path
-
-
-@pytest.fixture
-def data_path(tmp_path):
-    x, y = classification_data(100)
-    return save_npz(tmp_path / "d.npz", x, y)
-
-
 def _attrs(path):
     with h5py.File(path, "r") as f:
         return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-
-
-# --- cuts ------------------------------------------------------------------------------------
-
-
-def test_residual_cut_points_and_refusal():
-    from reuse.core.errors import CutError
-    from reuse.surgery import cuts
-
-    model = residual()
-    assert cuts.valid_cut_points(model) == ["stem", "add", "top", "output"]
-    with pytest.raises(CutError) as err:
-        cuts.check_cut(model, "branch_b")
-    assert "skip connection" in str(err.value)
-    assert "below 'stem'" in str(err.value) and "above 'add'" in str(err.value)
-
-
-def test_top_of_bottom_equals_model():
-    from reuse.surgery import cuts
-
-    model = residual()
-    x = np.random.default_rng(0).normal(size=(7, 8)).astype("float32")
-    stem, add = cuts.bottom_model(model, ["stem", "add"])(x, training=False)
-    for cut, feats in (("stem", stem), ("add", add)):
-        top = cuts.top_model(model, cut)
-        np.testing.assert_allclose(
-            np.asarray(top(feats)), np.asarray(model(x)), rtol=1e-6, atol=1e-6
-        )
-
-
-@pytest.fixture(scope="module")
-def nested():
-    return nested_application()
-
-
-def test_nested_application_cuts(tmp_path, nested):
-    import keras
-
-    from reuse.core.errors import CutError
-    from reuse.surgery import cuts
-
-    model = nested
-    graph = cuts.trace(model)
-    valid = cuts.valid_cut_points(model, graph)
-    base = model.layers[0].name
-    assert f"{base}/block_2_add" in valid and "gap" in valid
-    assert f"{base}/block_2_project_BN" not in valid
-    with pytest.raises(CutError) as err:
-        cuts.check_cut(model, "block_2_project_BN", graph)
-    assert f"below '{base}/block_1_project_BN'" in str(err.value)
-    assert f"above '{base}/block_2_add'" in str(err.value)
-    # The default cut runs through the frozen base and the weightless pooling layer.
-    assert cuts.frozen_prefix_top(model, graph) == "gap"
-    x = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype("float32")
-    feats = cuts.bottom_model(model, ["block_2_add"], graph)(x, training=False)
-    top = cuts.top_model(model, "block_2_add", graph)
-    np.testing.assert_allclose(np.asarray(top(feats)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
-    # Tracing leaves the model saveable and unchanged.
-    model.save(tmp_path / "n.keras")
-    again = keras.models.load_model(tmp_path / "n.keras")
-    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-6)
 
 
 def test_cli_refuses_cut_crossed_by_skip(tmp_path, data_path):
@@ -122,31 +41,6 @@ def test_cli_refuses_cut_crossed_by_skip(tmp_path, data_path):
     assert "Error: cannot cut at 'branch_a': a skip connection crosses it" in result.stderr
     assert "nearest valid cut points: below 'stem', above 'add'" in result.stderr
     assert not (tmp_path / "f.h5").exists()
-
-
-def test_nested_application_cache_with_escaped_name(tmp_path, nested):
-    from reuse.cache import cache_features, open_cache
-    from reuse.core.errors import CutError
-    from reuse.data.dataset import load_data
-
-    model = nested
-    x = np.random.default_rng(0).uniform(size=(6, 32, 32, 3)).astype("float32")
-    data = load_data(save_npz(tmp_path / "img.npz", x, np.arange(6) % 3))
-    with pytest.raises(CutError, match="nearest valid cut points"):
-        cache_features(model, data, tmp_path / "f.h5", taps=["block_2_project_BN"])
-    result = cache_features(
-        model, data, tmp_path / "f.h5", taps=["gap", "block_2_add"], batch_size=4
-    )
-    base = model.layers[0].name
-    assert result.taps == [f"{base}/block_2_add", "gap"] and result.verified == 3
-    with h5py.File(tmp_path / "f.h5", "r") as f:
-        assert f"{base}%2Fblock_2_add" in f["features"]
-        assert f[f"features/{base}%2Fblock_2_add"].attrs["tap"] == f"{base}/block_2_add"
-    with open_cache(tmp_path / "f.h5", model=model) as cache:
-        assert cache.array("block_2_add").shape == (6, 8, 8, 8)
-
-
-# --- cache-features: contents and format ------------------------------------------------------
 
 
 def test_multi_tap_one_pass_values_and_record(tmp_path, frozen_path, data_path):
@@ -372,9 +266,6 @@ def test_flatten_adapter(tmp_path, data_path):
         np.testing.assert_allclose(f["features/h"][...], expect, rtol=1e-5, atol=1e-6)
 
 
-# --- trust -----------------------------------------------------------------------------------
-
-
 def _comparable(path):
     out = {}
     with h5py.File(path, "r") as f:
@@ -524,80 +415,6 @@ def test_resume_refuses_other_settings(tmp_path, frozen_path, data_path):
     assert result.exit_code == 1 and "different batch size" in result.stderr
 
 
-def test_verify_detects_tampered_row(tmp_path, frozen_path, data_path):
-    import keras
-
-    from reuse.cache import open_cache
-    from reuse.core.errors import CacheMismatch
-    from reuse.data.dataset import load_data
-
-    out = tmp_path / "f.h5"
-    assert cli(["cache-features", frozen_path, "--data", data_path, "-o", out]).exit_code == 0
-    model = keras.models.load_model(frozen_path)
-    data = load_data(data_path)
-    with open_cache(out, model=model) as cache:
-        assert cache.verify(model, data, n=5) == 5
-    with h5py.File(out, "r+") as f:
-        f["features/hidden3"][42] = f["features/hidden3"][42] + 0.01
-    with open_cache(out, model=model) as cache:
-        with pytest.raises(CacheMismatch, match="row 42 of tap 'hidden3'"):
-            cache.verify(model, data, rows=[3, 42, 77])
-
-
-def test_open_cache_refuses_other_model(tmp_path, frozen_path, data_path):
-    import keras
-
-    from reuse.cache import fingerprint, open_cache
-    from reuse.core.errors import CacheMismatch
-
-    out = tmp_path / "f.h5"
-    assert cli(["cache-features", frozen_path, "--data", data_path, "-o", out]).exit_code == 0
-    model = keras.models.load_model(frozen_path)
-    with open_cache(out, model=model) as cache:
-        assert cache.taps == ["hidden3"] and len(cache) == 100
-        assert cache.fingerprint == fingerprint(model, ["hidden3"])["fingerprint"]
-        assert cache.labels.shape == (100,) and cache.indices[-1] == 99
-        xs = [bx for bx, _ in cache.batches("hidden3", 32, shuffle=True, seed=0)]
-        assert sum(len(b) for b in xs) == 100
-    # Training layers above the tap does not matter; unfreezing does not either.
-    model.get_layer("hidden4").kernel.assign(model.get_layer("hidden4").kernel + 1.0)
-    model.get_layer("hidden2").trainable = True
-    open_cache(out, model=model).close()
-    # One weight below the tap changes: refused, naming the layer and the rebuild command.
-    kernel = np.asarray(model.get_layer("hidden2").kernel)
-    kernel[0, 0] += 1e-3
-    model.get_layer("hidden2").kernel.assign(kernel)
-    with pytest.raises(CacheMismatch) as err:
-        open_cache(out, model=model)
-    assert "the weights of hidden2 differ" in str(err.value)
-    assert (
-        f"reuse cache-features {frozen_path.resolve()} --data {data_path.resolve()} --at hidden3"
-        in str(err.value)
-    )
-    # Another architecture (hidden2 with another activation).
-    other = _frozen_mlp()
-    other.get_layer("hidden2").activation = keras.activations.relu
-    with pytest.raises(CacheMismatch, match="architecture up to the taps differs"):
-        open_cache(out, model=_reconfigured(other))
-    # A model without the tap.
-    keras.utils.set_random_seed(0)
-    small = keras.Sequential([keras.Input((8,)), keras.layers.Dense(6, name="hidden1")])
-    with pytest.raises(CacheMismatch, match="tap names differ"):
-        open_cache(out, model=small)
-
-
-def _reconfigured(model):
-    import keras
-
-    config = model.get_config()
-    for layer in config["layers"]:
-        if layer["config"].get("name") == "hidden2":
-            layer["config"]["activation"] = "relu"
-    clone = keras.Sequential.from_config(config)
-    clone.set_weights(model.get_weights())
-    return clone
-
-
 def test_inspect_cache(tmp_path, frozen_path, data_path):
     out = tmp_path / "f.h5"
     assert (
@@ -635,21 +452,6 @@ def test_pipeline_from_record_on_stdin(tmp_path, frozen_path, data_path):
     assert rec["features"] == str(tmp_path / "frozen.features.h5")
     assert (tmp_path / "frozen.features.h5").exists()
     assert "Cached 100 rows" in result.stderr
-
-
-def test_frozen_taps_for_staged_training():
-    from reuse.surgery import cuts
-
-    model = _frozen_mlp(upto=4)
-    assert cuts.frozen_taps(model, ["hidden4", "hidden2", "hidden3"]) == [
-        "hidden2",
-        "hidden3",
-        "hidden4",
-    ]
-    model.get_layer("hidden4").trainable = True
-    assert cuts.frozen_taps(model, ["hidden2", "hidden3", "hidden4"]) == ["hidden2", "hidden3"]
-    model.get_layer("hidden1").trainable = True
-    assert cuts.frozen_taps(model, ["hidden2", "hidden3"]) == []
 
 
 def test_output_must_be_hdf5(frozen_path, data_path):

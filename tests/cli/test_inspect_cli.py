@@ -1,10 +1,12 @@
-"""`reuse inspect` on models: rows, totals, formats, nested models, errors."""
+"""`reuse inspect` on models: rows, totals, weights, every model format (the TF-free fast path,
+SavedModel exports, .weights.h5 with --arch), nested models, errors, records on stdin."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -155,3 +157,62 @@ def test_python_m_reuse_and_help_without_tensorflow(tmp_path):
     assert "inspect" in result.stdout
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert "tensorflow" not in imported and "keras" not in imported
+
+
+def test_cli_inspect_keras_does_not_import_tensorflow(tmp_path, mlp_path):
+    result = shell(f"python -X importtime -m reuse inspect {mlp_path} --format json", tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "tensorflow" not in imported and "keras" not in imported
+    assert json.loads(result.stdout)["rows"][0]["name"] == "hidden1"
+
+
+def test_savedmodel_export_signatures_and_variables(tmp_path):
+    folder = tmp_path / "exported"
+    mlp().export(folder, verbose=False)
+    result = cli(["inspect", folder, "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["kind"] == "savedmodel"
+    serve = data["info"]["signatures"]["serve"]
+    assert serve["inputs"] == [{"name": "features", "shape": [None, 8], "dtype": "float32"}]
+    assert serve["outputs"][0]["shape"] == [None, 3]
+    kernels = [r for r in data["rows"] if r["variable"] == "kernel"]
+    assert [r["layer"].rsplit("/", 1)[-1] for r in kernels][:2] == ["hidden1", "hidden2"]
+    assert data["total_params"] == mlp().count_params()
+    table = cli(["inspect", folder])
+    assert (
+        "signature serve(features: float32 (None, 8)) -> output_0: float32 (None, 3)"
+        in table.stdout
+    )
+
+
+def test_inspect_weights_h5_with_arch(tmp_path):
+    model = mlp()
+    model.save(tmp_path / "arch.keras")
+    model.save_weights(tmp_path / "m.weights.h5")
+    result = cli(
+        [
+            "inspect",
+            tmp_path / "m.weights.h5",
+            "--arch",
+            tmp_path / "arch.keras",
+            "--format",
+            "json",
+        ]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert [r["name"] for r in json.loads(result.stdout)["rows"]][-1] == "output"
+    wrong = cli(["inspect", tmp_path / "m.weights.h5", "--arch", tmp_path / "nope.keras"])
+    assert (
+        wrong.exit_code == 1 and wrong.stderr.startswith("Error:") and "nope.keras" in wrong.stderr
+    )
+
+
+def test_keras_zip_without_config_is_one_line_error(tmp_path):
+    with zipfile.ZipFile(tmp_path / "other.keras", "w") as z:
+        z.writestr("readme.txt", "hello")
+    result = cli(["inspect", tmp_path / "other.keras"])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no config.json" in lines[0]
