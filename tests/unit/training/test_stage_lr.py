@@ -19,7 +19,9 @@ def test_each_stage_finds_its_own_rate_and_weights_are_restored_before_training(
     assert len(rates) >= 2
     # Not the fixed halving of --stage-lr div, and never above the previous stage's rate.
     assert rates[1] != pytest.approx(rates[0] / 2)
-    assert all(b <= a * 1.0000001 or i == 0 for i, (a, b) in enumerate(zip(rates, rates[1:])))
+    assert all(
+        b <= a * 1.0000001 or i == 0 for i, (a, b) in enumerate(zip(rates, rates[1:], strict=False))
+    )
     assert all(np.isfinite(row["loss"]) for row in result.history)
 
 
