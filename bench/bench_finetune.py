@@ -1,6 +1,6 @@
 """One training epoch from the feature cache vs. one epoch through the frozen layers.
 
-Targets (issue 5): on the MNIST 5x100 ELU network (models/mnist_0to4.keras, every hidden layer
+Targets (issue 5, and issue 14 for augmented views): on the MNIST 5x100 ELU network (models/mnist_0to4.keras, every hidden layer
 frozen, `--head auto`) at batch 256 over 60,000 rows, the cached epoch is at least 4x faster;
 on a conv base (three frozen Conv2D layers 32/64/64 on 28x28x1 with pooling), at least 10x.
 
@@ -75,12 +75,12 @@ class _EpochTimer:
         return Timer()
 
 
-def _epoch_seconds(transfer, inputs, tap: str | None, seed: int) -> float:
+def _epoch_seconds(transfer, inputs, tap: str | None, seed: int, **augment) -> float:
     """Seconds of the second epoch of a 2-epoch stage (the first one traces and warms up)."""
     from reuse.training.options import FinetuneOptions
     from reuse.training.stage import StagePlan, run_stage
 
-    options = FinetuneOptions(epochs=2, batch_size=BATCH, seed=seed)
+    options = FinetuneOptions(epochs=2, batch_size=BATCH, seed=seed, **augment)
     timer = _EpochTimer()
     run_stage(transfer, StagePlan(0, [], 1e-3, tap), inputs, options, [], callbacks=[timer])
     return timer.seconds[-1]
@@ -128,6 +128,65 @@ def _compare(label: str, base, data, tmp: Path, repeats: int = REPEATS) -> list[
     ]
 
 
+AUGMENT, VIEWS, AUG_ROWS = "shift:0.08,rotate:0.04,zoom:0.08", 8, 6_000
+
+
+def _compare_augmented(label: str, base, data, tmp: Path) -> list[dict]:
+    """An epoch from a cache of K augmented views against an epoch that augments every batch
+    on the fly and runs it through the frozen layers (issue 14), on the first 6,000 rows."""
+    from reuse.cache import cache_features, open_cache
+    from reuse.training.inputs import TrainingInputs
+    from reuse.training.options import FinetuneOptions
+    from reuse.training.transfer import apply_trainable, build_transfer_model
+
+    shaped = data.reshape_for(base.inputs[0].shape).subset(np.arange(AUG_ROWS), "first6000")
+    x, y = shaped.arrays()
+    image_shape = (28, 28, 1) if len(x.shape) == 2 else None
+    augment = {"augment": AUGMENT, "image_shape": image_shape}
+    transfer = build_transfer_model(base, y, FinetuneOptions(head="auto", seed=0))
+    apply_trainable(transfer, [])
+    tap = transfer.cut
+    cache_path = tmp / f"{label}-views.h5"
+    started = time.perf_counter()
+    cache_features(
+        transfer.model,
+        shaped,
+        cache_path,
+        taps=[tap],
+        batch_size=BATCH,
+        verify=0,
+        augment=AUGMENT,
+        views=VIEWS,
+        image_shape=image_shape,
+    )
+    cache_s = time.perf_counter() - started
+    cache = open_cache(cache_path, model=transfer.model)
+    try:
+        viewed = _epoch_seconds(
+            transfer, TrainingInputs(transfer, y=y, cache=cache), tap, 0, **augment
+        )
+        live = _epoch_seconds(transfer, TrainingInputs(transfer, x=x, y=y), None, 0, **augment)
+    finally:
+        cache.close()
+    target = {"mlp": "", "conv": ">= 10x"}[label]
+    what = {"mlp": "MNIST 5x100 ELU MLP", "conv": "conv base 32/64/64"}[label]
+    return [
+        {
+            "name": f"augmented epoch from {VIEWS} cached views, {what} ({AUG_ROWS:,} rows, batch 256)",
+            "value": viewed,
+            "unit": "s",
+            "ratio": live / viewed,
+            "target": target,
+        },
+        {
+            "name": f"augmented epoch on the fly through frozen layers, {what}",
+            "value": live,
+            "unit": "s",
+        },
+        {"name": f"cache-features with {VIEWS} views once, {what}", "value": cache_s, "unit": "s"},
+    ]
+
+
 def run() -> list[dict]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from reuse.core import report
@@ -140,6 +199,10 @@ def run() -> list[dict]:
         report.info(f"bench_finetune: rows = {description}")
         rows += _compare("mlp", load_model(ROOT / "models" / "mnist_0to4.keras"), data, tmp)
         rows += _compare("conv", _conv_base(), data, tmp, repeats=1)  # ~30 s per raw epoch
+        rows += _compare_augmented(
+            "mlp", load_model(ROOT / "models" / "mnist_0to4.keras"), data, tmp
+        )
+        rows += _compare_augmented("conv", _conv_base(), data, tmp)
     for row in rows:
         row["data"] = description
     return rows
