@@ -116,20 +116,7 @@ def cache_features_command(
         raise UsageError(
             "no data given", "pass --data DATA (the rows to run through the frozen layers)"
         )
-    dataset = D.data_options(
-        data,
-        labels,
-        x_key,
-        y_key,
-        label_col,
-        image_size,
-        split,
-        classes,
-        per_class,
-        limit,
-        None,
-        seed,
-    ).load()
+    dataset = D.data_options_from(locals()).load()
     keras_model = load_model(model_path, unsafe=unsafe)
     taps = [t.strip() for t in at.split(",") if t.strip()] if at else None
     result = cache_features(

@@ -83,19 +83,7 @@ def check_command(
     from reuse.training.setup import prepare_run
 
     path, upstream = record.resolve_input(model)
-    opts = D.data_options(
-        data,
-        labels=labels,
-        x_key=x_key,
-        y_key=y_key,
-        label_col=label_col,
-        image_size=image_size,
-        split=split,
-        classes=classes,
-        per_class=per_class,
-        limit=limit,
-        seed=seed,
-    )
+    opts = D.data_options_from(locals())
     options = FinetuneOptions(
         cut=cut,
         head=head,

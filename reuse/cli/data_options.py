@@ -8,8 +8,7 @@ A command declares them with these `Annotated` aliases and turns them into a `Da
         split: SplitOpt = None, classes: ClassesOpt = None, per_class: PerClassOpt = None,
         limit: LimitOpt = None, val_split: ValSplitOpt = None, seed: SeedOpt = None,
     ):
-        opts = data_options(data, labels, x_key, y_key, label_col, image_size, split,
-                            classes, per_class, limit, val_split, seed)
+        opts = data_options_from(locals())
         train, val = opts.load_split()
 """
 
@@ -221,3 +220,28 @@ def data_options(
         val_split=val_split,
         seed=seed,
     )
+
+
+_FROM_ARGS = (
+    "data",
+    "labels",
+    "x_key",
+    "y_key",
+    "label_col",
+    "image_size",
+    "split",
+    "classes",
+    "per_class",
+    "limit",
+    "seed",
+)
+
+
+def data_options_from(args: dict) -> DataOptions:
+    """`data_options` from a command's arguments (its `locals()`): the data flags it declares
+    (those it lacks count as not given; `--val-split` stays with the training options).
+
+    Raises:
+        UsageError: a malformed value, as `data_options`.
+    """
+    return data_options(**{name: args.get(name) for name in _FROM_ARGS})

@@ -187,19 +187,7 @@ def finetune_command(
     learning_rate = _learning_rate(lr, upstream)
     out = Path(output) if output else default_output(path, "tuned")
     check_output_path(out, [path, data, features, (upstream or {}).get("features")])
-    opts = D.data_options(
-        data,
-        labels=labels,
-        x_key=x_key,
-        y_key=y_key,
-        label_col=label_col,
-        image_size=image_size,
-        split=split,
-        classes=classes,
-        per_class=per_class,
-        limit=limit,
-        seed=seed,
-    )
+    opts = D.data_options_from(locals())
     options = FinetuneOptions(
         cut=cut,
         head=head,
@@ -397,19 +385,7 @@ def evaluate_command(
     path, upstream = record.resolve_input(model)
     if data is None:
         raise UsageError("no data to evaluate on", "pass --data DATA")
-    opts = D.data_options(
-        data,
-        labels=labels,
-        x_key=x_key,
-        y_key=y_key,
-        label_col=label_col,
-        image_size=image_size,
-        split=split,
-        classes=classes,
-        per_class=per_class,
-        limit=limit,
-        seed=seed,
-    )
+    opts = D.data_options_from(locals())
     tta_options = _tta(tta, augment, image_shape, seed, upstream)
     dataset = opts.load()
     ev = evaluate(
@@ -510,17 +486,7 @@ def predict_command(
     if data is None:
         raise UsageError("no data to predict on", "pass --data DATA")
     check_output_path(output, [path, data])
-    opts = D.data_options(
-        data,
-        labels=labels,
-        x_key=x_key,
-        y_key=y_key,
-        label_col=label_col,
-        image_size=image_size,
-        split=split,
-        classes=classes,
-        limit=limit,
-    )
+    opts = D.data_options_from(locals())
     tta_options = _tta(tta, augment, image_shape, seed, upstream)
     dataset = opts.load()
     out = predict(

@@ -116,19 +116,7 @@ def lr_find_command(
             f"--plot writes a PNG. Received: --plot {plot}",
             f"use --plot {plot.with_suffix('.png').name}",
         )
-    opts = D.data_options(
-        data,
-        labels=labels,
-        x_key=x_key,
-        y_key=y_key,
-        label_col=label_col,
-        image_size=image_size,
-        split=split,
-        classes=classes,
-        per_class=per_class,
-        limit=limit,
-        seed=seed,
-    )
+    opts = D.data_options_from(locals())
     options = FinetuneOptions(
         cut=cut,
         head=head,

@@ -85,19 +85,7 @@ def sparsify_command(
     check_output_path(out, [path, data], in_place=in_place)
     dataset = None
     if data is not None:
-        dataset = D.data_options(
-            data,
-            labels=labels,
-            x_key=x_key,
-            y_key=y_key,
-            label_col=label_col,
-            image_size=image_size,
-            split=split,
-            classes=classes,
-            per_class=per_class,
-            limit=limit,
-            seed=seed,
-        ).load()
+        dataset = D.data_options_from(locals()).load()
     net = model_io.load_model(path, unsafe=unsafe)
     before = _evaluate(net, dataset)
     result = sparsify(

@@ -165,6 +165,12 @@ class Dataset:
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
         """(offset, x, y) batches in selection order, starting at row `start`.
 
+        Yields:
+            offset: the row (in selection order) of the batch's first row.
+            x: float32 inputs (B, *input_shape) with B = batch_size (the last batch may be
+               smaller); integer images are scaled as the reader scales them.
+            y: the labels of those rows (B,) or (B, ...), or None when the data has none.
+
         Raises:
             DataError: a batch holds NaN or Inf (names the rows), unless check_finite=False.
         """
