@@ -12,7 +12,6 @@ from reuse.cli import training_options as T
 from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
 from reuse.cli.training_options import (
     SCHEDULE_HELP,
-    BatchOpt,
     CutOpt,
     FeaturesOpt,
     HeadOpt,
@@ -65,33 +64,53 @@ def finetune_command(
         float | None, typer.Option("--clip-value", help="Clip gradient values to [-v, v].")
     ] = None,
     label_smoothing: Annotated[
-        float, typer.Option("--label-smoothing", help="Label smoothing for classification losses.")
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            "--label-smoothing",
+            help="Label smoothing for classification losses. Default: 0, or 0.1 with "
+            "--unfreeze gradual --augment.",
+            show_default=False,
+        ),
+    ] = None,
     early_stopping: Annotated[
         int | None,
         typer.Option(
             "--early-stopping",
-            help="Stop after PATIENCE epochs without improvement and restore the best weights. Default: 3 per stage with --unfreeze gradual; 5 when --epochs is not given.",
+            help="Stop after PATIENCE epochs without improvement and restore the best weights. "
+            "Default: 3 per stage with --unfreeze gradual (20 with --augment); 5 when --epochs is "
+            "not given.",
         ),
     ] = None,
     epochs: Annotated[
         int | None,
         typer.Option(
             "--epochs",
-            help="Epochs (per stage with --unfreeze gradual). Default: 10 per stage for gradual, else 100 with early stopping.",
+            help="Epochs (the cap per stage with --unfreeze gradual, each stage stopping early when "
+            "the validation loss stops improving). Default: 10 per stage for gradual (200 with "
+            "--augment), else 100 with early stopping.",
         ),
     ] = None,
-    batch_size: BatchOpt = 32,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            help="Rows per training step. Default: 32, or 20 with --unfreeze gradual --augment.",
+            show_default=False,
+        ),
+    ] = None,
     unfreeze: UnfreezeOpt = "none",
     unfreeze_step: Annotated[
         int, typer.Option("--unfreeze-step", help="Layers unfrozen per stage (gradual).")
     ] = 2,
     stage_lr_div: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--stage-lr-div", help="Divide the learning rate by this at each stage (gradual)."
+            "--stage-lr-div",
+            help="Divide the learning rate by this at each stage (gradual). Default: 2, or 1 "
+            "with --augment.",
+            show_default=False,
         ),
-    ] = 2.0,
+    ] = None,
     stage_lr: Annotated[
         str,
         typer.Option(

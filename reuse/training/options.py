@@ -12,6 +12,34 @@ from dataclasses import dataclass
 from reuse.core.errors import UsageError
 
 UNFREEZE_MODES = ("none", "all", "gradual")
+
+# The defaults of --unfreeze gradual without and with --augment. Chosen on the MNIST 5-9 task
+# (100 images per digit, 5 seeds; bench/bench_mnist_augment.py and docs/finetune.md): short
+# stages win without augmentation (longer ones overfit 500 images), long stages at one
+# learning rate with label smoothing win with it.
+GRADUAL_DEFAULTS = {
+    False: {
+        "epochs": 10,
+        "early_stopping": 3,
+        "stage_lr_div": 2.0,
+        "label_smoothing": 0.0,
+        "batch_size": 32,
+    },
+    True: {
+        "epochs": 200,
+        "early_stopping": 20,
+        "stage_lr_div": 1.0,
+        "label_smoothing": 0.1,
+        "batch_size": 20,
+    },
+}
+OTHER_DEFAULTS = {
+    "epochs": 100,
+    "early_stopping": 5,
+    "stage_lr_div": 2.0,
+    "label_smoothing": 0.0,
+    "batch_size": 32,
+}
 STAGE_LR_MODES = ("div", "find")
 
 
@@ -31,10 +59,10 @@ class FinetuneOptions:
     max_norm: float | None = None
     clip_norm: float | None = None
     clip_value: float | None = None
-    label_smoothing: float = 0.0
+    label_smoothing: float | None = None  # None: 0, or 0.1 for gradual with --augment
     early_stopping: int | None = None
     epochs: int | None = None  # None: 10 per stage for gradual, else 100 with early stopping
-    batch_size: int = 32
+    batch_size: int | None = None  # None: 32, or 20 for gradual with --augment
     seed: int | None = None
     val_split: float | None = None
     unfreeze: str = "none"
@@ -45,7 +73,7 @@ class FinetuneOptions:
     # where it barely moves. On the MNIST 5-9 task (bench/bench_mnist_transfer.py, 3 seeds) step
     # 2 beats the hand-written freeze-then-unfreeze Keras script on every seed; step 1 does not.
     unfreeze_step: int = 2
-    stage_lr_div: float = 2.0
+    stage_lr_div: float | None = None  # None: 2, or 1 with --augment
     max_unfreeze: int | None = None
     layer_lr_decay: float | None = None
     reuse_depth: str = "keep"
@@ -60,23 +88,39 @@ class FinetuneOptions:
     image_shape: tuple | None = None
 
     def resolve_defaults(self) -> None:
-        """Fill the defaults that depend on the mode (tested on the MNIST 5-9 exercise).
+        """Fill the defaults that depend on the mode (`GRADUAL_DEFAULTS`, measured on the
+        MNIST 5-9 task by bench/bench_mnist_augment.py).
 
-        Gradual: 10 epochs per stage with early stopping (patience 3), each stage keeping its
-        best epoch. Otherwise: up to 100 epochs with early stopping (patience 5) when the epoch
-        count was left open — a head on a few hundred rows needs more than 10 epochs. An
-        explicit --epochs without --early-stopping trains exactly that many epochs.
+        Gradual unfreezing: each stage trains until the validation loss stops improving
+        (early stopping with `early_stopping` patience, best weights restored), up to `epochs`
+        per stage. Without augmentation the stages are short (10 epochs, patience 3, lr halved
+        per stage): 500 images overfit fast. With --augment they run long (up to 200 epochs,
+        patience 20, the same lr in every stage, batch 20, label smoothing 0.1). Otherwise: up
+        to 100 epochs with early stopping (patience 5) when the epoch count was left open. An
+        explicit --epochs without --early-stopping trains exactly that many epochs; every
+        value given explicitly wins.
         """
         gradual = self.unfreeze == "gradual"
+        table = GRADUAL_DEFAULTS[bool(self.augment)] if gradual else OTHER_DEFAULTS
         if self.epochs is None:
-            self.epochs = 10 if gradual else 100
+            self.epochs = table["epochs"]
             if self.early_stopping is None:
-                self.early_stopping = 3 if gradual else 5
+                self.early_stopping = table["early_stopping"]
         if gradual and self.early_stopping is None:
-            self.early_stopping = 3
+            self.early_stopping = table["early_stopping"]
+        for name in ("stage_lr_div", "label_smoothing", "batch_size"):
+            if getattr(self, name) is None:
+                setattr(self, name, table[name])
 
     def check(self) -> None:
         """Refuse bad values where they enter, naming the option and echoing the value."""
+        if self.augment is not None:
+            from reuse.augment.spec import parse_augment
+
+            spec = parse_augment(self.augment)
+            self.augment = spec.canonical() if spec else None
+        if self.image_shape is not None:
+            self.image_shape = parse_image_shape(self.image_shape)
         self.resolve_defaults()
         if self.unfreeze not in UNFREEZE_MODES:
             raise UsageError(
@@ -120,12 +164,6 @@ class FinetuneOptions:
                 f"--layer-lr-decay must be > 0. Received: {self.layer_lr_decay}",
                 "e.g. --layer-lr-decay 2.6",
             )
-        if self.augment is not None:
-            from reuse.augment.spec import parse_augment
-
-            self.augment = parse_augment(self.augment).canonical() or None
-        if self.image_shape is not None:
-            self.image_shape = parse_image_shape(self.image_shape)
         if self.early_stopping is not None and self.early_stopping < 0:
             raise UsageError(
                 f"--early-stopping must be >= 0. Received: {self.early_stopping}",
