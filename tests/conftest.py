@@ -12,7 +12,18 @@ from tests.helpers import classification_data, frozen_mlp, mlp, nested_applicati
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-MNIST_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
+MNIST_DIR = Path(
+    os.environ.get(
+        "REUSE_MNIST", Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
+    )
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/e2e is slow (`make test-slow`; CI runs both)."""
+    for item in items:
+        if "/tests/e2e/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
