@@ -44,6 +44,9 @@ CONFIGS = {
         OLD, epochs=200, early_stopping=20, stage_lr_div=1.0, batch_size=20, label_smoothing=0.1
     ),
     "oldls": dict(OLD, label_smoothing=0.1),
+    "oldb20": dict(OLD, batch_size=20),
+    "olds1": dict(OLD, unfreeze_step=1),
+    "old20": dict(OLD, epochs=20),
 }
 
 
