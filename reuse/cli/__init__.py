@@ -62,6 +62,7 @@ def _register() -> None:
     from reuse.cli import (
         cache_cmd,
         check_cmd,
+        evaluate_cmd,
         finetune_cmd,
         freeze_cmd,
         import_cmd,
@@ -79,8 +80,8 @@ def _register() -> None:
     command("unfreeze")(freeze_cmd.unfreeze_command)
     command("cache-features")(cache_cmd.cache_features_command)
     command("finetune")(finetune_cmd.finetune_command)
-    command("evaluate")(finetune_cmd.evaluate_command)
-    command("predict")(finetune_cmd.predict_command)
+    command("evaluate")(evaluate_cmd.evaluate_command)
+    command("predict")(evaluate_cmd.predict_command)
     command("import-weights")(import_cmd.import_weights_command)
     command("lr-find")(lr_find_cmd.lr_find_command)
     command("check")(check_cmd.check_command)
