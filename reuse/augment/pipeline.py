@@ -132,6 +132,22 @@ class Augmenter:
             return [L.Rescaling(1.0 / width), noise, L.Rescaling(width)]
         raise AssertionError(name)  # parse_augment admits no other name
 
+    def reseed(self, *key: int) -> None:
+        """Put every random layer in the state fixed by (`self.seed`, *key), e.g. the epoch:
+        what a run draws from then on depends on the key only, so a resumed run augments
+        exactly as an uninterrupted one. Call it outside compiled functions."""
+        import keras
+
+        mixed = self.seed
+        for part in key:
+            mixed = (mixed * 1_000_003 + int(part)) % 2**31
+        layers = [*self.layers, *([self._mixer] if self._mixer is not None else [])]
+        for i, layer in enumerate(layers):
+            for value in vars(layer).values():
+                if isinstance(value, keras.random.SeedGenerator):
+                    state = np.array([mixed, i + 1], dtype="uint32")
+                    value.state.assign(state.astype(value.state.dtype))
+
     def one_hot(self, labels):
         """Integer labels (N,) or (N, 1) as float32 one-hot (N, num_classes); float (N, C)
         labels are returned as float32 unchanged. Works on arrays and tensors.

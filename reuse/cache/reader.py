@@ -202,19 +202,31 @@ class FeatureCache:
             )
         return self._f[views_dataset_name(name)][...]
 
-    def rebuild_command(self, model_path: str | None = None, augment: str | None = None) -> str:
+    @property
+    def image_shape(self) -> tuple | None:
+        """The (H, W, C) the views were made with (`--image-shape`), or None."""
+        value = json.loads(str(self._f.attrs.get("image_shape", "null")))
+        return tuple(value) if value else None
+
+    def rebuild_command(
+        self, model_path: str | None = None, augment: str | None = None, image_shape=None
+    ) -> str:
         """The `reuse cache-features` command that rebuilds this cache (for error hints);
-        with `augment`, one that also stores augmented views made with that spec."""
+        with `augment`, one that stores augmented views made with that spec (and
+        `image_shape`). A cache with views keeps its own spec otherwise."""
         data = self.data_identity.get("path", "DATA")
         command = (
             f"reuse cache-features {model_path or self.model_path or 'MODEL'} --data {data} "
             f"--at {','.join(self.taps)} -o {self.path}"
         )
-        if augment:
+        spec, shape = augment or self.augment_spec, image_shape or self.image_shape
+        if spec:
             from reuse.augment.spec import parse_augment
 
-            spec = parse_augment(augment).per_sample().canonical()
+            spec = parse_augment(spec).per_sample().canonical()
             command += f" --augment {spec} --views {self.view_count or 8}"
+            if shape:
+                command += " --image-shape " + ",".join(str(d) for d in shape)
         return command
 
     def _tap_name(self, tap: str) -> str:

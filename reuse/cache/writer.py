@@ -149,6 +149,7 @@ _RESUME_KEYS = (
     "augment",
     "views",
     "augment_seed",
+    "image_shape",
 )
 
 
@@ -329,7 +330,7 @@ def cache_features(
                     if augmenter is not None:
                         # Views first: rows_done moves on with the clean features below.
                         for k in range(int(views)):
-                            _reseed(augmenter, int(seed), offset, k)
+                            augmenter.reseed(offset, k)
                             outs = forward(np.asarray(augmenter(xb)[0]))
                             for p, view_rows in zip(paths, outs, strict=True):
                                 f[views_dataset_name(p)][k, offset : offset + len(xb)] = view_rows
@@ -437,9 +438,12 @@ def views_spec(augment, views):
 
     spec = parse_augment(augment)
     if spec.batch_level:
+        per_row = spec.per_sample()
         raise UsageError(
             f"--augment {spec.canonical()}: mixup and cutmix mix the rows of a training batch, so they cannot be cached as views",
-            f"cache --augment {spec.per_sample().canonical()} and keep mixup/cutmix in finetune's --augment",
+            f"cache --augment {per_row.canonical()} and keep mixup in finetune's --augment"
+            if per_row
+            else "cache a per-row augmentation (e.g. --augment digits) and keep mixup in finetune's --augment",
         )
     return spec
 
@@ -458,14 +462,3 @@ def _create_views(part: Path, paths, shapes, dtypes, k: int, n: int, batch_size,
                 compression_opts=comp_opts,
             )
             ds.attrs["tap"] = p
-
-
-def _reseed(augmenter, seed: int, offset: int, k: int) -> None:
-    """Put every random layer of `augmenter` in the state fixed by (seed, offset, view)."""
-    import keras
-
-    state = np.array([(seed * 1_000_003 + offset) % 2**31, k + 1], dtype="uint32")
-    for layer in augmenter.layers:
-        for value in vars(layer).values():
-            if isinstance(value, keras.random.SeedGenerator):
-                value.state.assign(state.astype(value.state.dtype))

@@ -61,7 +61,7 @@ def cache_features_command(
     per_class: D.PerClassOpt = None,
     limit: D.LimitOpt = None,
     seed: SeedOpt = None,
-    augment: T.AugmentOpt = None,
+    augment: T.ViewsAugmentOpt = None,
     views: Annotated[
         int,
         typer.Option(
@@ -88,6 +88,8 @@ def cache_features_command(
         reuse cache-features frozen.keras --data train.npz --at hidden2,hidden3,hidden4
 
         reuse freeze base.keras --upto hidden2 | reuse cache-features --data train.npz
+
+        reuse cache-features frozen.keras --data train.npz --at hidden1,hidden2 --augment digits --views 8 --image-shape 28,28,1
     """
     from reuse.cache import cache_features
     from reuse.cli.common import emit_record

@@ -40,7 +40,11 @@ UnsafeOpt = Annotated[
     ),
 ]
 SeedOpt = Annotated[
-    int | None, typer.Option("--seed", help="Fix data order, initialization and dropout.")
+    int | None,
+    typer.Option(
+        "--seed",
+        help="Fix data order, initialization, dropout and augmentation (also of --tta and --views).",
+    ),
 ]
 
 

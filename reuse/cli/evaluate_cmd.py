@@ -37,7 +37,7 @@ def evaluate_command(
             "clean input (the spec is --augment, else the one finetune recorded).",
         ),
     ] = 0,
-    augment: T.AugmentOpt = None,
+    augment: T.TtaAugmentOpt = None,
     image_shape: T.ImageShapeOpt = None,
     json_flag: JsonOpt = False,
     unsafe: UnsafeOpt = False,
@@ -49,6 +49,8 @@ def evaluate_command(
         reuse evaluate tuned.keras --data test.npz
 
         reuse finetune base.keras --data train.npz | reuse evaluate --data test.npz
+
+        reuse evaluate tuned.keras --data test.npz --tta 8 --augment digits --image-shape 28,28,1
     """
     from reuse.core import record, report
     from reuse.core.errors import UsageError
@@ -137,7 +139,7 @@ def predict_command(
             "clean input (the spec is --augment, else the one finetune recorded).",
         ),
     ] = 0,
-    augment: T.AugmentOpt = None,
+    augment: T.TtaAugmentOpt = None,
     image_shape: T.ImageShapeOpt = None,
     seed: SeedOpt = None,
     json_flag: JsonOpt = False,
@@ -148,6 +150,8 @@ def predict_command(
     Examples:
 
         reuse predict tuned.keras --data test.npz -o preds.csv
+
+        reuse predict tuned.keras --data test.npz -o preds.npy --tta 8 --augment crop:0.9,flip
     """
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
@@ -191,7 +195,10 @@ def _tta(k: int, augment: str | None, image_shape: str | None, seed, upstream):
 
     if not k:
         if augment is not None:
-            raise UsageError("--augment here is for test-time augmentation", "add --tta K")
+            raise UsageError(
+                "--augment here is for test-time augmentation, and --tta is 0",
+                "add --tta K with K >= 1 (e.g. --tta 8), or drop --augment",
+            )
         return None
     spec = augment or (upstream or {}).get("augment")
     if not spec:
@@ -201,6 +208,12 @@ def _tta(k: int, augment: str | None, image_shape: str | None, seed, upstream):
         )
     from reuse.augment.spec import parse_augment
 
+    if k >= 1 and not parse_augment(spec).per_sample():
+        raise UsageError(
+            f"--tta needs an augmentation of single rows. Received: --augment {spec} "
+            "(mixup and cutmix mix rows of a batch, which means nothing at test time)",
+            "e.g. --augment digits --tta 8",
+        )
     shape = image_shape or (upstream or {}).get("image_shape")
     options = TTA(
         spec=parse_augment(spec).per_sample().canonical(),

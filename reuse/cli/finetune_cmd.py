@@ -194,6 +194,8 @@ def finetune_command(
         reuse finetune base.keras --data train.npz --head dense:64:elu,dropout:0.3,dense:5:softmax --optimizer nesterov --lr 0.01 --schedule exponential:decay_rate=0.1,decay_steps=1000
 
         reuse freeze base.keras --upto hidden2 | reuse cache-features --data train.npz | reuse finetune --data train.npz --unfreeze gradual
+
+        reuse finetune base.keras --data train.npz --val valid.npz --unfreeze gradual --augment shift:0.08,rotate:0.04,zoom:0.08 --image-shape 28,28,1
     """
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
@@ -206,6 +208,12 @@ def finetune_command(
     learning_rate = _learning_rate(lr, upstream)
     out = Path(output) if output else default_output(path, "tuned")
     check_output_path(out, [path, data, features, (upstream or {}).get("features")])
+    if history is not None:
+        check_output_path(Path(f"{history}.csv"), [path, data])
+    if tensorboard is not None and tensorboard.exists() and not tensorboard.is_dir():
+        from reuse.core.errors import OutputError
+
+        raise OutputError(f"--tensorboard {tensorboard} is a file", "give a folder")
     opts = D.data_options_from(locals())
     options = FinetuneOptions(
         cut=cut,
@@ -273,7 +281,7 @@ def finetune_command(
     rec = record.make_record(
         "finetune",
         upstream,
-        drop=record.MODEL_BOUND_FIELDS,
+        drop=(*record.MODEL_BOUND_FIELDS, "augment", "image_shape", "views"),
         model=out,
         cut=result.transfer.cut,
         frozen=[n for n in result.transfer.reused if not _trainable(result.model, n)],

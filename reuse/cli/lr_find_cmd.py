@@ -86,7 +86,7 @@ def lr_find_command(
     per_class: D.PerClassOpt = None,
     limit: D.LimitOpt = None,
     seed: SeedOpt = None,
-    augment: T.AugmentOpt = None,
+    augment: T.GuideAugmentOpt = None,
     image_shape: T.ImageShapeOpt = None,
     json_flag: JsonOpt = False,
     unsafe: UnsafeOpt = False,

@@ -64,20 +64,38 @@ UnfreezeOpt = Annotated[
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Rows per training step.")]
 
 
-def _augment_help() -> str:
+def _augment_help(use: str = "train") -> str:
     from reuse.augment.spec import NAMES, PRESETS
 
-    presets = "; ".join(f"{name} = {value}" for name, value in PRESETS.items())
+    presets = "; ".join(f"{name} = {value.replace(',', ', ')}" for name, value in PRESETS.items())
+    names = ", ".join(NAMES)
+    lead = {
+        "train": "Augment the training batches (never validation, evaluate or predict; seeded "
+        f"by --seed): NAME[:VALUE],... with NAME one of {names}.",
+        "guide": "Augment the rows the sweep / checks train on, as finetune would: "
+        f"NAME[:VALUE],... with NAME one of {names} (mixup and cutmix are left out here).",
+        "views": "Store --views K augmented views of every row besides the clean one: "
+        f"NAME[:VALUE],... with NAME one of {names} (not mixup or cutmix, which mix batches).",
+        "tta": "The augmentation of the --tta views (default: the one the piped finetune record "
+        f"carries): NAME[:VALUE],... with NAME one of {names}; mixup and cutmix are left out.",
+    }[use]
     return (
-        "Augment the training batches (never validation, evaluate or predict): NAME[:VALUE],... "
-        f"with NAME one of {', '.join(NAMES)}. Presets: {presets}. "
-        "Image operations need (H, W, C) rows or --image-shape. Defaults and units: docs/augment.md."
+        f"{lead} Presets: {presets}. Image operations need (H, W, C) rows or --image-shape. "
+        "Defaults and units: docs/augment.md."
     )
 
 
-AugmentOpt = Annotated[
-    str | None, typer.Option("--augment", metavar="SPEC", help=_augment_help(), show_default=False)
-]
+def _augment_opt(use: str):
+    return Annotated[
+        str | None,
+        typer.Option("--augment", metavar="SPEC", help=_augment_help(use), show_default=False),
+    ]
+
+
+AugmentOpt = _augment_opt("train")
+GuideAugmentOpt = _augment_opt("guide")
+ViewsAugmentOpt = _augment_opt("views")
+TtaAugmentOpt = _augment_opt("tta")
 ImageShapeOpt = Annotated[
     str | None,
     typer.Option(

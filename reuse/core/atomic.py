@@ -40,7 +40,8 @@ def check_output_path(output: str | os.PathLike, inputs: list, *, in_place: bool
         The output as a Path.
 
     Raises:
-        OutputError: the output is a folder, is one of `inputs`, or its folder does not exist.
+        OutputError: the output is a folder, is one of `inputs`, or its folder does not exist,
+            is a file, or cannot be written (checked before any work starts).
     """
     out = Path(output)
     if out.exists() and out.is_dir():
@@ -60,6 +61,12 @@ def check_output_path(output: str | os.PathLike, inputs: list, *, in_place: bool
                 )
     if not out.parent.exists():
         raise OutputError(f"folder {out.parent} does not exist", "create it or choose another -o")
+    if not out.parent.is_dir():
+        raise OutputError(f"{out.parent} is a file, not a folder", "choose another -o")
+    if not os.access(out.parent, os.W_OK):
+        raise OutputError(
+            f"cannot write into {out.parent} (read-only or no permission)", "choose another -o"
+        )
     return out
 
 

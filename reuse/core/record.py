@@ -36,7 +36,7 @@ from reuse.core import jsonio
 from reuse.core.errors import UsageError
 
 # Fields that describe the model: a command that writes a new model drops the old values.
-MODEL_BOUND_FIELDS = ("features", "taps", "rows", "cut", "frozen", "trainable", "metrics")
+MODEL_BOUND_FIELDS = ("features", "taps", "rows", "cut", "frozen", "trainable", "metrics", "views")
 
 
 def make_record(command: str, upstream: dict | None = None, *, drop=(), **fields: Any) -> dict:

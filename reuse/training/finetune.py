@@ -59,7 +59,14 @@ class FinetuneResult:
         from reuse.formats import model_io
 
         out = Path(path)
-        model_io.save_model(self.model, out)
+        model = self.model
+        if type(getattr(model, "loss", None)).__module__.startswith("reuse."):
+            # Plain Keras cannot rebuild reuse's own losses (label smoothing on sparse labels):
+            # save the same layers and weights uncompiled, a model any Keras loads.
+            import keras
+
+            model = keras.Model(model.inputs, model.outputs, name=model.name)
+        model_io.save_model(model, out)
         csv_path, json_path = write_history(self.history, history or sidecar(out, "history"))
         report_path = write_report(sidecar(out, "report", ".json"), self)
         return SavedRun(out, csv_path, json_path, report_path)

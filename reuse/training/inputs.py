@@ -66,18 +66,27 @@ class TrainingInputs:
             return x[self.train_rows], y[self.train_rows]
         return x, y
 
-    def train_views(self, tap: str, spec: str):
+    def train_views(self, tap: str, spec: str, image_shape=None):
         """The cached augmented views of the training rows at `tap`, shape (K, N, ...).
 
         Raises:
-            CacheMismatch: the cache holds no views, or views made with another spec.
+            CacheMismatch: the cache holds no views, views made with another spec, or with
+            another --image-shape.
         """
         have = self.cache.augment_spec
+        rebuild = self.cache.rebuild_command(augment=spec, image_shape=image_shape)
         if have != spec:
             what = f"views made with --augment {have}" if have else "no augmented views"
             raise CacheMismatch(
                 f"--augment {spec} trains on augmented views, and the cache {self.cache.path} holds {what}",
-                f"rebuild it: {self.cache.rebuild_command(augment=spec)}",
+                f"rebuild it: {rebuild}",
+            )
+        made = self.cache.image_shape
+        if image_shape is not None and made is not None and tuple(image_shape) != tuple(made):
+            raise CacheMismatch(
+                f"--image-shape {','.join(map(str, image_shape))}: the views in {self.cache.path} "
+                f"were made with --image-shape {','.join(map(str, made))}",
+                f"use --image-shape {','.join(map(str, made))}, or rebuild it: {rebuild}",
             )
         views = self.cache.views(tap)
         if self.train_rows is not None:

@@ -184,6 +184,8 @@ def fit_arrays(
     all_logs: list[dict] = []
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
+        if augment is not None and hasattr(augment, "reseed"):
+            augment.reseed(epoch)  # the draws of epoch e depend on e only: resume-safe
         callback_list.on_epoch_begin(epoch)
         order = tf.constant(shuffled_order(rows, seed, epoch))
         logs: dict = {}

@@ -251,10 +251,15 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
     if transfer.task == "multiclass":
         num_classes = int(transfer.model.outputs[0].shape[-1])
     if plan.tap is not None:
-        views = inputs.train_views(plan.tap, spec.per_sample().canonical())
+        views = inputs.train_views(plan.tap, spec.per_sample().canonical(), options.image_shape)
         if not spec.batch_level:
             return None, views, True
-        # mixup / cutmix still mix the batches of cached features while training.
+        if spec.cutmix:
+            raise UsageError(
+                "cutmix pastes patches of images, and a cached tap holds features, not images",
+                "use mixup with a feature cache, or train without --features",
+            )
+        # mixup still mixes the batches of cached features while training.
         mixing = parse_augment(spec.canonical().split(",")[-1])
         mixer = build_augmenter(
             mixing,
