@@ -124,7 +124,12 @@ def run_stage(
         # mixup / cutmix train on mixed label probabilities: a loss that takes them.
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=options.label_smoothing)
     lr = plan.lr
-    if options.stage_lr == "find" and options.lr is None and progress.epochs_done == 0:
+    if (
+        options.stage_lr == "find"
+        and options.unfreeze == "gradual"
+        and options.lr is None
+        and progress.epochs_done == 0
+    ):
         from reuse.training.lr_range import stage_lr
 
         x_sweep = x[0] if views else x
