@@ -12,6 +12,16 @@ from reuse.cli import data_options as D
 from reuse.cli import training_options as T
 from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
 
+TtaOpt = Annotated[
+    int,
+    typer.Option(
+        "--tta",
+        metavar="K",
+        help="Test-time augmentation: average the outputs over K augmented views plus the "
+        "clean input (the spec is --augment, else the one finetune recorded).",
+    ),
+]
+
 
 @command
 def evaluate_command(
@@ -28,15 +38,7 @@ def evaluate_command(
     per_class: D.PerClassOpt = None,
     limit: D.LimitOpt = None,
     seed: SeedOpt = None,
-    tta: Annotated[
-        int,
-        typer.Option(
-            "--tta",
-            metavar="K",
-            help="Test-time augmentation: average the outputs over K augmented views plus the "
-            "clean input (the spec is --augment, else the one finetune recorded).",
-        ),
-    ] = 0,
+    tta: TtaOpt = 0,
     augment: T.TtaAugmentOpt = None,
     image_shape: T.ImageShapeOpt = None,
     json_flag: JsonOpt = False,
@@ -130,15 +132,7 @@ def predict_command(
     split: D.SplitOpt = None,
     classes: D.ClassesOpt = None,
     limit: D.LimitOpt = None,
-    tta: Annotated[
-        int,
-        typer.Option(
-            "--tta",
-            metavar="K",
-            help="Test-time augmentation: average the outputs over K augmented views plus the "
-            "clean input (the spec is --augment, else the one finetune recorded).",
-        ),
-    ] = 0,
+    tta: TtaOpt = 0,
     augment: T.TtaAugmentOpt = None,
     image_shape: T.ImageShapeOpt = None,
     seed: SeedOpt = None,
@@ -208,15 +202,9 @@ def _tta(k: int, augment: str | None, image_shape: str | None, seed, upstream):
         )
     from reuse.augment.spec import parse_augment
 
-    if k >= 1 and not parse_augment(spec).per_sample():
-        raise UsageError(
-            f"--tta needs an augmentation of single rows. Received: --augment {spec} "
-            "(mixup and cutmix mix rows of a batch, which means nothing at test time)",
-            "e.g. --augment digits --tta 8",
-        )
     shape = image_shape or (upstream or {}).get("image_shape")
     options = TTA(
-        spec=parse_augment(spec).per_sample().canonical(),
+        spec=parse_augment(spec).canonical(),
         k=int(k),
         image_shape=parse_image_shape(shape) if shape else None,
         seed=int(seed or 0),

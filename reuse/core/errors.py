@@ -69,11 +69,7 @@ class WeightImportError(ReuseError):
     """Weights that cannot be mapped into the target architecture."""
 
 
-class TrainingError(ReuseError):
-    """Training cannot start or go on (no rows, inputs that do not fit the loop)."""
-
-
-class TrainingDiverged(TrainingError):
+class TrainingDiverged(ReuseError):
     """The loss became NaN or Inf."""
 
 

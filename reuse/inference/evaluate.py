@@ -34,7 +34,8 @@ class TTA:
             raise UsageError(f"--tta must be >= 1. Received: {self.k}", "e.g. --tta 8")
         if not parse_augment(self.spec).per_sample():
             raise UsageError(
-                f"--tta needs an augmentation of single rows. Received: --augment {self.spec}",
+                f"--tta needs an augmentation of single rows. Received: --augment {self.spec} "
+                "(mixup and cutmix mix rows of a batch, which means nothing at test time)",
                 "e.g. --augment digits --tta 8",
             )
 

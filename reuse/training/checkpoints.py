@@ -163,6 +163,8 @@ def load_state(directory: str | os.PathLike, options: dict) -> ResumeState:
             "run once with --checkpoint-dir first, or drop --resume",
         )
     state = json.loads(path.read_text())
+    # Compare as stored: through JSON, a tuple (--image-shape) equals the list read back.
+    options = json.loads(jsonio.dumps(options))
     ignore = {"epochs_hint"}
     differ = [k for k in options if k not in ignore and state["options"].get(k) != options.get(k)]
     if differ:

@@ -74,19 +74,22 @@ class TrainingInputs:
             another --image-shape.
         """
         have = self.cache.augment_spec
-        rebuild = self.cache.rebuild_command(augment=spec, image_shape=image_shape)
+
+        def rebuild() -> str:
+            return self.cache.rebuild_command(augment=spec, image_shape=image_shape)
+
         if have != spec:
             what = f"views made with --augment {have}" if have else "no augmented views"
             raise CacheMismatch(
                 f"--augment {spec} trains on augmented views, and the cache {self.cache.path} holds {what}",
-                f"rebuild it: {rebuild}",
+                f"rebuild it: {rebuild()}",
             )
         made = self.cache.image_shape
         if image_shape is not None and made is not None and tuple(image_shape) != tuple(made):
             raise CacheMismatch(
                 f"--image-shape {','.join(map(str, image_shape))}: the views in {self.cache.path} "
                 f"were made with --image-shape {','.join(map(str, made))}",
-                f"use --image-shape {','.join(map(str, made))}, or rebuild it: {rebuild}",
+                f"use --image-shape {','.join(map(str, made))}, or rebuild it: {rebuild()}",
             )
         views = self.cache.views(tap)
         if self.train_rows is not None:

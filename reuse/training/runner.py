@@ -12,11 +12,9 @@ stages to run: that is a policy (`reuse.training.plans`), in the way Lightning s
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
-from reuse.core import jsonio, report
+from reuse.core import report
 from reuse.training.inputs import TrainingInputs
 from reuse.training.options import FinetuneOptions
 from reuse.training.stage import StagePlan, StageResult, run_stage
@@ -73,12 +71,9 @@ def run_stages(
     best_weights = _weights(transfer.model) if kept_prior else None
     epoch, first = len(history), 0
     progress = None
-    # Through JSON, so that a tuple (--image-shape) compares equal to the list read back.
-    fingerprint = json.loads(
-        jsonio.dumps(
-            {k: v for k, v in asdict(options).items() if k not in ("epochs_hint", "tensorboard")}
-        )
-    )
+    fingerprint = {
+        k: v for k, v in asdict(options).items() if k not in ("epochs_hint", "tensorboard")
+    }
     saver = checkpoints.Checkpointer(checkpoint_dir, fingerprint) if checkpoint_dir else None
     if resume:
         if checkpoint_dir is None:

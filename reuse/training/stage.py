@@ -249,7 +249,7 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
         CacheMismatch: training from a cache whose views were made with another spec, or none.
     """
     from reuse.augment.pipeline import build_augmenter, infer_value_range
-    from reuse.augment.spec import parse_augment
+    from reuse.augment.spec import AugmentSpec, parse_augment
 
     spec = parse_augment(options.augment)
     num_classes = None
@@ -265,7 +265,7 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
                 "use mixup with a feature cache, or train without --features",
             )
         # mixup still mixes the batches of cached features while training.
-        mixing = parse_augment(spec.canonical().split(",")[-1])
+        mixing = AugmentSpec(mixup=spec.mixup)
         mixer = build_augmenter(
             mixing,
             views.shape[2:],
