@@ -21,7 +21,7 @@ LAYERS = [
     {"augment"},
     {"cache"},
     {"training"},
-    {"inference", "guide", "weights", "inspection"},
+    {"inference", "guide", "weights", "inspection", "tune", "pretrain"},
     {"cli", "__main__"},
 ]
 # Modules over this many lines must hold a single concept, and say so here.
