@@ -5,7 +5,8 @@ identity), writes it under `.<name>.part.h5` beside the output with the streamin
 `reuse.cache.streaming`, spot-checks random rows against the live model
 (`reuse.cache.verify`) and renames it when complete. `resume=True` continues a killed run
 after the last row that reached the file, when the partial file was started with the same
-settings; because batches are the same, the result equals an uninterrupted run.
+settings; because batches are the same, the result equals an uninterrupted run. Only an
+interrupt (Ctrl-C) keeps the partial file, and says so; any other error removes it.
 """
 
 from __future__ import annotations
@@ -309,13 +310,14 @@ def cache_features(
         part.unlink()
     elif resume:
         report.info(f"Note: no unfinished cache {part.name} to resume; starting from the first row")
-    if start_row == 0:
-        _create(part, attrs, data, paths, shapes, dtypes, batch_size, comp, comp_opts)
-        if augmenter is not None:
-            _create_views(part, paths, shapes, dtypes, int(views), n, batch_size, comp, comp_opts)
-
     delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
     try:
+        if start_row == 0:
+            _create(part, attrs, data, paths, shapes, dtypes, batch_size, comp, comp_opts)
+            if augmenter is not None:
+                _create_views(
+                    part, paths, shapes, dtypes, int(views), n, batch_size, comp, comp_opts
+                )
         with h5py.File(part, "r+") as f:
             sets = [f[tap_dataset_name(p)] for p in paths]
             batches = data.batches(step, start=start_row)
@@ -355,14 +357,21 @@ def cache_features(
 
         commit(part, out)  # fsync, rename, fsync the folder
     except KeyboardInterrupt:
-        report.warn(
-            f"interrupted; the rows written so far are kept in {part} — continue with --resume"
-        )
+        if part.exists():
+            report.warn(
+                f"interrupted; the rows written so far are kept in {part} — continue with --resume"
+            )
         raise
-    except CacheMismatch:
-        # A failed spot check must not leave a file that looks resumable and good.
+    except BaseException as err:
+        # Any other failure (bad rows, a full disk, a failed spot check) removes the partial
+        # file: it must not look resumable and good, nor fill a full disk.
         part.unlink(missing_ok=True)
-        raise
+        from reuse.core.atomic import disk_error
+
+        renamed = disk_error(err, out)
+        if renamed is None:
+            raise
+        raise renamed from err
     return CacheResult(
         path=out,
         taps=paths,

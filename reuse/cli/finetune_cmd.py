@@ -247,6 +247,10 @@ def finetune_command(
         image_shape=image_shape,
     )
     options.check()  # every value refused before TensorFlow starts
+    if resume:
+        from reuse.training.checkpoints import require_checkpoint
+
+        require_checkpoint(checkpoint_dir)
     setup = prepare_run(
         path,
         opts,

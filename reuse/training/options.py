@@ -122,6 +122,9 @@ class FinetuneOptions:
         if self.image_shape is not None:
             self.image_shape = parse_image_shape(self.image_shape)
         self.resolve_defaults()
+        from reuse.data.dataset import check_val_split
+
+        check_val_split(self.val_split)
         if self.unfreeze not in UNFREEZE_MODES:
             raise UsageError(
                 f"--unfreeze must be one of {', '.join(UNFREEZE_MODES)}. Received: {self.unfreeze!r}",
