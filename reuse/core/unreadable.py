@@ -7,7 +7,8 @@ pickled `.npy` or a truncated gzip file each get the same answer wherever they a
     empty or truncated   EOFError, struct.error, "truncated" or "No data left" in the text
     not UTF-8 text       UnicodeDecodeError
     pickled objects      pickle.UnpicklingError, or NumPy's "allow_pickle" / "Python objects"
-    corrupt archive      zipfile.BadZipFile, zlib.error, gzip.BadGzipFile, tarfile errors
+    not a zip archive    zipfile.BadZipFile (.npz, .keras)
+    corrupt compression  zlib.error, gzip.BadGzipFile
     not HDF5             h5py's "file signature not found"
 
 Example:
@@ -32,6 +33,10 @@ NOT_UTF8 = (
     "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 in.csv > out.csv)",
 )
 CORRUPT = ("the compressed data is corrupt ({detail})", "check that the file is complete")
+NOT_ZIP = (
+    "it is not a zip archive (truncated, or another format)",
+    "check that the file is complete",
+)
 NOT_HDF5 = ("it is not an HDF5 file (no HDF5 signature)", "check the file's format")
 
 # The exception types that mean "these bytes cannot be decoded", beyond OSError and ValueError.
@@ -73,6 +78,8 @@ def explain(err: BaseException) -> tuple[str, str] | None:
         return EMPTY
     if "file signature not found" in text:
         return NOT_HDF5
-    if isinstance(err, (zipfile.BadZipFile, zlib.error)) or type(err).__name__ == "BadGzipFile":
+    if isinstance(err, zipfile.BadZipFile):
+        return NOT_ZIP
+    if isinstance(err, zlib.error) or type(err).__name__ == "BadGzipFile":
         return CORRUPT[0].format(detail=_first_line(err)), CORRUPT[1]
     return None

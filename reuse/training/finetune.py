@@ -59,17 +59,30 @@ class FinetuneResult:
         from reuse.formats import model_io
 
         out = Path(path)
-        model = self.model
-        if type(getattr(model, "loss", None)).__module__.startswith("reuse."):
-            # Plain Keras cannot rebuild reuse's own losses (label smoothing on sparse labels):
-            # save the same layers and weights uncompiled, a model any Keras loads.
-            import keras
-
-            model = keras.Model(model.inputs, model.outputs, name=model.name)
-        model_io.save_model(model, out)
+        model_io.save_model(loads_anywhere(self.model), out)
         csv_path, json_path = write_history(self.history, history or sidecar(out, "history"))
         report_path = write_report(sidecar(out, "report", ".json"), self)
         return SavedRun(out, csv_path, json_path, report_path)
+
+
+def loads_anywhere(model):
+    """`model`, or its layers and weights uncompiled when its compile state holds one of
+    reuse's own objects: the loss of --label-smoothing on sparse labels, or a --schedule
+    without a Keras equivalent (one-cycle, power with c≠1). Plain Keras, in a process that
+    never imports reuse, loads either; an uncompiled model loses only the optimizer state
+    (the schedule and loss stay in the run's .report.json)."""
+    import json
+
+    try:
+        config = json.dumps(model.get_compile_config() or {}, default=str)
+    except Exception:  # noqa: BLE001 - a model that cannot describe its compile state
+        config = ""
+    ours = type(getattr(model, "loss", None)).__module__.startswith("reuse.")
+    if not (ours or '"reuse.' in config or '"reuse>' in config):
+        return model
+    import keras
+
+    return keras.Model(model.inputs, model.outputs, name=model.name)
 
 
 @dataclass

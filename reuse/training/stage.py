@@ -104,7 +104,8 @@ def run_stage(
 
     started = time.perf_counter()
     progress = progress or StageProgress()
-    apply_trainable(transfer, plan.trainable, train_bn=options.train_bn)
+    # The stage table lists what trains: no Dropout, no BatchNormalization kept frozen.
+    trained = apply_trainable(transfer, plan.trainable, train_bn=options.train_bn)
     train_model = transfer.model if plan.tap is None else cuts.top_model(transfer.model, plan.tap)
     x, y = inputs.train(plan.tap)
     validation = inputs.validation(plan.tap)
@@ -115,7 +116,7 @@ def run_stage(
             validation = (validation[0], np.asarray(augmenter.one_hot(validation[1])))
     epochs = plan.epochs or options.epochs
     steps_per_epoch = max(1, math.ceil(len(y) / options.batch_size))
-    regularize_reused(transfer, plan.trainable, options)
+    regularize_reused(transfer, trained, options)
     factory = optimizers.optimizer_factory(
         options.optimizer, clipnorm=options.clip_norm, clipvalue=options.clip_value
     )
@@ -215,7 +216,7 @@ def run_stage(
         model_to_fit.set_weights(progress.best_weights)
     return StageResult(
         index=plan.index,
-        trainable=list(plan.trainable),
+        trainable=trained,
         tap=plan.tap,
         epochs=progress.epochs_done,
         best_metric=progress.best,

@@ -176,7 +176,7 @@ ROWS = [
     (
         zipfile.BadZipFile("File is not a zip file"),
         1,
-        "cannot read a file: the compressed data is corrupt (File is not a zip file) — check that the file is complete",
+        "cannot read a file: it is not a zip archive (truncated, or another format) — check that the file is complete",
     ),
     (
         _tf_error("ResourceExhaustedError", "OOM when allocating tensor with shape[4096,4096]"),
