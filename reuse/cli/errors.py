@@ -24,18 +24,8 @@ from dataclasses import dataclass
 from reuse.core import exit_codes
 from reuse.core.atomic import errno_and_name
 from reuse.core.errors import ReuseError
+from reuse.core.extras import EXTRAS, install_line
 from reuse.core.unreadable import explain
-
-PACKAGE = "keras-reuse"
-
-# Optional extras of pyproject.toml, by the top-level module that needs them.
-EXTRAS = {
-    "matplotlib": "plot",
-    "torch": "torch",
-    "safetensors": "safetensors",
-    "sklearn": "demo",
-    "tensorboard": "tensorboard",
-}
 
 
 @dataclass(frozen=True)
@@ -65,7 +55,7 @@ def _missing_extra(err: ImportError) -> Failure | None:
     extra = EXTRAS.get(module)
     if extra is None:
         return None
-    install = f"install it with: pip install '{PACKAGE}[{extra}]'"
+    install = f"install it with: {install_line(module)}"
     if isinstance(err, ModuleNotFoundError):
         return Failure(f"this needs {module}, which is not installed — {install}", exit_codes.ERROR)
     return Failure(

@@ -214,6 +214,10 @@ def finetune_command(
         from reuse.core.errors import OutputError
 
         raise OutputError(f"--tensorboard {tensorboard} is a file", "give a folder")
+    if tensorboard is not None:
+        from reuse.core.extras import require
+
+        require("tensorboard", "--tensorboard")
     opts = D.data_options_from(locals())
     options = FinetuneOptions(
         cut=cut,

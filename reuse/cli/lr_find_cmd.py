@@ -116,6 +116,10 @@ def lr_find_command(
             f"--plot writes a PNG. Received: --plot {plot}",
             f"use --plot {plot.with_suffix('.png').name}",
         )
+    if plot is not None:
+        from reuse.core.extras import require
+
+        require("matplotlib", "--plot")  # before the sweep, not after it
     opts = D.data_options_from(locals())
     options = FinetuneOptions(
         cut=cut,

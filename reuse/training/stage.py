@@ -229,13 +229,9 @@ def run_stage(
 
 
 def _require_tensorboard() -> None:
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        raise UsageError(
-            "--tensorboard needs the tensorboard package",
-            "pip install tensorboard (or keras-reuse[tensorboard])",
-        ) from None
+    from reuse.core.extras import require
+
+    require("tensorboard", "--tensorboard")
 
 
 def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, options, x, y):

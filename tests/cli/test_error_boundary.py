@@ -330,9 +330,11 @@ def test_extras_named_in_the_table_exist_in_pyproject():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
-    for module, extra in errors.EXTRAS.items():
+    from reuse.core import extras as optional
+
+    for module, extra in optional.EXTRAS.items():
         assert extras.get(extra), f"{module}: no extra [{extra}] in pyproject.toml"
-    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"] == errors.PACKAGE
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"] == optional.PACKAGE
 
 
 def test_read_only_output_folder_through_a_real_command(mlp_path, monkeypatch):
