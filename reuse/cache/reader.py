@@ -17,7 +17,9 @@ import numpy as np
 from reuse.cache.fingerprints import fingerprint
 from reuse.cache.layout import (
     CACHE_MARK,
+    DIGEST_ATTR,
     attr_value,
+    digest,
     part_path,
     tap_dataset_name,
     views_dataset_name,
@@ -85,7 +87,7 @@ class FeatureCache:
         Raises:
             CacheMismatch: the cache has no such tap (bare layer names are accepted).
         """
-        return self.dataset(tap)[...]
+        return self._checked(self.dataset(tap))
 
     def shape(self, tap: str) -> tuple:
         """The per-row feature shape of a tap (without the row axis)."""
@@ -131,7 +133,10 @@ class FeatureCache:
         size = batch_size or chunk
         buffer_x, buffer_y = [], []
         for s in starts:
-            xb = ds[s : s + chunk]
+            try:
+                xb = ds[s : s + chunk]
+            except OSError as err:  # a chunk that fails its fletcher32 checksum
+                raise self._damaged(ds, _chunk_failure(err)) from None
             yb = None if y is None else y[s : s + chunk]
             if shuffle:
                 perm = rng.permutation(len(xb))
@@ -200,7 +205,29 @@ class FeatureCache:
             raise CacheMismatch(
                 f"{self.path} holds no augmented views", f"rebuild it: {self.rebuild_command()}"
             )
-        return self._f[views_dataset_name(name)][...]
+        return self._checked(self._f[views_dataset_name(name)])
+
+    def _checked(self, ds) -> np.ndarray:
+        """All of `ds`, read through its per-chunk checksums and compared with the digest
+        written with it (`reuse.cache.layout.digest`; caches written before have none).
+
+        Raises:
+            CacheMismatch: a chunk fails its checksum, or the values differ from those written.
+        """
+        try:
+            values = ds[...]
+        except OSError as err:  # a chunk that fails its fletcher32 checksum
+            raise self._damaged(ds, _chunk_failure(err)) from None
+        expected = ds.attrs.get(DIGEST_ATTR)
+        if expected is not None and digest(values) != int(expected):
+            raise self._damaged(ds, "its values changed after it was written")
+        return values
+
+    def _damaged(self, ds, why: str) -> CacheMismatch:
+        return CacheMismatch(
+            f"{self.path}: the features in {ds.name} are damaged ({why})",
+            f"rebuild the cache: {self.rebuild_command()}",
+        )
 
     @property
     def image_shape(self) -> tuple | None:
@@ -242,6 +269,11 @@ class FeatureCache:
             f"{self.path} has no tap '{tap}' (taps: {', '.join(self.taps)})",
             f"did you mean: {', '.join(near)}" if near else "rebuild it with --at " + tap,
         )
+
+
+def _chunk_failure(err: OSError) -> str:
+    text = str(err).strip().splitlines()[0][:120] if str(err).strip() else "read error"
+    return f"a chunk fails its checksum: {text}"
 
 
 def open_cache(

@@ -22,8 +22,11 @@ import numpy as np
 from reuse.cache.fingerprints import fingerprint
 from reuse.cache.layout import (
     CACHE_MARK,
+    CHECKSUMS,
+    DIGEST_ATTR,
     FORMAT_VERSION,
     attr_value,
+    digest,
     parse_compression,
     part_path,
     tap_dataset_name,
@@ -352,6 +355,11 @@ def cache_features(
                     f"{part} holds {int(f.attrs['rows_done'])} of {n} rows",
                     "run the command again with --resume",
                 )
+            # A digest of the values as written: reading them back checks it (layout.digest).
+            for p in paths:
+                for name in (tap_dataset_name(p), views_dataset_name(p)):
+                    if name in f:
+                        f[name].attrs[DIGEST_ATTR] = np.uint32(digest(f[name]))
             f.attrs["complete"] = True
         from reuse.core.atomic import commit
 
@@ -402,6 +410,7 @@ def _create(
                 chunks=(min(batch_size, n), *shapes[p]),
                 compression=comp,
                 compression_opts=comp_opts,
+                **CHECKSUMS,
             )
             ds.attrs["tap"] = p
         if data.y is not None:
@@ -469,5 +478,6 @@ def _create_views(part: Path, paths, shapes, dtypes, k: int, n: int, batch_size,
                 chunks=(1, min(batch_size, n), *shapes[p]),
                 compression=comp,
                 compression_opts=comp_opts,
+                **CHECKSUMS,
             )
             ds.attrs["tap"] = p
