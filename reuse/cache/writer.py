@@ -11,6 +11,7 @@ interrupt (Ctrl-C) keeps the partial file, and says so; any other error removes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -210,7 +211,6 @@ def cache_features(
         CacheMismatch: `resume` with a partial file made with other settings, or a failed
             spot check.
     """
-    import h5py
 
     from reuse.core import report
     from reuse.surgery import cuts
@@ -321,7 +321,7 @@ def cache_features(
                 _create_views(
                     part, paths, shapes, dtypes, int(views), n, batch_size, comp, comp_opts
                 )
-        with h5py.File(part, "r+") as f:
+        with _open_part(part) as f:
             sets = [f[tap_dataset_name(p)] for p in paths]
             batches = data.batches(step, start=start_row)
             total = (n - start_row + step - 1) // step
@@ -349,7 +349,7 @@ def cache_features(
         verified = (
             spot_check(part, model, data, paths, verify, adapter, forward=forward) if verify else 0
         )
-        with h5py.File(part, "r+") as f:
+        with _open_part(part) as f:
             if int(f.attrs["rows_done"]) != n:
                 raise CacheIncomplete(
                     f"{part} holds {int(f.attrs['rows_done'])} of {n} rows",
@@ -395,13 +395,40 @@ def cache_features(
     )
 
 
+@contextlib.contextmanager
+def _open_part(part: Path, mode: str = "r+"):
+    """h5py.File(part, mode) for writing the partial cache, closed safely after a failure.
+
+    After a failed write (a full disk) HDF5 cannot flush the file to close it, and h5py then
+    crashed the process at exit (exit 139). The partial file is removed after any failure but
+    an interrupt, so its space is given back first (truncated to 0 bytes): the close succeeds.
+    """
+    import h5py
+
+    f = h5py.File(part, mode, track_order=True) if mode == "w" else h5py.File(part, mode)
+    failed = False
+    try:
+        yield f
+    except BaseException as err:
+        failed = True
+        if not isinstance(err, KeyboardInterrupt):
+            with contextlib.suppress(OSError):
+                os.truncate(part, 0)
+        raise
+    finally:
+        try:
+            f.close()
+        except Exception:  # noqa: BLE001 - the error in flight is the one to report
+            if not failed:
+                raise
+
+
 def _create(
     part: Path, attrs: dict, data, paths, shapes, dtypes, batch_size, comp, comp_opts
 ) -> None:
-    import h5py
 
     n = len(data)
-    with h5py.File(part, "w", track_order=True) as f:
+    with _open_part(part, "w") as f:
         for p in paths:
             ds = f.create_dataset(
                 tap_dataset_name(p),
@@ -467,9 +494,8 @@ def views_spec(augment, views):
 
 
 def _create_views(part: Path, paths, shapes, dtypes, k: int, n: int, batch_size, comp, comp_opts):
-    import h5py
 
-    with h5py.File(part, "r+") as f:
+    with _open_part(part) as f:
         for p in paths:
             ds = f.create_dataset(
                 views_dataset_name(p),
