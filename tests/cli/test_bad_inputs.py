@@ -423,3 +423,42 @@ def test_labels_beyond_the_models_classes(work, out, tmp_path):
         1,
         "labels range over 7..7 but the model has 3 outputs",
     )
+
+
+# --- Ctrl-C -----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "REUSE_DEBUG"])
+def test_ctrl_c_while_training(work, tmp_path, debug):
+    """SIGINT in the middle of training: "interrupted", exit 130, no model written; with
+    REUSE_DEBUG=1 the traceback comes first."""
+    import signal
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    env["REUSE_TEST_EPOCH_DELAY"] = "0.3"
+    env.pop("REUSE_DEBUG", None)
+    if debug:
+        env["REUSE_DEBUG"] = "1"
+    ckpt = tmp_path / "ckpt"
+    args = ["finetune", str(work / "base.keras"), "--data", str(work / "train.npz"),
+            "--epochs", "500", "--checkpoint-dir", str(ckpt), "-o", str(tmp_path / "t.keras")]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reuse", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.time() + 240
+    while not (ckpt / "state.json").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("Error:")]
+    assert lines == ["Error: interrupted — nothing was written; run the command again"], stderr
+    assert ("Traceback" in stderr) is debug
+    assert not (tmp_path / "t.keras").exists()
