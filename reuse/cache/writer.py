@@ -158,6 +158,30 @@ _RESUME_KEYS = (
 )
 
 
+def check_options(output, *, batch_size: int, verify: int, compression: str | None) -> None:
+    """Refuse bad `cache_features` options before any model is loaded (no TensorFlow).
+
+    Raises:
+        UsageError: batch_size < 1, verify < 0 (exit code 2).
+        SpecError: a malformed compression spec.
+        OutputError: an output that is not .h5/.hdf5.
+    """
+    if batch_size <= 0:
+        raise UsageError(
+            f"`batch_size` must be > 0. Received: batch_size={batch_size}",
+            "use e.g. --batch-size 256",
+        )
+    if verify < 0:
+        raise UsageError(
+            f"`verify` must be >= 0. Received: verify={verify}", "use e.g. --verify 3, or 0 to skip"
+        )
+    parse_compression(compression)
+    if Path(output).suffix.lower() not in (".h5", ".hdf5"):
+        raise OutputError(
+            f"a feature cache is an HDF5 file. Received: -o {output}", "use -o NAME.h5"
+        )
+
+
 def cache_features(
     model,
     data,
@@ -216,21 +240,9 @@ def cache_features(
     from reuse.surgery import cuts
 
     started = time.perf_counter()
-    if batch_size <= 0:
-        raise UsageError(
-            f"`batch_size` must be > 0. Received: batch_size={batch_size}",
-            "use e.g. --batch-size 256",
-        )
-    if verify < 0:
-        raise UsageError(
-            f"`verify` must be >= 0. Received: verify={verify}", "use e.g. --verify 3, or 0 to skip"
-        )
+    check_options(output, batch_size=batch_size, verify=verify, compression=compression)
     spec = views_spec(augment, views)
     comp, comp_opts, comp_spec = parse_compression(compression)
-    if Path(output).suffix.lower() not in (".h5", ".hdf5"):
-        raise OutputError(
-            f"a feature cache is an HDF5 file. Received: -o {output}", "use -o NAME.h5"
-        )
     if len(model.inputs) != 1:
         raise UsageError(
             f"model {model.name} has {len(model.inputs)} inputs",

@@ -107,10 +107,9 @@ def cache_features_command(
         image_shape = parse_image_shape(image_shape) if image_shape else None
     model_path, upstream = records.resolve_input(model)
     out = output or default_output(model_path, "features", ".h5")
-    if Path(out).suffix.lower() not in (".h5", ".hdf5"):
-        from reuse.core.errors import OutputError
+    from reuse.cache.writer import check_options
 
-        raise OutputError(f"a feature cache is an HDF5 file. Received: -o {out}", "use -o NAME.h5")
+    check_options(out, batch_size=batch_size, verify=verify, compression=compression)
     check_output_path(out, [model_path, data])
     if data is None:
         from reuse.core.errors import UsageError

@@ -300,6 +300,16 @@ def _piecewise(k: _Keys, sched):
     return sched.PiecewiseConstantDecay(boundaries, values)
 
 
+def check_spec(text: str) -> None:
+    """Check a `--schedule` spec's name and keys without TensorFlow (values are checked by
+    `parse_schedule`).
+
+    Raises:
+        SpecError: an unknown schedule or key, a key given twice.
+    """
+    _read_keys(text, 1)
+
+
 def _read_keys(text: str, steps_per_epoch: int) -> _Keys:
     name, raw = _spec.split_named(text, "schedule", "--schedule")
     name = _NAME_ALIASES.get(name, name)
