@@ -334,7 +334,9 @@ def test_extras_named_in_the_table_exist_in_pyproject():
 
     for module, extra in optional.EXTRAS.items():
         assert extras.get(extra), f"{module}: no extra [{extra}] in pyproject.toml"
-    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"] == optional.PACKAGE
+    assert (
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"] == optional.PACKAGE
+    )
 
 
 def test_read_only_output_folder_through_a_real_command(mlp_path, monkeypatch):
