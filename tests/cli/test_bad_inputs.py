@@ -157,44 +157,47 @@ def test_unknown_layer_class_is_named(work, out, tmp_path):
 # --- outputs that cannot be written -----------------------------------------------------------
 
 
-def _mount_tmpfs(path: Path, options: str) -> bool:
-    if os.geteuid() != 0:
-        return False
-    proc = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
+def _tmpfs(folder: Path, options: str):
+    """Mount a 1 MiB tmpfs with `options` on `folder`, yield it, unmount it (root only: the
+    test skips elsewhere)."""
+    folder.mkdir()
+    mounted = os.geteuid() == 0 and (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size=1m{options}", "tmpfs", str(folder)],
+            capture_output=True,
+        ).returncode
+        == 0
     )
-    return proc.returncode == 0
+    if not mounted:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=False)
 
 
 @pytest.fixture
 def full_disk(tmp_path):
-    """A 1 MiB file system (tmpfs; needs root, else the test skips)."""
-    disk = tmp_path / "full"
-    disk.mkdir()
-    if not _mount_tmpfs(disk, "size=1m"):
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    yield disk
-    subprocess.run(["umount", str(disk)], check=False)
+    """A 1 MiB file system."""
+    yield from _tmpfs(tmp_path / "full", "")
 
 
 @pytest.fixture
 def read_only(tmp_path):
-    """A read-only file system (tmpfs mounted ro; needs root, else the test skips)."""
-    disk = tmp_path / "ro"
-    disk.mkdir()
-    if not _mount_tmpfs(disk, "size=1m,ro"):
-        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
-    yield disk
-    subprocess.run(["umount", str(disk)], check=False)
+    """A read-only file system."""
+    yield from _tmpfs(tmp_path / "ro", ",ro")
+
+
+def _cache_larger_than_the_disk(folder: Path) -> None:
+    """wide.keras and big.npz in `folder`: their cache needs about 1.5 MiB."""
+    wide = mlp(n_in=8, hidden=2, units=64, n_out=3, seed=1)
+    wide.get_layer("hidden1").trainable = False
+    wide.save(folder / "wide.keras")
+    x, y = classification_data(6000)
+    save_npz(folder / "big.npz", x, y)
 
 
 def test_full_disk_while_writing_a_cache(work, full_disk, tmp_path):
     """The cache outgrows the disk: one line naming the output, and no .part.h5 left on it."""
-    wide = mlp(n_in=8, hidden=2, units=64, n_out=3, seed=1)
-    wide.get_layer("hidden1").trainable = False
-    wide.save(tmp_path / "wide.keras")
-    x, y = classification_data(6000)
-    save_npz(tmp_path / "big.npz", x, y)
+    _cache_larger_than_the_disk(tmp_path)
     _check(
         tmp_path,
         full_disk,
@@ -217,11 +220,7 @@ def test_full_disk_in_a_real_process_exits_cleanly(full_disk, tmp_path):
     """The same in a real process: exit 1, not a crash at exit (h5py segfaulted, exit 139)."""
     from tests.helpers import shell
 
-    wide = mlp(n_in=8, hidden=2, units=64, n_out=3, seed=1)
-    wide.get_layer("hidden1").trainable = False
-    wide.save(tmp_path / "wide.keras")
-    x, y = classification_data(6000)
-    save_npz(tmp_path / "big.npz", x, y)
+    _cache_larger_than_the_disk(tmp_path)
     proc = shell(
         f"reuse cache-features wide.keras --data big.npz -o {full_disk / 'feats.h5'}", tmp_path
     )
