@@ -9,6 +9,11 @@ wins, so a subclass goes before its base. A formatter returns None for cases it 
 and every type not in the table, get the generic line `<Type>: <text> — rerun with
 REUSE_DEBUG=1 for the traceback` and exit code 1.
 
+The rows: library errors (message, hint, exit code as raised), Ctrl-C, memory, missing
+optional extras, OSError by errno (also h5py's OSError/RuntimeError whose text carries the
+errno), decoding errors (`reuse.core.unreadable`: empty, truncated, pickled, not UTF-8) and
+TensorFlow's OpError kinds, told apart by class name. docs/errors.md lists every answer.
+
 To teach the CLI a new error: raise a `reuse.core.errors.ReuseError` subclass from the
 library (its message, hint and `exit_code` are used as they are), or add a row here for an
 exception that comes from outside `reuse`.
@@ -25,7 +30,7 @@ from reuse.core import exit_codes
 from reuse.core.atomic import errno_and_name
 from reuse.core.errors import ReuseError
 from reuse.core.extras import EXTRAS, install_line
-from reuse.core.unreadable import explain
+from reuse.core.unreadable import DECODE_ERRORS, explain
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,9 @@ def _other(err: BaseException) -> Failure | None:
     (a full disk while writing), TensorFlow's errors, decoding errors."""
     if isinstance(err, RuntimeError) and errno_and_name(err)[0] in _OS_ERRORS:
         return _os_error(err)
-    return _tensorflow(err) or _decoding(err)
+    if isinstance(err, DECODE_ERRORS):
+        return _decoding(err)
+    return _tensorflow(err)
 
 
 # The first match wins: keep subclasses above their bases.
