@@ -22,6 +22,7 @@ from reuse.cache.fingerprints import fingerprint
 from reuse.cache.layout import (
     CACHE_MARK,
     FORMAT_VERSION,
+    INPUT_VIEWS_DATASET,
     attr_value,
     parse_compression,
     part_path,
@@ -150,6 +151,7 @@ _RESUME_KEYS = (
     "views",
     "augment_seed",
     "image_shape",
+    "input_views",
 )
 
 
@@ -170,6 +172,7 @@ def cache_features(
     views: int = 0,
     image_shape: tuple | None = None,
     seed: int = 0,
+    input_views: bool = False,
 ) -> CacheResult:
     """Run the layers below `taps` once over `data` and stream their outputs to HDF5.
 
@@ -195,6 +198,10 @@ def cache_features(
         image_shape: (H, W, C) that flat rows are viewed as for image augmentations.
         seed: seeds the views; view k of the rows at offset o depends on (seed, o, k) only,
             so `resume` gives the same file as an uninterrupted run.
+        input_views: with `views`, also store the K augmented views of the raw input rows
+            (`input_views`, shape (K, N, *model input shape), float32): the stages that
+            train the lowest reused layers then train from the cache too, with no
+            augmentation on the fly. Costs K times the input's size on disk. Default False.
 
     Returns:
         A CacheResult.
@@ -222,6 +229,11 @@ def cache_features(
             f"`verify` must be >= 0. Received: verify={verify}", "use e.g. --verify 3, or 0 to skip"
         )
     spec = views_spec(augment, views)
+    if input_views and not spec:
+        raise UsageError(
+            "input views are augmented views of the raw rows: they need --augment SPEC --views K",
+            "add e.g. --augment digits --views 8, or drop --input-views",
+        )
     comp, comp_opts, comp_spec = parse_compression(compression)
     if Path(output).suffix.lower() not in (".h5", ".hdf5"):
         raise OutputError(
@@ -294,6 +306,7 @@ def cache_features(
             views=int(views),
             augment_seed=int(seed),
             image_shape=json.dumps(list(image_shape) if image_shape else None),
+            input_views=bool(input_views),
         )
 
     out = Path(output)
@@ -313,6 +326,8 @@ def cache_features(
         _create(part, attrs, data, paths, shapes, dtypes, batch_size, comp, comp_opts)
         if augmenter is not None:
             _create_views(part, paths, shapes, dtypes, int(views), n, batch_size, comp, comp_opts)
+            if input_views:
+                _create_input_views(part, model, int(views), n, batch_size, comp, comp_opts)
 
     delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
     try:
@@ -331,7 +346,10 @@ def cache_features(
                         # Views first: rows_done moves on with the clean features below.
                         for k in range(int(views)):
                             augmenter.reseed(offset, k)
-                            outs = forward(np.asarray(augmenter(xb)[0]))
+                            view = np.asarray(augmenter(xb)[0])
+                            if input_views:
+                                f[INPUT_VIEWS_DATASET][k, offset : offset + len(xb)] = view
+                            outs = forward(view)
                             for p, view_rows in zip(paths, outs, strict=True):
                                 f[views_dataset_name(p)][k, offset : offset + len(xb)] = view_rows
                     writer.put(offset, forward(xb))
@@ -446,6 +464,22 @@ def views_spec(augment, views):
             else "cache a per-row augmentation (e.g. --augment digits) and keep mixup in finetune's --augment",
         )
     return spec
+
+
+def _create_input_views(part: Path, model, k: int, n: int, batch_size, comp, comp_opts):
+    """The (K, N, *input shape) float32 dataset of augmented raw rows (`input_views=True`)."""
+    import h5py
+
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    with h5py.File(part, "r+") as f:
+        f.create_dataset(
+            INPUT_VIEWS_DATASET,
+            shape=(k, n, *shape),
+            dtype="float32",
+            chunks=(1, min(batch_size, n), *shape),
+            compression=comp,
+            compression_opts=comp_opts,
+        )
 
 
 def _create_views(part: Path, paths, shapes, dtypes, k: int, n: int, batch_size, comp, comp_opts):
