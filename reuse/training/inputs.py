@@ -6,6 +6,8 @@ raw inputs); `deepest_tap_below` picks the cached tap a stage can train from.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from reuse.core.errors import CacheMismatch, DataError, UsageError
@@ -166,9 +168,18 @@ def resolve_cache(path, transfer: TransferModel, data=None):
 
 
 def data_arrays(data):
-    """(x, y, identity) from a Dataset, an (x, y) pair, or None."""
+    """(x, y, identity) from a Dataset, a data file's path (read with `load_data`), an (x, y)
+    pair, or None.
+
+    Raises:
+        DataError: a path that is not readable data (see `reuse.data.dataset.load_data`).
+    """
     if data is None:
         return None, None, None
+    if isinstance(data, (str, os.PathLike)):
+        from reuse.data.dataset import load_data
+
+        data = load_data(data)
     if isinstance(data, tuple):
         x, y = data
         return np.asarray(x, dtype=np.float32), None if y is None else np.asarray(y), None
