@@ -164,7 +164,7 @@ class FeatureCache:
                 raise CacheMismatch(
                     f"{self.path} was made from other data ({what} differs: cache has "
                     f"{mine.get('path')} {mine.get('selection') or ''}, this is {theirs.get('path')} {theirs.get('selection') or ''})",
-                    f"rebuild it: {self.rebuild_command()}",
+                    f"rebuild it: {self.rebuild_command(data_path=theirs.get('path'))}",
                 )
 
     def verify(self, model, data, n: int = 3, rows=None) -> int:
@@ -234,12 +234,14 @@ class FeatureCache:
         augment: str | None = None,
         image_shape=None,
         input_views: bool = False,
+        data_path: str | None = None,
     ) -> str:
         """The `reuse cache-features` command that rebuilds this cache (for error hints);
         with `augment`, one that stores augmented views made with that spec (and
         `image_shape`; with `input_views`, views of the input rows too). A cache with views
-        keeps its own spec otherwise."""
-        data = self.data_identity.get("path", "DATA")
+        keeps its own spec otherwise. `model_path` and `data_path` name the model and data
+        to cache (default: those the cache was made from)."""
+        data = data_path or self.data_identity.get("path", "DATA")
         command = (
             f"reuse cache-features {model_path or self.model_path or 'MODEL'} --data {data} "
             f"--at {','.join(self.taps)} -o {self.path}"

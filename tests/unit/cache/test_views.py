@@ -165,3 +165,19 @@ def test_stages_below_every_tap_train_on_input_views_not_on_the_fly(setup, monke
     assert tuned.stages[-1].tap is None and tuned.stages[-1].epochs == 1
     with pytest.raises(AssertionError, match="on the fly"):
         reuse.finetune(model, data, features=without, **common)
+
+
+def test_cache_of_other_data_is_refused_with_a_hint_that_names_the_new_data(setup):
+    from reuse.cache import open_cache
+    from reuse.data import load_data
+
+    tmp_path, model = setup
+    result = _cache(tmp_path, model)
+    other = tmp_path / "other.npz"
+    x, y = load_data(tmp_path / "train.npz").arrays()
+    np.savez(other, x=x[::-1], y=y[::-1])
+    with open_cache(result.path) as cache:
+        cache.check_data(load_data(tmp_path / "train.npz"))
+        with pytest.raises(CacheMismatch, match="made from other data") as err:
+            cache.check_data(load_data(other))
+    assert f"--data {other}" in err.value.hint
