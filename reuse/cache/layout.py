@@ -34,6 +34,7 @@ __all__ = [
     "parse_compression",
     "part_path",
     "tap_dataset_name",
+    "INPUT_VIEWS_DATASET",
 ]
 
 FORMAT_VERSION = 1  # the value of the CACHE_MARK root attribute
@@ -93,6 +94,9 @@ def attr_value(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+INPUT_VIEWS_DATASET = "input_views"  # the augmented raw input rows, shape (K, N, *input_shape)
 
 
 def views_dataset_name(tap: str) -> str:

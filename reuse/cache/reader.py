@@ -18,6 +18,7 @@ from reuse.cache.fingerprints import fingerprint
 from reuse.cache.layout import (
     CACHE_MARK,
     DIGEST_ATTR,
+    INPUT_VIEWS_DATASET,
     attr_value,
     digest,
     part_path,
@@ -168,7 +169,7 @@ class FeatureCache:
                 raise CacheMismatch(
                     f"{self.path} was made from other data ({what} differs: cache has "
                     f"{mine.get('path')} {mine.get('selection') or ''}, this is {theirs.get('path')} {theirs.get('selection') or ''})",
-                    f"rebuild it: {self.rebuild_command()}",
+                    f"rebuild it: {self.rebuild_command(data_path=theirs.get('path'))}",
                 )
 
     def verify(self, model, data, n: int = 3, rows=None) -> int:
@@ -230,18 +231,44 @@ class FeatureCache:
         )
 
     @property
+    def has_input_views(self) -> bool:
+        """Whether the cache also holds augmented views of the raw input rows
+        (`cache-features --input-views`)."""
+        return bool(self.view_count) and INPUT_VIEWS_DATASET in self._f
+
+    def input_views(self) -> np.ndarray:
+        """The augmented views of the raw input rows, in memory: shape (K, N, *input shape).
+
+        Raises:
+            CacheMismatch: the cache holds no input views.
+        """
+        if not self.has_input_views:
+            raise CacheMismatch(
+                f"{self.path} holds no augmented views of the input rows",
+                f"rebuild it: {self.rebuild_command(input_views=True)}",
+            )
+        return self._checked(self._f[INPUT_VIEWS_DATASET])
+
+    @property
     def image_shape(self) -> tuple | None:
         """The (H, W, C) the views were made with (`--image-shape`), or None."""
         value = json.loads(str(self._f.attrs.get("image_shape", "null")))
         return tuple(value) if value else None
 
     def rebuild_command(
-        self, model_path: str | None = None, augment: str | None = None, image_shape=None
+        self,
+        model_path: str | None = None,
+        augment: str | None = None,
+        image_shape=None,
+        input_views: bool = False,
+        data_path: str | None = None,
     ) -> str:
         """The `reuse cache-features` command that rebuilds this cache (for error hints);
         with `augment`, one that stores augmented views made with that spec (and
-        `image_shape`). A cache with views keeps its own spec otherwise."""
-        data = self.data_identity.get("path", "DATA")
+        `image_shape`; with `input_views`, views of the input rows too). A cache with views
+        keeps its own spec otherwise. `model_path` and `data_path` name the model and data
+        to cache (default: those the cache was made from)."""
+        data = data_path or self.data_identity.get("path", "DATA")
         command = (
             f"reuse cache-features {model_path or self.model_path or 'MODEL'} --data {data} "
             f"--at {','.join(self.taps)} -o {self.path}"
@@ -254,6 +281,8 @@ class FeatureCache:
             command += f" --augment {spec} --views {self.view_count or 8}"
             if shape:
                 command += " --image-shape " + ",".join(str(d) for d in shape)
+            if input_views or self.has_input_views:
+                command += " --input-views"
         return command
 
     def _tap_name(self, tap: str) -> str:

@@ -26,6 +26,7 @@ from reuse.cache.layout import (
     CHECKSUMS,
     DIGEST_ATTR,
     FORMAT_VERSION,
+    INPUT_VIEWS_DATASET,
     attr_value,
     digest,
     parse_compression,
@@ -155,6 +156,7 @@ _RESUME_KEYS = (
     "views",
     "augment_seed",
     "image_shape",
+    "input_views",
 )
 
 
@@ -199,6 +201,7 @@ def cache_features(
     views: int = 0,
     image_shape: tuple | None = None,
     seed: int = 0,
+    input_views: bool = False,
 ) -> CacheResult:
     """Run the layers below `taps` once over `data` and stream their outputs to HDF5.
 
@@ -224,6 +227,10 @@ def cache_features(
         image_shape: (H, W, C) that flat rows are viewed as for image augmentations.
         seed: seeds the views; view k of the rows at offset o depends on (seed, o, k) only,
             so `resume` gives the same file as an uninterrupted run.
+        input_views: with `views`, also store the K augmented views of the raw input rows
+            (`input_views`, shape (K, N, *model input shape), float32): the stages that
+            train the lowest reused layers then train from the cache too, with no
+            augmentation on the fly. Costs K times the input's size on disk. Default False.
 
     Returns:
         A CacheResult.
@@ -242,6 +249,11 @@ def cache_features(
     started = time.perf_counter()
     check_options(output, batch_size=batch_size, verify=verify, compression=compression)
     spec = views_spec(augment, views)
+    if input_views and not spec:
+        raise UsageError(
+            "input views are augmented views of the raw rows: they need --augment SPEC --views K",
+            "add e.g. --augment digits --views 8, or drop --input-views",
+        )
     comp, comp_opts, comp_spec = parse_compression(compression)
     if len(model.inputs) != 1:
         raise UsageError(
@@ -310,6 +322,7 @@ def cache_features(
             views=int(views),
             augment_seed=int(seed),
             image_shape=json.dumps(list(image_shape) if image_shape else None),
+            input_views=bool(input_views),
         )
 
     out = Path(output)
@@ -333,6 +346,8 @@ def cache_features(
                 _create_views(
                     part, paths, shapes, dtypes, int(views), n, batch_size, comp, comp_opts
                 )
+                if input_views:
+                    _create_input_views(part, model, int(views), n, batch_size, comp, comp_opts)
         with _open_part(part) as f:
             sets = [f[tap_dataset_name(p)] for p in paths]
             batches = data.batches(step, start=start_row)
@@ -348,7 +363,10 @@ def cache_features(
                         # Views first: rows_done moves on with the clean features below.
                         for k in range(int(views)):
                             augmenter.reseed(offset, k)
-                            outs = forward(np.asarray(augmenter(xb)[0]))
+                            view = np.asarray(augmenter(xb)[0])
+                            if input_views:
+                                f[INPUT_VIEWS_DATASET][k, offset : offset + len(xb)] = view
+                            outs = forward(view)
                             for p, view_rows in zip(paths, outs, strict=True):
                                 f[views_dataset_name(p)][k, offset : offset + len(xb)] = view_rows
                     writer.put(offset, forward(xb))
@@ -368,10 +386,10 @@ def cache_features(
                     "run the command again with --resume",
                 )
             # A digest of the values as written: reading them back checks it (layout.digest).
-            for p in paths:
-                for name in (tap_dataset_name(p), views_dataset_name(p)):
-                    if name in f:
-                        f[name].attrs[DIGEST_ATTR] = np.uint32(digest(f[name]))
+            names = [d for p in paths for d in (tap_dataset_name(p), views_dataset_name(p))]
+            for name in [*names, INPUT_VIEWS_DATASET]:
+                if name in f:
+                    f[name].attrs[DIGEST_ATTR] = np.uint32(digest(f[name]))
             f.attrs["complete"] = True
         from reuse.core.atomic import commit
 
@@ -503,6 +521,22 @@ def views_spec(augment, views):
             else "cache a per-row augmentation (e.g. --augment digits) and keep mixup in finetune's --augment",
         )
     return spec
+
+
+def _create_input_views(part: Path, model, k: int, n: int, batch_size, comp, comp_opts):
+    """The (K, N, *input shape) float32 dataset of augmented raw rows (`input_views=True`)."""
+
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    with _open_part(part) as f:
+        f.create_dataset(
+            INPUT_VIEWS_DATASET,
+            shape=(k, n, *shape),
+            dtype="float32",
+            chunks=(1, min(batch_size, n), *shape),
+            compression=comp,
+            compression_opts=comp_opts,
+            **CHECKSUMS,
+        )
 
 
 def _create_views(part: Path, paths, shapes, dtypes, k: int, n: int, batch_size, comp, comp_opts):

@@ -71,6 +71,15 @@ def cache_features_command(
             "in the same pass; finetune --augment SPEC trains epoch e on view e mod K.",
         ),
     ] = 0,
+    input_views: Annotated[
+        bool,
+        typer.Option(
+            "--input-views",
+            help="With --views: also store the K augmented views of the raw input rows, so the "
+            "stages that train the lowest reused layers train from the cache too, with no "
+            "augmentation on the fly. Costs K times the input's size on disk.",
+        ),
+    ] = False,
     image_shape: T.ImageShapeOpt = None,
     unsafe: UnsafeOpt = False,
     json_flag: JsonOpt = False,
@@ -90,6 +99,8 @@ def cache_features_command(
         reuse freeze base.keras --upto hidden2 | reuse cache-features --data train.npz
 
         reuse cache-features frozen.keras --data train.npz --at hidden1,hidden2 --augment digits --views 8 --image-shape 28,28,1
+
+        reuse cache-features base.keras --data train.npz --at hidden1,hidden3,hidden5 --augment digits --views 8 --image-shape 28,28,1 --input-views
     """
     from reuse.cache import cache_features
     from reuse.cli.common import emit_record
@@ -99,6 +110,13 @@ def cache_features_command(
     from reuse.core.naming import default_output
     from reuse.formats.model_io import load_model
 
+    if input_views and not (augment and views):
+        from reuse.core.errors import UsageError
+
+        raise UsageError(
+            "--input-views stores augmented views of the raw rows: it needs --augment SPEC --views K",
+            "add e.g. --augment digits --views 8, or drop --input-views",
+        )
     if augment is not None or views:
         from reuse.cache.writer import views_spec
         from reuse.training.options import parse_image_shape
@@ -136,6 +154,7 @@ def cache_features_command(
         views=views,
         image_shape=image_shape,
         seed=seed or 0,
+        input_views=input_views,
     )
     shapes = ", ".join(f"{t} {tuple(s)}" for t, s in result.shapes.items())
     report.info(
@@ -154,6 +173,7 @@ def cache_features_command(
         data=data,
         augment=result.augment,
         views=views or None,
+        input_views=input_views or None,
     )
     emit_record(
         rec,

@@ -95,21 +95,6 @@ class SavedRun:
     report: Path
 
 
-# ----------------------------------------------------------------------------- building
-
-
-# ------------------------------------------------------------------------- trainability
-
-
-# ------------------------------------------------------------------------------ data
-
-
-# ----------------------------------------------------------------------------- stages
-
-
-# ------------------------------------------------------------------------------ finetune
-
-
 def finetune(
     model,
     data=None,
@@ -129,9 +114,10 @@ def finetune(
         >>> result.model.save("tuned.keras")
 
     Args:
-        model: the Keras model to reuse.
-        data: a `reuse.data.dataset.Dataset` (or `(x, y)` arrays); optional when `features` is given.
-        val: validation data, a Dataset or `(x, y)`.
+        model: the Keras model to reuse, or its path (read with `reuse.load_model`, safe mode).
+        data: a `reuse.data.dataset.Dataset`, a data file's path, or `(x, y)` arrays;
+            optional when `features` is given.
+        val: validation data, a Dataset, a path or `(x, y)`.
         features: path of a feature cache made from `model` (trains from it).
         options: a FinetuneOptions; keyword arguments override its fields.
         checkpoint_dir: write a checkpoint after every epoch into this folder.
@@ -149,6 +135,10 @@ def finetune(
 
     options = FinetuneOptions(**{**asdict(options or FinetuneOptions()), **kwargs})
     options.check()
+    if isinstance(model, (str, os.PathLike)):
+        from reuse.formats.model_io import load_model
+
+        model = load_model(model)
     if options.seed is not None:
         keras.utils.set_random_seed(options.seed)
     if features is not None and options.unfreeze == "all":

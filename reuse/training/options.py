@@ -121,6 +121,12 @@ class FinetuneOptions:
             self.augment = spec.canonical() if spec else None
         if self.image_shape is not None:
             self.image_shape = parse_image_shape(self.image_shape)
+            if not self.augment:
+                raise UsageError(
+                    "--image-shape tells --augment how to view flat rows as images, and no "
+                    "--augment was given",
+                    "add --augment SPEC (e.g. --augment digits), or drop --image-shape",
+                )
         self.resolve_defaults()
         from reuse.data.dataset import check_val_split
 
