@@ -37,6 +37,7 @@ import numpy as np
 from reuse.core import report as notes
 from reuse.core.errors import ModelLoadError, UsageError, WeightImportError
 from reuse.weights.layouts import (
+    FLATTEN_ORDERS,
     bn_epsilon_warnings,
     convert,
     mismatch_hint,
@@ -126,6 +127,7 @@ def import_weights(
     check_outputs=None,
     tolerance: float = 1e-4,
     unsafe: bool = False,
+    flatten_order: str = "auto",
 ) -> ImportReport:
     """Fill a Keras model with the weights of `source`, converting layouts, and report.
 
@@ -151,6 +153,8 @@ def import_weights(
             an `nn.Module`, the module computes them.
         tolerance: the largest max-abs difference the check accepts.
         unsafe: allow Lambda layers in Keras model files.
+        flatten_order: how a PyTorch Linear after a Flatten is reordered: "auto" (C·H·W rows
+            to Keras' H·W·C, unless a Permute feeds the Flatten), "nchw" (always), "none".
 
     Returns:
         An ImportReport; `report.model` is the filled Keras model.
@@ -161,12 +165,17 @@ def import_weights(
             The error's `report` attribute holds the report so far.
         ModelLoadError: the source or target cannot be read.
     """
+    if flatten_order not in FLATTEN_ORDERS:
+        raise UsageError(
+            f"--flatten-order must be one of {', '.join(FLATTEN_ORDERS)}. Received: {flatten_order!r}",
+            "auto reorders PyTorch's C·H·W rows unless a Permute feeds the Flatten",
+        )
     model = _resolve_target(into, unsafe=unsafe)
     selector = compile_layers(layers)
     rules = parse_mapping(mapping)
     src = _read_source(source, unsafe=unsafe)
     rep = ImportReport(source=src.label)
-    plan = _match(src, model, rules, selector, rep)
+    plan = _match(src, model, rules, selector, rep, flatten_order)
     _finish(src, model, plan, selector, rep, strict=strict, skip_mismatched=skip_mismatched)
     rep.model = model
     if check_inputs is not None:
@@ -174,12 +183,13 @@ def import_weights(
             model, check_inputs, check_outputs, torch_module=src.module, tolerance=tolerance
         )
         if not rep.check["passed"]:
+            others = [o for o in FLATTEN_ORDERS if o != flatten_order]
             _raise(
                 rep,
                 f"the imported model's outputs differ from the reference by {rep.check['max_abs_diff']:.3g} "
                 f"(tolerance {tolerance:g})",
-                "check the layer order, activations, epsilons and the flatten order (see the report), "
-                "or raise --tolerance",
+                "check the layer order, activations and epsilons (see the report); if a Dense follows "
+                f"a Flatten, try --flatten-order {' or '.join(others)}; or raise --tolerance",
             )
     elif check_outputs is not None:
         raise UsageError(
@@ -344,7 +354,9 @@ class _Targets:
         return [e.path for e in self.weighted]
 
 
-def _match(src: _Source, model, rules, selector, rep: ImportReport) -> list[_Assignment]:
+def _match(
+    src: _Source, model, rules, selector, rep: ImportReport, flatten_order: str
+) -> list[_Assignment]:
     targets = _Targets(model)
     plan: list[_Assignment] = []
     for t in src.tensors:
@@ -388,13 +400,15 @@ def _match(src: _Source, model, rules, selector, rep: ImportReport) -> list[_Ass
             row["status"] = STATUS_NOT_SELECTED
             row["target"] = entry.path
             continue
-        assignment = _plan_tensor(t, src, entry, param, row)
+        assignment = _plan_tensor(t, src, entry, param, row, flatten_order)
         if assignment is not None:
             plan.append(assignment)
     return plan
 
 
-def _plan_tensor(t: SourceTensor, src: _Source, entry, param: str, row: dict) -> _Assignment | None:
+def _plan_tensor(
+    t: SourceTensor, src: _Source, entry, param: str, row: dict, flatten_order: str
+) -> _Assignment | None:
     layer = entry.layer
     cls = type(layer).__name__
     if not src.keras_native:
@@ -409,7 +423,9 @@ def _plan_tensor(t: SourceTensor, src: _Source, entry, param: str, row: dict) ->
             return None
         weight = weights[i]
     else:
-        wanted, value, conversion = convert(param, value, layer, entry.path, row)
+        wanted, value, conversion = convert(
+            param, value, layer, entry.path, row, flatten_order=flatten_order
+        )
         if wanted is None:
             return None
         weight = next((w for w in weights if short_name(w) == wanted), None)

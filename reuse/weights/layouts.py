@@ -6,11 +6,20 @@ PyTorch's (`weight`, `bias`, `running_mean`, `running_var`) are converted:
     Linear           (out, in)            -> Dense kernel (in, out)
     Linear after a Flatten of a (H, W, C) map: columns reordered from PyTorch's C·H·W to
                                              Keras' H·W·C flatten order, then transposed
+                                             (`flatten_order`: "auto" skips the reorder when a
+                                             Permute feeds the Flatten, "nchw" always reorders,
+                                             "none" never does)
     Conv1d/2d/3d     (out, in, k...)      -> (k..., in, out)
     depthwise conv   (in·mult, 1, k...)   -> (k..., in, mult)
     BatchNorm        weight, bias, running_mean, running_var -> gamma, beta, moving_mean,
                                              moving_variance (and a warning when eps differs)
     Embedding        (vocab, dim)         -> embeddings, unchanged
+    PReLU            (C,) per channel, (1,) shared -> alpha reshaped (or broadcast) to the
+                                             Keras alpha shape, e.g. (1, 1, C) with
+                                             shared_axes=[1, 2]
+    LayerNorm, GroupNorm weight, bias     -> gamma, beta
+    grouped conv     (out, in/groups, k...) -> (k..., in/groups, out), as any conv
+    ConvTranspose    (in, out, k...)      -> (k..., out, in), the conv transpose
 
 Recurrent layers are refused rather than filled with wrong values (their gate layouts differ).
 """
@@ -25,6 +34,9 @@ from reuse.core.errors import WeightImportError
 from reuse.surgery import layer_kinds
 
 TORCH_BN_EPS = 1e-5
+
+# How a Linear after a Flatten is reordered (`--flatten-order`).
+FLATTEN_ORDERS = ("auto", "nchw", "none")
 
 # Keras / TensorFlow parameter names, and the Keras weight each means.
 KERAS_PARAMS = {
@@ -68,7 +80,9 @@ def refuse_recurrent(layer, path: str, tensor_name: str) -> None:
         )
 
 
-def convert(param: str, value: np.ndarray, layer, path: str, row: dict):
+def convert(
+    param: str, value: np.ndarray, layer, path: str, row: dict, *, flatten_order: str = "auto"
+):
     """The Keras weight that parameter `param` of a source tensor fills, and its value in Keras layout.
 
     Args:
@@ -78,6 +92,7 @@ def convert(param: str, value: np.ndarray, layer, path: str, row: dict):
         path: the layer's path in the model, for messages.
         row: the report row of the tensor; its `note` is set when nothing fits, and its
             `name` is quoted in errors.
+        flatten_order: one of FLATTEN_ORDERS, for a Linear weight after a Flatten.
 
     Returns:
         (target weight name or None when nothing fits, the converted value, a description of
@@ -97,7 +112,7 @@ def convert(param: str, value: np.ndarray, layer, path: str, row: dict):
             f"parameter '{param}' is not a weight of '{path}' ({cls}: {', '.join(weights)})"
         )
         return None, value, None
-    return _torch_param(param, value, layer, cls, path, row)
+    return _torch_param(param, value, layer, cls, path, row, flatten_order)
 
 
 def _keras_param(param: str, value: np.ndarray, layer, cls: str):
@@ -114,7 +129,9 @@ def _keras_param(param: str, value: np.ndarray, layer, cls: str):
     return wanted, value, None
 
 
-def _torch_param(param: str, value: np.ndarray, layer, cls: str, path: str, row: dict):
+def _torch_param(
+    param: str, value: np.ndarray, layer, cls: str, path: str, row: dict, flatten_order: str
+):
     if param == "running_mean":
         return "moving_mean", value, "running_mean → moving_mean"
     if param == "running_var":
@@ -129,7 +146,9 @@ def _torch_param(param: str, value: np.ndarray, layer, cls: str, path: str, row:
     if cls == "Embedding":
         return "embeddings", value, None
     if cls == "Dense":
-        return _linear(value, layer)
+        return _linear(value, layer, flatten_order)
+    if cls == "PReLU":
+        return _prelu(value, layer)
     if cls in layer_kinds.CONV:
         if value.ndim < 3:
             return "kernel", value, None
@@ -144,11 +163,11 @@ def _torch_param(param: str, value: np.ndarray, layer, cls: str, path: str, row:
     )
 
 
-def _linear(value: np.ndarray, layer):
+def _linear(value: np.ndarray, layer, flatten_order: str = "auto"):
     """A PyTorch Linear weight (out, in) as a Dense kernel (in, out), in Keras flatten order."""
     if value.ndim != 2:
         return "kernel", value, None
-    flat = flatten_input_shape(layer)
+    flat = flatten_input_shape(layer, flatten_order)
     if flat is not None and int(np.prod(flat)) == value.shape[1] and len(flat) >= 2:
         # PyTorch flattens (C, H, W); Keras' Flatten after channels-last layers gives (H, W, C).
         c, spatial = flat[-1], flat[:-1]
@@ -160,6 +179,22 @@ def _linear(value: np.ndarray, layer):
             f"(out, C·{'·'.join('HWD'[: len(spatial)])}) → rows in Keras flatten order, transpose",
         )
     return "kernel", value.T.copy(), "transpose (out, in) → (in, out)"
+
+
+def _prelu(value: np.ndarray, layer):
+    """A PyTorch PReLU weight, (C,) per channel or (1,) shared, as the Keras alpha's shape."""
+    alpha = next((w for w in layer.weights if short_name(w) == "alpha"), None)
+    if alpha is None:
+        return "alpha", value, None
+    shape = tuple(int(d) for d in alpha.shape)
+    size = int(np.prod(shape))
+    if value.shape == shape:
+        return "alpha", value, None
+    if value.size == size:
+        return "alpha", value.reshape(shape).copy(), f"reshape {tuple(value.shape)} → {shape}"
+    if value.size == 1:
+        return "alpha", np.full(shape, value.reshape(()), value.dtype), f"broadcast (1,) → {shape}"
+    return "alpha", value, None
 
 
 def _depthwise(value: np.ndarray, layer):
@@ -178,14 +213,22 @@ def _depthwise(value: np.ndarray, layer):
     return wanted, v.copy(), "depthwise (in·mult, 1, k...) → (k..., in, mult)"
 
 
-def flatten_input_shape(layer) -> tuple | None:
-    """The per-sample input shape (H, W, C) of the Flatten layer feeding `layer`, or None."""
-    try:
-        history = layer.input._keras_history
-        op = history[0] if isinstance(history, tuple) else history.operation
-    except Exception:  # noqa: BLE001 - a layer used several times, or not in a graph
+def flatten_input_shape(layer, flatten_order: str = "auto") -> tuple | None:
+    """The per-sample input shape (H, W, C) of the Flatten feeding `layer`, when its rows need
+    PyTorch's C·H·W order turned into Keras' H·W·C; None when they do not.
+
+    Args:
+        layer: a Dense layer.
+        flatten_order: "auto" (reorder unless a Permute feeds the Flatten: the model already
+            orders its features itself, as MTCNN's `x.permute(0, 3, 2, 1)` does), "nchw"
+            (always reorder after a Flatten of a map), "none" (never reorder).
+    """
+    if flatten_order == "none":
         return None
+    op = _producer(lambda: layer.input)
     if type(op).__name__ != "Flatten":
+        return None
+    if flatten_order == "auto" and type(_producer(lambda: op.input)).__name__ == "Permute":
         return None
     try:
         shape = op.input.shape
@@ -195,6 +238,15 @@ def flatten_input_shape(layer) -> tuple | None:
     if len(dims) < 2 or any(d is None for d in dims):
         return None
     return tuple(int(d) for d in dims)
+
+
+def _producer(get_tensor):
+    """The layer that produced the symbolic tensor `get_tensor()` returns, or None."""
+    try:
+        history = get_tensor()._keras_history
+        return history[0] if isinstance(history, tuple) else history.operation
+    except Exception:  # noqa: BLE001 - a layer used several times, an input, not in a graph
+        return None
 
 
 def mismatch_hint(
