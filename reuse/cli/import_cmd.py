@@ -13,7 +13,8 @@ from reuse.surgery.layer_spec import ACTIVATIONS_LINE, ALIASES_HELP, ARCH_TOKENS
 SourceArg = Annotated[
     str | None,
     typer.Argument(
-        help="Weights: .keras/.h5 model, .weights.h5, .npz, .safetensors, .pt/.pth/.bin, or a "
+        help="Weights: .keras/.h5 model, .weights.h5, .npz, .safetensors, .pt/.pth/.bin, .onnx (its "
+        "initializers), or a "
         "TensorFlow checkpoint prefix. Omit it (or pass -) to use the model of the record on stdin.",
         show_default=False,
     ),
