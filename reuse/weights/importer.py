@@ -40,6 +40,7 @@ from reuse.weights.layouts import (
     FLATTEN_ORDERS,
     bn_epsilon_warnings,
     convert,
+    expand_torch_tensors,
     mismatch_hint,
     refuse_recurrent,
     short_name,
@@ -66,6 +67,7 @@ class SourceTensor:
     kind: str = "weight"
     layer: str | None = None  # Keras sources: the layer path
     index: int | None = None  # Keras sources: position among the layer's weights
+    origin: str | None = None  # how the tensor was made from the file's (split, stacked)
 
 
 @dataclass
@@ -225,7 +227,7 @@ def _read_source(source, *, unsafe: bool) -> _Source:
         return _keras_model_source(source, getattr(source, "name", "model"))
     if isinstance(source, dict):
         tensors = [SourceTensor(k, np.asarray(v)) for k, v in source.items()]
-        return _Source("dict", tensors, keras_native=False)
+        return _Source("dict", _expanded(tensors), keras_native=False)
     if type(source).__module__.startswith("torch") or hasattr(source, "state_dict"):
         return _torch_module_source(source)
     p = Path(source)
@@ -238,7 +240,15 @@ def _read_source(source, *, unsafe: bool) -> _Source:
     wf = weight_files.read_weight_file(p)
     tensors = [SourceTensor(t.name, t.value, t.kind, t.layer, t.index) for t in wf.tensors]
     native = wf.format in ("keras_h5", "keras_h5_legacy")
-    return _Source(str(p), tensors, keras_native=native)
+    return _Source(str(p), tensors if native else _expanded(tensors), keras_native=native)
+
+
+def _expanded(tensors: list[SourceTensor]) -> list[SourceTensor]:
+    """PyTorch-layout tensors with recurrent biases stacked and attention projections split
+    (`reuse.weights.layouts.expand_torch_tensors`); optimizer and bookkeeping tensors kept."""
+    weights = [(t.name, t.value) for t in tensors if t.kind == "weight"]
+    others = [t for t in tensors if t.kind != "weight"]
+    return [SourceTensor(n, v, origin=o) for n, v, o in expand_torch_tensors(weights)] + others
 
 
 def _is_keras_model_file(p: Path) -> bool:
@@ -266,7 +276,9 @@ def _keras_model_source(model, label: str) -> _Source:
 
 
 def _torch_module_source(module) -> _Source:
-    tensors = [SourceTensor(k, v.detach().cpu().numpy()) for k, v in module.state_dict().items()]
+    tensors = _expanded(
+        [SourceTensor(k, v.detach().cpu().numpy()) for k, v in module.state_dict().items()]
+    )
     eps = {
         name: float(m.eps)
         for name, m in module.named_modules()
@@ -367,7 +379,7 @@ def _match(
             "target": None,
             "target_shape": None,
             "conversion": None,
-            "note": None,
+            "note": t.origin,
         }
         rep.tensors.append(row)
         if t.kind != "weight":
@@ -416,6 +428,7 @@ def _plan_tensor(
     weights = list(layer.weights)
     value = t.value
     conversion = None
+    label = None  # the weight's name in the report: its own, or `query/kernel` in a sublayer
     if param.isdigit():
         i = int(param)
         if i >= len(weights):
@@ -428,12 +441,20 @@ def _plan_tensor(
         )
         if wanted is None:
             return None
-        weight = next((w for w in weights if short_name(w) == wanted), None)
+        weight = next(
+            (
+                w
+                for w in weights
+                if (w.path.endswith("/" + wanted) if "/" in wanted else short_name(w) == wanted)
+            ),
+            None,
+        )
         if weight is None:
             row["note"] = f"layer '{entry.path}' ({cls}) has no weight '{wanted}'"
             return None
+        label = wanted if "/" in wanted else None
     target_shape = tuple(int(d) for d in weight.shape)
-    row["target"] = f"{entry.path}/{short_name(weight)}"
+    row["target"] = f"{entry.path}/{label or short_name(weight)}"
     row["target_shape"] = list(target_shape)
     row["conversion"] = conversion
     if tuple(value.shape) != target_shape:

@@ -203,3 +203,60 @@ def test_a_failed_check_names_the_other_flatten_orders():
     assert "--flatten-order auto or none" in err.value.hint
     with pytest.raises(UsageError, match="auto, nchw, none"):
         import_weights(_state(net), model, flatten_order="hwc")
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_recurrent_layers_with_their_gate_orders_and_two_biases(kind):
+    import keras
+    from torch import nn
+
+    torch_cls = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[kind]
+    net = nn.Module()
+    net.rnn = torch_cls(4, 5, batch_first=True)
+    _randomize(net)
+    keras_cls = {"LSTM": keras.layers.LSTM, "GRU": keras.layers.GRU, "RNN": keras.layers.SimpleRNN}
+    model = _model((6, 4), keras_cls[kind](5, return_sequences=True, name="rnn"))
+    rep = import_weights(net, model, strict=True)
+    x = _x(3, 6, 4)
+    with torch.no_grad():
+        want = net.rnn(torch.from_numpy(x))[0].numpy()
+    assert np.max(np.abs(np.asarray(rep.model(x)) - want)) < TOL
+    bias = next(r for r in rep.tensors if r["target"] == "rnn/bias")
+    assert "stacked" in bias["note"]
+
+
+def test_a_gru_without_reset_after_and_a_stacked_layer_are_not_filled_wrongly():
+    import keras
+    from torch import nn
+
+    gru = nn.GRU(4, 5, batch_first=True)
+    model = _model((6, 4), keras.layers.GRU(5, reset_after=False, name="gru"))
+    with pytest.raises(WeightImportError, match="recurrent"):
+        import_weights({f"gru.{k}": v.detach().numpy() for k, v in gru.state_dict().items()}, model)
+    two = nn.LSTM(4, 5, num_layers=2, batch_first=True)
+    model = _model((6, 4), keras.layers.LSTM(5, name="lstm"))
+    rep = import_weights(
+        {f"lstm.{k}": v.detach().numpy() for k, v in two.state_dict().items()}, model
+    )
+    row = next(r for r in rep.tensors if r["name"] == "lstm.weight_ih_l1")
+    assert row["status"] == "unused" and "--map" in row["note"]
+
+
+def test_multihead_attention():
+    import keras
+    from torch import nn
+
+    net = nn.Module()
+    net.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+    _randomize(net)
+    inp = keras.Input((5, 8))
+    mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, name="attn")
+    model = keras.Model(inp, mha(inp, inp))
+    rep = import_weights(net, model, strict=True)
+    x = _x(2, 5, 8)
+    with torch.no_grad():
+        xt = torch.from_numpy(x)
+        want = net.attn(xt, xt, xt, need_weights=False)[0].numpy()
+    assert np.max(np.abs(np.asarray(rep.model(x)) - want)) < TOL
+    targets = {r["name"]: r["target"] for r in rep.tensors}
+    assert targets["attn.k_proj_weight"] == "attn/key/kernel"
