@@ -9,8 +9,8 @@ initializer that lost its name in export (`onnx::MatMul_123`) can be renamed wit
 Initializers that are not floating point (shape and index constants) are bookkeeping, not
 weights. External data files next to the model are read by `onnx.load`.
 
-    wf = read_onnx(Path("mlp.onnx"), names_only=False)
-    [(t.name, t.shape) for t in wf.tensors]   # [("fc1.weight", (7, 8)), ...]
+    tensors, notes = read_onnx(Path("mlp.onnx"), names_only=False)
+    [(t["name"], t["shape"]) for t in tensors]   # [("fc1.weight", (7, 8)), ...]
 """
 
 from __future__ import annotations
@@ -24,18 +24,21 @@ from reuse.core.errors import ModelLoadError
 ONNX_INSTALL = "pip install 'keras-reuse[onnx]' (or: pip install onnx)"
 
 
-def read_onnx(p: Path, names_only: bool):
-    """The initializers of the ONNX model `p` as a `reuse.formats.weight_files.WeightFile`.
+def read_onnx(p: Path, names_only: bool) -> tuple[list[dict], list[str]]:
+    """The initializers of the ONNX model `p`, and notes about the file.
 
     Args:
         p: an `.onnx` file.
         names_only: read names, shapes and dtypes only (values stay None).
 
+    Returns:
+        ([{"name", "shape", "dtype", "kind", "value"}], [notes]); `kind` is "weight" for
+        floating-point initializers, else "bookkeeping". `reuse.formats.weight_files` makes
+        them a WeightFile.
+
     Raises:
         ModelLoadError: the onnx package is missing, or the file is not a readable ONNX model.
     """
-    from reuse.formats.weight_files import TensorInfo, WeightFile, layout_from_names
-
     try:
         import onnx
         from onnx import numpy_helper
@@ -56,7 +59,13 @@ def read_onnx(p: Path, names_only: bool):
         value = None if names_only else np.asarray(numpy_helper.to_array(init))
         kind = "weight" if np.issubdtype(dtype, np.floating) else "bookkeeping"
         tensors.append(
-            TensorInfo(init.name, tuple(int(d) for d in init.dims), str(dtype), kind, value=value)
+            {
+                "name": init.name,
+                "shape": tuple(int(d) for d in init.dims),
+                "dtype": str(dtype),
+                "kind": kind,
+                "value": value,
+            }
         )
     if not tensors:
         raise ModelLoadError(
@@ -66,5 +75,4 @@ def read_onnx(p: Path, names_only: bool):
     notes = [
         f"opset {', '.join(str(o.version) for o in model.opset_import)}; producer {model.producer_name or '?'}"
     ]
-    weights = [t.name for t in tensors if t.kind == "weight"]
-    return WeightFile(str(p), "onnx", layout_from_names(weights), tensors, notes)
+    return tensors, notes

@@ -299,7 +299,7 @@ def _read_keras_h5_legacy(p: Path, names_only: bool) -> WeightFile:
 # --- .npz and .safetensors -----------------------------------------------------------------
 
 
-def layout_from_names(names) -> str:
+def _layout_from_names(names) -> str:
     """PyTorch vocabulary (`weight`, `running_mean`) means PyTorch layout; else Keras layout."""
     torch_words = ("weight", "running_mean", "running_var", "num_batches_tracked")
     for n in names:
@@ -311,7 +311,10 @@ def layout_from_names(names) -> str:
 def _read_onnx(p: Path, names_only: bool) -> WeightFile:
     from reuse.formats.onnx_file import read_onnx
 
-    return read_onnx(p, names_only)
+    found, notes = read_onnx(p, names_only)
+    tensors = [TensorInfo(**t) for t in found]
+    layout = _layout_from_names(t.name for t in tensors if t.kind == "weight")
+    return WeightFile(str(p), "onnx", layout, tensors, notes)
 
 
 def _read_npz(p: Path, names_only: bool) -> WeightFile:
@@ -332,7 +335,7 @@ def _read_npz(p: Path, names_only: bool) -> WeightFile:
         raise ModelLoadError(
             f"cannot read {p} as .npz ({err})", "check that the file is complete"
         ) from None
-    return WeightFile(str(p), "npz", layout_from_names(t.name for t in tensors), tensors, [])
+    return WeightFile(str(p), "npz", _layout_from_names(t.name for t in tensors), tensors, [])
 
 
 def _read_safetensors(p: Path, names_only: bool) -> WeightFile:
@@ -360,7 +363,7 @@ def _read_safetensors(p: Path, names_only: bool) -> WeightFile:
             "check that the file is complete",
         ) from None
     return WeightFile(
-        str(p), "safetensors", layout_from_names(t.name for t in tensors), tensors, []
+        str(p), "safetensors", _layout_from_names(t.name for t in tensors), tensors, []
     )
 
 

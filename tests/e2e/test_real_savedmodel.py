@@ -5,37 +5,25 @@ Skips when basic-pitch (installed with --no-deps: the model only) is absent."""
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers import last_record, shell
+from tests.helpers import ROOT, last_record, shell
+
+sys.path.insert(0, str(ROOT / "examples"))
+import tones as tones_example  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
-def _nmp() -> Path | None:
-    spec = importlib.util.find_spec("basic_pitch")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "saved_models/icassp_2022/nmp"
-    return path if (path / "saved_model.pb").exists() else None
-
-
-NMP = _nmp()
+NMP = tones_example.basic_pitch_model()
 
 
 def tones(path: Path, n: int, seed: int) -> Path:
-    """n clips of 43844 samples at 22050 Hz: a noisy sine near 220 Hz (class 0) or 880 Hz (class 1)."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    f = np.where(y == 0, 220.0, 880.0) * rng.uniform(0.97, 1.03, n)
-    t = np.arange(43844) / 22050.0
-    x = 0.5 * np.sin(2 * np.pi * f[:, None] * t[None]) + 0.05 * rng.normal(size=(n, t.size))
-    np.savez(path, x=x.astype("float32")[..., None], y=y.astype("int64"))
-    return path
+    return tones_example.save_tones(path, n, seed)
 
 
 @pytest.mark.skipif(NMP is None, reason="basic-pitch is not installed")
