@@ -1,16 +1,14 @@
 """Models with several outputs and SavedModel blocks: `--output-key` in cache-features,
 finetune, lr-find and check; `inspect` listing inputs and outputs; a tuned model on a
-SavedModel block that reloads from another directory without --unsafe; a multi-input
-SavedModel refused with its inputs named."""
+SavedModel block (tests/e2e/test_savedmodel_block_elsewhere.py: it reloads from another
+directory without --unsafe); a multi-input SavedModel refused with its inputs named."""
 
 from __future__ import annotations
-
-import shutil
 
 import numpy as np
 import pytest
 
-from tests.helpers import classification_data, cli, last_record, save_npz, shell
+from tests.helpers import classification_data, cli, last_record, save_npz
 
 
 @pytest.fixture(scope="module")
@@ -87,40 +85,6 @@ def test_cache_then_finetune_on_one_output_without_a_cut(
     assert result.exit_code == 0, result.stderr
     rec = last_record(result.stdout)
     assert rec["cut"] == "savedmodel" and "output_key" not in rec
-
-
-def test_tuned_model_on_a_savedmodel_reloads_elsewhere_without_unsafe(
-    two_output_savedmodel, train_npz, tmp_path
-):
-    project = tmp_path / "project"
-    (project / "out").mkdir(parents=True)
-    shutil.copytree(two_output_savedmodel, project / "base")
-    shutil.copy(train_npz, project / "train.npz")
-    # Relative paths, run from inside the project.
-    result = shell(
-        "reuse finetune base --output-key coarse --data train.npz --epochs 2 -o out/tuned.keras --json",
-        cwd=project,
-    )
-    assert result.returncode == 0, result.stderr
-    other = tmp_path / "elsewhere"
-    other.mkdir()
-    result = shell(
-        f"reuse evaluate {project / 'out' / 'tuned.keras'} --data {train_npz} --json", cwd=other
-    )
-    assert result.returncode == 0, result.stderr
-    acc = last_record(result.stdout)["metrics"]["accuracy"]
-    # The project moved as a whole: the SavedModel is found relative to the model file.
-    moved = tmp_path / "moved"
-    shutil.move(project, moved)
-    result = shell(
-        f"reuse evaluate {moved / 'out' / 'tuned.keras'} --data {train_npz} --json", cwd=other
-    )
-    assert result.returncode == 0, result.stderr
-    assert last_record(result.stdout)["metrics"]["accuracy"] == pytest.approx(acc)
-    # Without its SavedModel the error says where it looked.
-    shutil.rmtree(moved / "base")
-    result = shell(f"reuse evaluate {moved / 'out' / 'tuned.keras'} --data {train_npz}", cwd=other)
-    assert result.returncode != 0 and "SavedModel block cannot be found" in result.stderr
 
 
 def test_inspect_lists_every_input_and_output(two_output_savedmodel, tmp_path):
