@@ -46,23 +46,22 @@ _LOAD_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("_LOAD_D
 
 
 @contextlib.contextmanager
+def _folder_of(var: contextvars.ContextVar, path: str | os.PathLike):
+    token = var.set(Path(path).resolve().parent)
+    try:
+        yield
+    finally:
+        var.reset(token)
+
+
 def saving_to(target: str | os.PathLike):
     """While a model is saved to `target`, SavedModel paths are stored relative to its folder."""
-    token = _SAVE_DIR.set(Path(target).resolve().parent)
-    try:
-        yield
-    finally:
-        _SAVE_DIR.reset(token)
+    return _folder_of(_SAVE_DIR, target)
 
 
-@contextlib.contextmanager
 def loading_from(path: str | os.PathLike):
     """While a model file is loaded from `path`, relative SavedModel paths resolve against its folder."""
-    token = _LOAD_DIR.set(Path(path).resolve().parent)
-    try:
-        yield
-    finally:
-        _LOAD_DIR.reset(token)
+    return _folder_of(_LOAD_DIR, path)
 
 
 def _is_savedmodel(path: Path) -> bool:
