@@ -37,7 +37,7 @@ def select_output(model, output_key: str):
     import keras
 
     names = output_names(model)
-    if len(names) == 1 and _block_key(model) == output_key:
+    if len(names) == 1 and block_output_key(model) == output_key:
         return model
     if output_key not in names:
         raise ModelLoadError(
@@ -49,7 +49,8 @@ def select_output(model, output_key: str):
     return keras.Model(model.inputs, model.outputs[names.index(output_key)], name=model.name)
 
 
-def _block_key(model) -> str | None:
+def block_output_key(model) -> str | None:
+    """The output key of the model's SavedModel block (`--output-key` it was loaded with), or None."""
     from reuse.formats.savedmodel_block import SavedModelBlock
 
     return next(

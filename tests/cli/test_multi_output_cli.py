@@ -157,3 +157,29 @@ def test_a_multi_input_savedmodel_is_refused_with_its_inputs_named(tmp_path):
     result = cli(["check", tmp_path / "two_in", "--data", tmp_path / "d.npz"])
     assert result.exit_code != 0
     assert "takes 2 inputs (audio: float32 (None, 3), extra: float32 (None, 2))" in result.stderr
+
+
+def test_a_cache_of_one_output_is_refused_for_another(two_output_savedmodel, train_npz, tmp_path):
+    cache = tmp_path / "f.h5"
+    args = ["--data", train_npz]
+    result = cli(
+        ["cache-features", two_output_savedmodel, *args, "--output-key", "fine", "-o", cache]
+    )
+    assert result.exit_code == 0, result.stderr
+    result = cli(
+        [
+            "finetune",
+            two_output_savedmodel,
+            *args,
+            "--output-key",
+            "coarse",
+            "--features",
+            cache,
+            "--epochs",
+            "1",
+            "-o",
+            tmp_path / "t.keras",
+        ]
+    )
+    assert result.exit_code != 0 and "architecture up to the taps differs" in result.stderr
+    assert "--output-key coarse" in result.stderr  # the rebuild hint keeps the output
