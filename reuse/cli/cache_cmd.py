@@ -9,7 +9,7 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli import training_options as T
-from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command
+from reuse.cli.common import JsonOpt, ModelArg, OutputKeyOpt, SeedOpt, UnsafeOpt, command
 
 
 @command
@@ -81,6 +81,7 @@ def cache_features_command(
         ),
     ] = False,
     image_shape: T.ImageShapeOpt = None,
+    output_key: OutputKeyOpt = None,
     unsafe: UnsafeOpt = False,
     json_flag: JsonOpt = False,
 ) -> None:
@@ -109,6 +110,7 @@ def cache_features_command(
     from reuse.core.atomic import check_output_path
     from reuse.core.naming import default_output
     from reuse.formats.model_io import load_model
+    from reuse.formats.outputs import require_single_output
 
     if input_views and not (augment and views):
         from reuse.core.errors import UsageError
@@ -136,7 +138,9 @@ def cache_features_command(
             "no data given", "pass --data DATA (the rows to run through the frozen layers)"
         )
     dataset = D.data_options_from(locals()).load()
-    keras_model = load_model(model_path, unsafe=unsafe)
+    output_key = output_key or (upstream or {}).get("output_key")
+    keras_model = load_model(model_path, unsafe=unsafe, output_key=output_key)
+    require_single_output(keras_model)
     taps = [t.strip() for t in at.split(",") if t.strip()] if at else None
     result = cache_features(
         keras_model,
@@ -174,6 +178,7 @@ def cache_features_command(
         augment=result.augment,
         views=views or None,
         input_views=input_views or None,
+        output_key=output_key,
     )
     emit_record(
         rec,

@@ -42,6 +42,14 @@ UnsafeOpt = Annotated[
         help="Allow models that run stored code (Lambda layers). Only for files you trust.",
     ),
 ]
+OutputKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output-key",
+        help="The output to reuse of a model with several: a SavedModel signature's output "
+        "name or a Keras output layer's name (`reuse inspect MODEL` lists them).",
+    ),
+]
 SeedOpt = Annotated[
     int | None,
     typer.Option(
