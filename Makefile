@@ -5,7 +5,9 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-PIP := $(BIN)/python -m pip install --quiet
+# setuptools prints an "Editable installation" box (a UserWarning) on every editable install of a
+# flat-layout project; it says nothing about this one.
+PIP := PYTHONWARNINGS=ignore::UserWarning $(BIN)/python -m pip install --quiet
 DEMO_STAMP := $(VENV)/.demo-installed
 TEST_STAMP := $(VENV)/.test-installed
 DOCS_STAMP := $(VENV)/.docs-installed
