@@ -15,7 +15,7 @@ way (layer names and parameter counts are identical, trained weights may differ)
     resnet.keras             a block with a skip connection: stem -> branch_a -> add (+ stem)
     broken.keras             base.keras with ReLU and a dead first layer (bias -100): `reuse check`
     transfer.keras           MobileNetV2 (alpha 0.35, 32 x 32, random weights: no download)
-                             inside a Sequential, frozen, with a new head
+                             inside a Sequential, frozen, then `gap` and `output`
     mlp.pt, y_torch.npy      a PyTorch MLP's state dict and its outputs on x.npy (only when
                              PyTorch is installed)
 
@@ -69,6 +69,21 @@ def make_models(out: Path) -> None:
     from reuse.formats.model_io import save_model
 
     keras.utils.set_random_seed(0)
+    # First, so that the base's own input layer gets Keras' first name (`input_layer`).
+    base = keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=None
+    )
+    base.trainable = False
+    transfer = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            base,
+            layers.GlobalAveragePooling2D(name="gap"),
+            layers.Dense(3, activation="softmax", name="output"),
+        ],
+        name="transfer",
+    )
+    save_model(transfer, out / "transfer.keras")
 
     def mlp(activation: str, name: str) -> keras.Model:
         inputs = keras.Input((8,))
@@ -107,15 +122,6 @@ def make_models(out: Path) -> None:
     outputs = layers.Dense(3, activation="softmax", name="output")(added)
     save_model(keras.Model(inputs, outputs, name="resnet"), out / "resnet.keras")
 
-    base = keras.applications.MobileNetV2(
-        input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=None, pooling="avg"
-    )
-    base.trainable = False
-    transfer = keras.Sequential(
-        [keras.Input((32, 32, 3)), base, layers.Dense(3, activation="softmax", name="head")],
-        name="transfer",
-    )
-    save_model(transfer, out / "transfer.keras")
 
 
 def make_torch(out: Path) -> None:

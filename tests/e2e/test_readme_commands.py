@@ -44,3 +44,19 @@ def test_readme_examples_run_after_the_demo(tmp_path):
     ):
         assert (tmp_path / "demo" / name).exists(), name
     assert (tmp_path / "demo" / "p.tuned.keras").exists()
+
+
+def test_doc_files_make_what_the_docs_name(tmp_path):
+    """examples/doc_files.py writes the files the docs use, with the layers the docs show."""
+    made = shell(f"python examples/doc_files.py {tmp_path}", ROOT, timeout=600)
+    assert made.returncode == 0, made.stderr
+    assert "absl" not in made.stderr and "oneDNN" not in made.stderr, made.stderr
+    names = ["base.keras", "model.keras", "train.npz", "valid.npz", "test.npz", "d.npz", "x.npy"]
+    names += ["y.npy", "table.csv", "convnet.keras", "resnet.keras", "broken.keras"]
+    for name in [*names, "transfer.keras", "photos/cat"]:
+        assert (tmp_path / name).exists(), name
+    for model, total in (("base.keras", "243"), ("convnet.keras", "379")):
+        shown = shell(f"reuse inspect {model}", tmp_path)
+        assert f"Total params: {total}" in shown.stdout, shown.stdout
+    csv = shell("reuse inspect transfer.keras --format csv", tmp_path).stdout.splitlines()
+    assert csv[1].startswith(",mobilenetv2_0.35_32,Functional,Nonex1x1x1280,410208,False")
