@@ -16,7 +16,7 @@ EXAMPLES = """Examples:
   reuse inspect models/digits_0to4.keras
   reuse freeze models/digits_0to4.keras --upto hidden2 -o frozen.keras
   reuse cache-features frozen.keras --data train.npz -o feats.h5
-  reuse finetune frozen.keras --features feats.h5 --data train.npz --val valid.npz
+  reuse finetune frozen.keras --features feats.h5 --data train.npz
   reuse evaluate frozen.tuned.keras --data test.npz
 
 `reuse COMMAND --help` lists a command's options. `python -m reuse.data.demo DIR` writes the
