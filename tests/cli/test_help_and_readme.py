@@ -226,7 +226,8 @@ def test_version_short_and_long():
 def test_shell_completion_script_and_answers():
     from tests.helpers import shell
 
-    script = shell("python -m reuse --show-completion bash", ROOT)
+    # `; true` keeps bash as the parent process: Typer detects the shell from it.
+    script = shell("python -m reuse --show-completion; true", ROOT)
     assert script.returncode == 0 and "_REUSE_COMPLETE" in script.stdout, script.stderr
     answer = shell(
         "reuse",
