@@ -15,23 +15,27 @@ DOCS_STAMP := $(VENV)/.docs-installed
 .PHONY: demo test test-slow docs bench lint format clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PIP) --upgrade pip
+	@echo "Creating $(VENV)"
+	@$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	@$(PIP) --upgrade pip
 
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
-	$(PIP) -e '.[demo]'
+	@echo "Installing reuse and scikit-learn into $(VENV) (once: about 370 MB to download, 1.8 GB on disk)"
+	@$(PIP) -e '.[demo]'
 	@touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(PIP) -e '.[test]'
-	$(PIP) 'torch>=2.1,<=2.14.1' || echo "torch not installed: PyTorch tests will skip"
-	# tf_keras reads legacy tf.keras files; --no-deps keeps it from replacing tensorflow-cpu.
-	$(PIP) --no-deps 'tf_keras~=2.21.0' || echo "tf_keras not installed: legacy-format tests will skip"
+	@echo "Installing reuse, the test tools, PyTorch and tf_keras into $(VENV) (once: about 3.3 GB to download, 7.2 GB on disk)"
+	@$(PIP) -e '.[test]'
+	@$(PIP) 'torch>=2.1,<=2.14.1' || echo "torch not installed: PyTorch tests will skip"
+	@# tf_keras reads legacy tf.keras files; --no-deps keeps it from replacing tensorflow-cpu.
+	@$(PIP) --no-deps 'tf_keras~=2.21.0' || echo "tf_keras not installed: legacy-format tests will skip"
 	@touch $@ $(DEMO_STAMP)
 
 # The `docs` extra alone: building the site needs no TensorFlow.
 $(DOCS_STAMP): pyproject.toml | $(BIN)/python
-	$(PIP) 'mkdocs>=1.6'
+	@echo "Installing MkDocs into $(VENV) (once)"
+	@$(PIP) 'mkdocs>=1.6'
 	@touch $@
 
 demo: $(DEMO_STAMP)
