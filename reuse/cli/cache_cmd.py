@@ -9,7 +9,9 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli import training_options as T
-from reuse.cli.common import JsonOpt, ModelArg, OutputKeyOpt, SeedOpt, UnsafeOpt, command
+from reuse.cli.common import JsonOpt, ModelArg, OutputKeyOpt, UnsafeOpt, command, seed_option
+
+SeedOpt = seed_option("the rows --limit and --per-class pick, and the augmented --views")
 
 
 @command

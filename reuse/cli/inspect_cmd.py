@@ -70,7 +70,15 @@ def inspect_command(
     extra = {"path": str(path), "kind": result.kind, **result.totals}
     if result.info:
         extra["info"] = result.info
-    render_rows(result.rows, result.columns, fmt_value, title=f"{path}", footer=footer, extra=extra)
+    render_rows(
+        result.rows,
+        result.columns,
+        fmt_value,
+        title=f"{path}",
+        footer=footer,
+        extra=extra,
+        pad_edge=result.kind != "cache",  # a cache's seven columns fit 80 only without it
+    )
 
 
 def _io_lines(info: dict) -> list[str]:
