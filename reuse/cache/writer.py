@@ -150,6 +150,10 @@ _RESUME_KEYS = (
     "views",
     "augment_seed",
     "image_shape",
+    "shard",
+    "shard_start",
+    "shard_stop",
+    "total_rows",
 )
 
 
@@ -170,6 +174,7 @@ def cache_features(
     views: int = 0,
     image_shape: tuple | None = None,
     seed: int = 0,
+    shard: tuple[int, int] | None = None,
 ) -> CacheResult:
     """Run the layers below `taps` once over `data` and stream their outputs to HDF5.
 
@@ -195,6 +200,10 @@ def cache_features(
         image_shape: (H, W, C) that flat rows are viewed as for image augmentations.
         seed: seeds the views; view k of the rows at offset o depends on (seed, o, k) only,
             so `resume` gives the same file as an uninterrupted run.
+        shard: (i, n): cache only shard i of n, the contiguous rows
+            `reuse.cache.shards.shard_range(len(data), i, n)`, into `output` as a part file
+            (fingerprint and data identity of the whole cache); join the parts with
+            `reuse.cache.shards.merge_parts`. The views of a shard are drawn per shard.
 
     Returns:
         A CacheResult.
@@ -232,6 +241,12 @@ def cache_features(
             f"model {model.name} has {len(model.inputs)} inputs",
             "cache-features handles single-input models",
         )
+    whole = data
+    if shard is not None:
+        from reuse.cache.shards import shard_range
+
+        start, stop = shard_range(len(whole), *shard)
+        data = whole.subset(np.arange(start, stop), f"shard {shard[0]}/{shard[1]}")
     n = len(data)
     if n == 0:
         raise DataError(
@@ -279,8 +294,12 @@ def cache_features(
     }
     fp = fingerprint(model, paths, graph)
     attrs = _plan_attrs(
-        model, paths, fp, data, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path
+        model, paths, fp, whole, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path
     )
+    if shard is not None:
+        from reuse.cache.shards import shard_attrs
+
+        attrs.update(shard_attrs(*shard, start, stop, len(whole)), rows=n)
     augmenter = None
     if spec:
         from reuse.augment.pipeline import build_augmenter, infer_value_range
