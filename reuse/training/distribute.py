@@ -131,7 +131,9 @@ def _has_chief(resolver) -> bool:
 
 def is_multi_worker(strategy) -> bool:
     """Whether `strategy` spans several processes (a `MultiWorkerMirroredStrategy`)."""
-    return type(strategy).__name__.startswith("MultiWorkerMirrored")
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
 def scope(strategy):
