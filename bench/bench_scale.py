@@ -113,7 +113,11 @@ def run() -> list[dict]:
         _python(_SETUP, d)
         local = _python(_CACHE, d, "big", "local", 1, 0)
         rows.append(
-            dict(name="cache local engine, 1 process", value=local["rows"] / local["work"], unit="rows/s")
+            dict(
+                name="cache local engine, 1 process",
+                value=local["rows"] / local["work"],
+                unit="rows/s",
+            )
         )
         if has_ray:
             one = _python(_CACHE, d, "big", "ray", 1, 2)

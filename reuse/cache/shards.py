@@ -21,27 +21,12 @@ import os
 import re
 from pathlib import Path
 
-from reuse.cache.layout import attr_value, part_path
+from reuse.cache.layout import SETTINGS_ATTRS, attr_value, part_path
 from reuse.core.errors import CacheIncomplete, CacheMismatch, UsageError
 
 SHARD_ATTRS = ("shard", "shard_start", "shard_stop", "total_rows")
 # Root attributes that must agree between the parts of one cache.
-_SAME = (
-    "fingerprint",
-    "taps",
-    "tap_shapes",
-    "tap_dtypes",
-    "data_identity",
-    "class_map",
-    "batch_size",
-    "compression",
-    "input_adapter",
-    "augment",
-    "views",
-    "augment_seed",
-    "image_shape",
-    "total_rows",
-)
+_SAME = (*SETTINGS_ATTRS, "tap_shapes", "tap_dtypes", "class_map", "total_rows")
 
 
 def parse_shard(spec: str) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from reuse.cache.fingerprints import fingerprint
 from reuse.cache.layout import (
     CACHE_MARK,
     FORMAT_VERSION,
+    SETTINGS_ATTRS,
     attr_value,
     parse_compression,
     part_path,
@@ -138,23 +139,7 @@ def _plan_attrs(
 
 
 # Attributes that must agree for --resume to continue a partial file.
-_RESUME_KEYS = (
-    "fingerprint",
-    "taps",
-    "data_identity",
-    "rows",
-    "batch_size",
-    "compression",
-    "input_adapter",
-    "augment",
-    "views",
-    "augment_seed",
-    "image_shape",
-    "shard",
-    "shard_start",
-    "shard_stop",
-    "total_rows",
-)
+_RESUME_KEYS = (*SETTINGS_ATTRS, "rows", "shard", "shard_start", "shard_stop", "total_rows")
 
 
 def cache_features(

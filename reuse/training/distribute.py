@@ -194,6 +194,20 @@ def chunk_bounds(rows: int, batch_size: int, replicas: int) -> np.ndarray:
     return np.stack(bounds).astype(np.int64)
 
 
+def one_step(model, augment, x, y):
+    """One training step on the batch (x, y), traced into the compiled loops of
+    `fit_arrays` on one device and in each replica: the augmentation (if any), then the
+    model's own `train_step`. Returns a scalar bool tensor: whether the batch's loss is finite.
+    """
+    import tensorflow as tf
+
+    batch = (x, y) if augment is None else augment(x, y)
+    logs = model.train_step(batch)
+    if "loss" not in logs:
+        return tf.constant(True)
+    return tf.reduce_all(tf.math.is_finite(logs["loss"]))
+
+
 class ReplicatedSteps:
     """The training and evaluation steps of `fit_arrays` under a `tf.distribute` strategy.
 
@@ -215,12 +229,8 @@ class ReplicatedSteps:
         self.iterator = None
 
         def replica_step(x, y):
-            batch = (x, y)
-            if augment is not None:
-                batch = augment(*batch)
-            logs = model.train_step(batch)
-            loss = logs.get("loss", tf.constant(0.0))
-            return tf.cast(tf.logical_not(tf.reduce_all(tf.math.is_finite(loss))), tf.float32)
+            finite = one_step(model, augment, x, y)
+            return tf.cast(tf.logical_not(finite), tf.float32)
 
         @tf.function
         def train_steps(iterator, count):

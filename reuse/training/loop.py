@@ -99,6 +99,8 @@ class LocalSteps:
     def __init__(self, model, x_all, y_all, batch_size, *, views, augment, validation):
         import tensorflow as tf
 
+        from reuse.training.distribute import one_step
+
         self.steps = max(1, math.ceil(int(y_all.shape[0]) / batch_size))
         self._order = self._view = None
         self._first = 0
@@ -108,11 +110,8 @@ class LocalSteps:
             source = x_all[view] if views else x_all
             for step in tf.range(first, first + count):
                 rows_now = order[step * batch_size : (step + 1) * batch_size]
-                batch = (tf.gather(source, rows_now), tf.gather(y_all, rows_now))
-                if augment is not None:
-                    batch = augment(*batch)
-                logs = model.train_step(batch)
-                if "loss" in logs and not tf.reduce_all(tf.math.is_finite(logs["loss"])):
+                x_now, y_now = tf.gather(source, rows_now), tf.gather(y_all, rows_now)
+                if not one_step(model, augment, x_now, y_now):
                     break
             return model.get_metrics_result()
 
