@@ -158,7 +158,8 @@ def adopt(model, strategy):
     """
     import keras
 
-    if getattr(model, "distribute_strategy", None) is strategy:
+    # Keras records the strategy whose scope a model was made in (None: none).
+    if getattr(model, "_distribute_strategy", None) is strategy:
         return model
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())

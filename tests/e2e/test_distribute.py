@@ -171,3 +171,37 @@ def test_two_workers_over_loopback_equal_one_process(task, one_device):
     assert "not the chief" in (task / "w1.err").read_text()
     assert (task / "w1.out").read_text().strip() == ""  # the chief alone writes and records
     _assert_close(_weights(task / "multi.keras"), _weights(one_device[0]))
+
+
+def test_library_finetune_clones_a_model_made_outside_the_strategy(tmp_path):
+    """`finetune(model, strategy=...)` with a model built outside the scope: it trains a
+    replicated clone (the caller's model is left as it was) and matches a run without one."""
+    import tensorflow as tf
+
+    import reuse
+    from reuse.training.distribute import ReplicatedSteps
+
+    x, y = classification_data(n=64)
+    plain = reuse.finetune(frozen_mlp(upto=2), (x, y), epochs=2, seed=0, batch_size=16)
+    outside = frozen_mlp(upto=2)
+    before = [w.copy() for w in outside.get_weights()]
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    seen = []
+    original = ReplicatedSteps.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append(self)
+        original(self, *args, **kwargs)
+
+    ReplicatedSteps.__init__ = spy
+    try:
+        mirrored = reuse.finetune(
+            frozen_mlp(upto=2), (x, y), epochs=2, seed=0, batch_size=16, strategy=strategy
+        )
+    finally:
+        ReplicatedSteps.__init__ = original
+    assert seen, "the replicated steps ran"
+    assert mirrored.model._distribute_strategy is strategy
+    _assert_close(mirrored.model.get_weights(), plain.model.get_weights())
+    for a, b in zip(outside.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
