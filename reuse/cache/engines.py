@@ -182,7 +182,8 @@ def cache_with_ray(
 
     Returns:
         {"path", "rows", "parts", "taps", "fingerprint", "shards_run", "shards_kept",
-        "seconds", "ray_start_seconds", "actors"}.
+        "seconds", "ray_start_seconds", "actors", "shard_seconds"}; `shard_seconds` lists
+        (shard, seconds, actor pid) of the work inside the actors (model loading excluded).
 
     Raises:
         UsageError: Ray missing, or `workers` / `shards` < 1.
@@ -246,6 +247,7 @@ def cache_with_ray(
         shards_run=sorted(int(r["shard"]) for r in done if not r["kept"]),
         shards_kept=sorted(int(r["shard"]) for r in done if r["kept"]),
         actors=len({int(r["pid"]) for r in done}),
+        shard_seconds=[(int(r["shard"]), float(r["seconds"]), int(r["pid"])) for r in done],
         seconds=time.perf_counter() - started,
         ray_start_seconds=ray_start,
     )
