@@ -143,6 +143,13 @@ def finetune(
         return _finetune(model, data, val, features, options, checkpoint_dir, resume)
     from reuse.training.distribute import adopt, is_multi_worker
 
+    if is_multi_worker(strategy) and options.stage_lr == "find" and options.unfreeze == "gradual":
+        raise UsageError(
+            "--stage-lr find is not available with --distribute multi-worker: its sweep runs "
+            "Keras' own train_on_batch, which keras-team/keras#20585 reports broken under "
+            "MultiWorkerMirroredStrategy",
+            "use --stage-lr div (the default) or set --lr",
+        )
     if options.seed is None and is_multi_worker(strategy):
         # Every worker must shuffle alike: the order of epoch e comes from (seed, e).
         options.seed = 0
