@@ -11,20 +11,24 @@ plentiful data, whose labels serve only as cheap "same digit?" labels or not at 
    rows held out for validation pairs), `PAIR_EPOCHS` epochs, batch 128, Adam 1e-3. Then
    `reuse.finetune` of the tower, frozen (`reuse.freeze(all=True)`), with a softmax head on the
    5,000 images of split #2 (about 500 per digit; 10% of them hold out for early stopping),
-   against the same network (5 x 100 + softmax) trained from scratch on the same images with
-   the same options (`unfreeze="all"`). The book reports 96.54% for the reused tower against
+   as the book does, and with gradual unfreezing (`unfreeze="gradual"`), against the same
+   network (5 x 100 + softmax) trained from scratch on the same images with the same options
+   (`unfreeze="all"`). The book reports 96.54% for the reused tower against
    94.58% from scratch; its pair training saw about 5.5 million pairs (100 epochs x 110
    batches of 500), scaled down here to fit 2 shared CPU cores (`PAIRS` x `PAIR_EPOCHS`).
 2. **Autoencoder**: an autoencoder 784-300-150-300-784 (`reuse.pretrain.autoencoder`, end-to-
    end and stacked) on the images of split #1, labels ignored, `AE_EPOCHS` epochs, batch 128.
-   Then its encoder + softmax, every layer fine-tuned (`unfreeze="all"`), on 100 images per
-   digit from split #2 (30 more per digit for early stopping), against the same network
-   (300-150 + softmax) trained from scratch.
+   Then its encoder + softmax on 100 images per digit from split #2 (30 more per digit for
+   early stopping): fine-tuned with gradual unfreezing, with every layer trained at once, or
+   frozen (the head alone trains); against the same network (300-150 + softmax) trained from
+   scratch.
 
 Every fine-tuning run is `reuse.finetune` with its defaults (Adam 1e-3, up to 100 epochs, early
 stopping with patience 5 and the best weights restored, batch 32). Skipped when MNIST is
 absent (../shared/data/mnist or $REUSE_MNIST). Seeds: $REUSE_BENCH_SEEDS (default 1,2,3).
-Run alone: `python bench/run.py pretrain` (about 30-40 minutes on 2 shared cores).
+Run alone: `python bench/run.py pretrain` (about 30-40 minutes on 2 shared cores;
+$REUSE_BENCH_PRETRAIN=pairs or autoencoder runs one part, $REUSE_BENCH_PAIRS,
+$REUSE_BENCH_PAIR_EPOCHS and $REUSE_BENCH_AE_EPOCHS scale them).
 """
 
 from __future__ import annotations
@@ -82,18 +86,20 @@ def fresh(layers, seed: int):
     return build_encoder(encoder_blocks(options, (784,), "dense"), (784,), name="scratch")
 
 
-def classify(base, train, val, test, *, frozen: bool, seed: int) -> tuple[float, int]:
-    """Test accuracy and epochs of `reuse.finetune` of `base` + softmax (defaults otherwise)."""
+def classify(base, train, val, test, *, how: str, seed: int) -> tuple[float, int]:
+    """Test accuracy and epochs of `reuse.finetune` of `base` + softmax, every other option at
+    its default. `how`: "frozen" (the base frozen, the head alone trains), "all" (every layer
+    trains) or "gradual" (`unfreeze="gradual"`: the head, then the base from the top)."""
     import reuse
 
-    if frozen:
+    if how == "frozen":
         reuse.freeze(base, all=True)
     result = reuse.finetune(
         base,
         train,
         val=val,
         cut=base.layers[-1].name,
-        unfreeze="none" if frozen else "all",
+        unfreeze="none" if how == "frozen" else how,
         seed=seed,
     )
     return accuracy(result.model, *test), len(result.history)
@@ -126,12 +132,19 @@ def pairs_experiment(seed: int, data) -> dict:
         pair_seconds,
         PAIR_EPOCHS,
     )
-    for name, base, frozen in (
-        ("pairs: reused tower (frozen) + softmax, 500/digit", pretrained.base, True),
-        ("pairs: same network from scratch, 500/digit", fresh(TOWER, seed), False),
+    weights = pretrained.base.get_weights()
+    for name, how in (
+        ("pairs: reused tower + softmax, gradual unfreezing, 500/digit", "gradual"),
+        ("pairs: reused tower (frozen) + softmax, 500/digit", "frozen"),  # the book's
+        ("pairs: same network from scratch, 500/digit", "scratch"),
     ):
+        base = fresh(TOWER, seed)
+        if how != "scratch":
+            base.set_weights(weights)
         started = time.perf_counter()
-        acc, epochs = classify(base, train, val, test, frozen=frozen, seed=seed)
+        acc, epochs = classify(
+            base, train, val, test, how="all" if how == "scratch" else how, seed=seed
+        )
         out[name] = (acc, time.perf_counter() - started, epochs)
     return out
 
@@ -157,15 +170,23 @@ def autoencoder_experiment(seed: int, data) -> dict:
         )
         seconds = time.perf_counter() - started
         info(f"seed {seed}: autoencoder ({mode}) {seconds:.0f} s, {pretrained.metrics}")
-        started = time.perf_counter()
-        acc, epochs = classify(pretrained.base, train, val, test, frozen=False, seed=seed)
-        out[f"autoencoder ({mode}) + softmax, fine-tuned, 100/digit"] = (
-            acc,
-            time.perf_counter() - started + seconds,
-            epochs,
-        )
+        weights = pretrained.base.get_weights()
+        for how, what in (
+            ("gradual", "gradual unfreezing"),
+            ("all", "every layer fine-tuned"),
+            ("frozen", "frozen"),
+        ):
+            base = fresh(AE_LAYERS, seed)
+            base.set_weights(weights)
+            started = time.perf_counter()
+            acc, epochs = classify(base, train, val, test, how=how, seed=seed)
+            out[f"autoencoder ({mode}) + softmax, {what}, 100/digit"] = (
+                acc,
+                time.perf_counter() - started,
+                epochs,
+            )
     started = time.perf_counter()
-    acc, epochs = classify(fresh(AE_LAYERS, seed), train, val, test, frozen=False, seed=seed)
+    acc, epochs = classify(fresh(AE_LAYERS, seed), train, val, test, how="all", seed=seed)
     out["autoencoder: same network from scratch, 100/digit"] = (
         acc,
         time.perf_counter() - started,

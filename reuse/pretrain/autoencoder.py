@@ -116,15 +116,24 @@ def pretrain_autoencoder(
     shapes = block_input_shapes(blocks, input_shape)
     history: list[dict] = []
     stages = []
-    loss = keras.losses.MeanSquaredError()
 
-    def level_dir(level: int):
-        if checkpoint_dir is None:
-            return None
-        return (
-            Path(checkpoint_dir)
-            if options.mode == "end-to-end"
-            else Path(checkpoint_dir) / f"level{level}"
+    def fit(model, rows, val_rows, *, index, description, directory, resume_here):
+        stages.append(
+            train_network(
+                model,
+                rows,
+                rows,
+                val=None if val_rows is None else (val_rows, val_rows),
+                loss=keras.losses.MeanSquaredError(),
+                options=options,
+                kind="autoencoder",
+                history=history,
+                index=index,
+                description=description,
+                checkpoint_dir=directory,
+                resume=resume_here,
+                callbacks=callbacks,
+            )
         )
 
     if options.mode == "end-to-end":
@@ -135,21 +144,14 @@ def pretrain_autoencoder(
             activation = output_activation if k == 0 else options.activation
             out = chain(decoder_block(arch, k + 1, shapes[k], activation, options.image_shape), out)
         autoencoder = keras.Model(inputs, out, name="autoencoder")
-        stages.append(
-            train_network(
-                autoencoder,
-                x,
-                x,
-                val=None if vx is None else (vx, vx),
-                loss=loss,
-                options=options,
-                kind="autoencoder",
-                history=history,
-                description="autoencoder",
-                checkpoint_dir=level_dir(1),
-                resume=resume,
-                callbacks=callbacks,
-            )
+        fit(
+            autoencoder,
+            x,
+            vx,
+            index=0,
+            description="autoencoder",
+            directory=checkpoint_dir,
+            resume_here=resume,
         )
     else:
         codes, val_codes = x, vx
@@ -164,24 +166,16 @@ def pretrain_autoencoder(
                 decoder_block(arch, k + 1, shapes[k], activation, options.image_shape), code
             )
             level = keras.Model(inputs, out, name=f"level{k + 1}")
-            here = level_dir(k + 1)
-            stages.append(
-                train_network(
-                    level,
-                    codes,
-                    codes,
-                    val=None if val_codes is None else (val_codes, val_codes),
-                    loss=loss,
-                    options=options,
-                    kind="autoencoder",
-                    history=history,
-                    index=k,
-                    description=f"level {k + 1} of {len(blocks)}",
-                    checkpoint_dir=here,
-                    # Levels finished before the interruption reload from their checkpoints.
-                    resume=resume and (k == 0 or (here / "state.json").exists()),
-                    callbacks=callbacks,
-                )
+            here = None if checkpoint_dir is None else Path(checkpoint_dir) / f"level{k + 1}"
+            fit(
+                level,
+                codes,
+                val_codes,
+                index=k,
+                description=f"level {k + 1} of {len(blocks)}",
+                directory=here,
+                # Levels finished before the interruption reload from their checkpoints.
+                resume_here=resume and (k == 0 or (here / "state.json").exists()),
             )
             if not last:
                 below = build_encoder([block], shapes[k], name=f"encoder{k + 1}")
