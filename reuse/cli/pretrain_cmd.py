@@ -236,6 +236,8 @@ def pairs_command(
 
 def _run(kind: str, args: dict) -> None:
     """Check the options, load the data, pretrain, save, print the record."""
+    from dataclasses import replace
+
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
     from reuse.core.errors import UsageError
@@ -275,7 +277,9 @@ def _run(kind: str, args: dict) -> None:
         check_output_path(Path(f"{args['history']}.csv"), [data])
     opts = D.data_options_from(args)
     dataset = opts.load()
-    val_set = opts.load(args["val"]) if args["val"] is not None else None
+    # --val keeps the class selection of --data, not its row limits (as finetune's --val).
+    val_opts = replace(opts, per_class=None, limit=None)
+    val_set = val_opts.load(args["val"]) if args["val"] is not None else None
     if kind == "autoencoder":
         from reuse.pretrain.autoencoder import pretrain_autoencoder as pretrain
     else:

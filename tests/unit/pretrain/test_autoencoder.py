@@ -102,3 +102,18 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, mode, stop_at)
     assert len(resumed.history) == (4 if mode == "stacked" else 3)
     with pytest.raises(UsageError, match="other options"):
         pretrain_autoencoder(x, checkpoint_dir=tmp_path, resume=True, **{**kw, "noise": 0.1})
+
+
+def test_a_terminal_shows_an_epoch_bar_with_the_loss(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from reuse.core import report
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(report, "_console", Console(file=buffer, force_terminal=True, width=120))
+    monkeypatch.setattr(report.sys.stderr, "isatty", lambda: True, raising=False)
+    pretrain_autoencoder(_rows(16), layers=(4,), epochs=2, seed=0, val_split=0.25)
+    text = buffer.getvalue()
+    assert "autoencoder" in text and "2/2" in text and "val_loss" in text
