@@ -17,7 +17,8 @@ plentiful data, whose labels serve only as cheap "same digit?" labels or not at 
    94.58% from scratch; its pair training saw about 5.5 million pairs (100 epochs x 110
    batches of 500), scaled down here to fit 2 shared CPU cores (`PAIRS` x `PAIR_EPOCHS`).
 2. **Autoencoder**: an autoencoder 784-300-150-300-784 (`reuse.pretrain.autoencoder`, end-to-
-   end and stacked) on the images of split #1, labels ignored, `AE_EPOCHS` epochs, batch 128.
+   end, stacked, and end-to-end denoising with dropout 0.5 on the inputs) on the images of
+   split #1, labels ignored, `AE_EPOCHS` epochs, batch 128 ($REUSE_BENCH_AE_VARIANTS picks).
    Then its encoder + softmax on 100 images per digit from split #2 (30 more per digit for
    early stopping): fine-tuned with gradual unfreezing, with every layer trained at once, or
    frozen (the head alone trains); against the same network (300-150 + softmax) trained from
@@ -50,6 +51,14 @@ PAIRS = int(os.environ.get("REUSE_BENCH_PAIRS", "200000"))
 PAIR_EPOCHS = int(os.environ.get("REUSE_BENCH_PAIR_EPOCHS", "10"))
 AE_EPOCHS = int(os.environ.get("REUSE_BENCH_AE_EPOCHS", "10"))
 PARTS = [p for p in os.environ.get("REUSE_BENCH_PRETRAIN", "pairs,autoencoder").split(",") if p]
+AE_VARIANTS = {
+    "end-to-end": {"mode": "end-to-end"},
+    "stacked": {"mode": "stacked"},
+    "denoising, dropout 0.5": {"mode": "end-to-end", "dropout": 0.5},
+}
+AE_RUN = [
+    v for v in os.environ.get("REUSE_BENCH_AE_VARIANTS", ",".join(AE_VARIANTS)).split(",") if v
+]
 TOWER = (100, 100, 100, 100, 100)
 AE_LAYERS = (300, 150)
 
@@ -163,10 +172,10 @@ def autoencoder_experiment(seed: int, data) -> dict:
     train_rows, val_rows = np.concatenate(train_rows), np.concatenate(val_rows)
     train, val = (x2[train_rows], y2[train_rows]), (x2[val_rows], y2[val_rows])
     out = {}
-    for mode in ("end-to-end", "stacked"):
+    for mode in AE_RUN:
         started = time.perf_counter()
         pretrained = pretrain_autoencoder(
-            x1, layers=AE_LAYERS, mode=mode, epochs=AE_EPOCHS, batch_size=128, seed=seed
+            x1, layers=AE_LAYERS, epochs=AE_EPOCHS, batch_size=128, seed=seed, **AE_VARIANTS[mode]
         )
         seconds = time.perf_counter() - started
         info(f"seed {seed}: autoencoder ({mode}) {seconds:.0f} s, {pretrained.metrics}")
