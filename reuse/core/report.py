@@ -110,14 +110,13 @@ class _NoBar:
         pass
 
 
-def bar(total: int, description: str = "", completed: int = 0):
+def bar(total: int, description: str = ""):
     """A progress bar on stderr that the caller advances (`.advance(status)`), as a context
     manager; a silent stand-in when stderr is not a terminal or --quiet.
 
     Args:
         total: steps in all (e.g. epochs).
         description: the text before the bar.
-        completed: steps already done (a resumed run).
     """
     from contextlib import contextmanager
 
@@ -127,7 +126,7 @@ def bar(total: int, description: str = "", completed: int = 0):
             yield _NoBar()
             return
         with _rich_progress(status=True) as progress:
-            task = progress.add_task(description, total=total, completed=completed, status="")
+            task = progress.add_task(description, total=total, status="")
 
             class Shown:
                 def advance(self, status: str = "") -> None:

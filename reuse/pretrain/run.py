@@ -71,7 +71,19 @@ class PretrainResult:
             "base": self.base.name,
             "top": self.top,
             "rows": self.rows,
-            "stages": [s.row() for s in self.stages],
+            "stages": [
+                {
+                    "stage": s.index,
+                    "network": s.cut,
+                    "epochs": s.epochs,
+                    "best": s.best_metric,
+                    "monitor": s.monitor,
+                    "lr": s.lr,
+                    "seconds": round(s.seconds, 2),
+                    "diverged": s.diverged,
+                }
+                for s in self.stages
+            ],
             "metrics": self.metrics,
             "options": asdict(self.options),
             **self.extra,
