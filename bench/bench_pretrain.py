@@ -54,7 +54,7 @@ PARTS = [p for p in os.environ.get("REUSE_BENCH_PRETRAIN", "pairs,autoencoder").
 AE_VARIANTS = {
     "end-to-end": {"mode": "end-to-end"},
     "stacked": {"mode": "stacked"},
-    "denoising, dropout 0.5": {"mode": "end-to-end", "dropout": 0.5},
+    "denoising (input dropout 0.5)": {"mode": "end-to-end", "dropout": 0.5},
 }
 AE_RUN = [
     v for v in os.environ.get("REUSE_BENCH_AE_VARIANTS", ",".join(AE_VARIANTS)).split(",") if v
