@@ -129,7 +129,12 @@ def autoencoder_command(
         typer.Option("--noise", help="Denoising: std of Gaussian noise added to the inputs."),
     ] = 0.0,
     dropout: Annotated[
-        float, typer.Option("--dropout", help="Denoising: dropout rate on the inputs.")
+        float,
+        typer.Option(
+            "--dropout",
+            help="Denoising: dropout rate on the inputs (0.5 gained 3 points on MNIST with 100 "
+            "labels per digit; docs/pretrain.md).",
+        ),
     ] = 0.0,
     sparsity: Annotated[
         float,

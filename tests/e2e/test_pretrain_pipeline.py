@@ -29,7 +29,9 @@ def test_the_docs_pipeline_runs_and_learns(tmp_path):
     records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     evaluated = [r for r in records if r["command"] == "evaluate"]
     assert evaluated and evaluated[0]["metrics"]["accuracy"] > 0.3  # 10 digits: chance is 0.1
-    assert (tmp_path / "demo" / "ae.keras").exists() and (tmp_path / "demo" / "tower.keras").exists()
+    assert (tmp_path / "demo" / "ae.keras").exists() and (
+        tmp_path / "demo" / "tower.keras"
+    ).exists()
 
 
 def test_pretrain_pipes_into_freeze_cache_features_and_finetune(tmp_path):
