@@ -56,12 +56,11 @@ class PretrainOptions:
     val_split: float | None = None
 
     def check(self) -> PretrainOptions:
-        """Normalize and check every value; returns self.
+        """Normalize and check every value, without TensorFlow; returns self.
 
         Raises:
             UsageError: a value out of range or of the wrong form (named, value echoed).
         """
-        from reuse.training.optimizers import optimizer_factory
         from reuse.training.options import parse_image_shape
 
         self.layers = parse_layers(self.layers)
@@ -98,8 +97,9 @@ class PretrainOptions:
                 f"--val-split must be between 0 and 1. Received: {self.val_split}",
                 "use e.g. --val-split 0.1",
             )
-        self.training_options()  # epochs, batch size, early stopping: checked there
-        optimizer_factory(self.optimizer, clipnorm=self.clip_norm)
+        # epochs, batch size, early stopping (and, where FinetuneOptions reads them without
+        # TensorFlow, the optimizer and schedule specs): checked there, as for finetune.
+        self.training_options()
         return self
 
     def training_options(self):
