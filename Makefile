@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet 'torch>=2.1,<=2.14.1' || echo "torch not installed: PyTorch tests will skip"
 	# tf_keras reads legacy tf.keras files; --no-deps keeps it from replacing tensorflow-cpu.
 	$(BIN)/python -m pip install --quiet --no-deps 'tf_keras~=2.21.0' || echo "tf_keras not installed: legacy-format tests will skip"
+	# Real third-party models the tests reuse, from registry wheels: the weights only (--no-deps).
+	$(BIN)/python -m pip install --quiet --no-deps 'facenet-pytorch==2.6.0' 'basic-pitch==0.4.0' || echo "facenet-pytorch / basic-pitch not installed: real-model tests will skip"
+	$(BIN)/python -m pip install --quiet 'onnx>=1.15' || echo "onnx not installed: ONNX tests will skip"
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -9,7 +9,7 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli import training_options as T
-from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command
+from reuse.cli.common import JsonOpt, ModelArg, OutputKeyOpt, SeedOpt, UnsafeOpt, command
 
 
 @command
@@ -71,7 +71,17 @@ def cache_features_command(
             "in the same pass; finetune --augment SPEC trains epoch e on view e mod K.",
         ),
     ] = 0,
+    input_views: Annotated[
+        bool,
+        typer.Option(
+            "--input-views",
+            help="With --views: also store the K augmented views of the raw input rows, so the "
+            "stages that train the lowest reused layers train from the cache too, with no "
+            "augmentation on the fly. Costs K times the input's size on disk.",
+        ),
+    ] = False,
     image_shape: T.ImageShapeOpt = None,
+    output_key: OutputKeyOpt = None,
     unsafe: UnsafeOpt = False,
     json_flag: JsonOpt = False,
 ) -> None:
@@ -90,6 +100,8 @@ def cache_features_command(
         reuse freeze base.keras --upto hidden2 | reuse cache-features --data train.npz
 
         reuse cache-features frozen.keras --data train.npz --at hidden1,hidden2 --augment digits --views 8 --image-shape 28,28,1
+
+        reuse cache-features base.keras --data train.npz --at hidden1,hidden3,hidden5 --augment digits --views 8 --image-shape 28,28,1 --input-views
     """
     from reuse.cache import cache_features
     from reuse.cli.common import emit_record
@@ -98,7 +110,15 @@ def cache_features_command(
     from reuse.core.atomic import check_output_path
     from reuse.core.naming import default_output
     from reuse.formats.model_io import load_model
+    from reuse.formats.outputs import require_single_output
 
+    if input_views and not (augment and views):
+        from reuse.core.errors import UsageError
+
+        raise UsageError(
+            "--input-views stores augmented views of the raw rows: it needs --augment SPEC --views K",
+            "add e.g. --augment digits --views 8, or drop --input-views",
+        )
     if augment is not None or views:
         from reuse.cache.writer import views_spec
         from reuse.training.options import parse_image_shape
@@ -107,10 +127,9 @@ def cache_features_command(
         image_shape = parse_image_shape(image_shape) if image_shape else None
     model_path, upstream = records.resolve_input(model)
     out = output or default_output(model_path, "features", ".h5")
-    if Path(out).suffix.lower() not in (".h5", ".hdf5"):
-        from reuse.core.errors import OutputError
+    from reuse.cache.writer import check_options
 
-        raise OutputError(f"a feature cache is an HDF5 file. Received: -o {out}", "use -o NAME.h5")
+    check_options(out, batch_size=batch_size, verify=verify, compression=compression)
     check_output_path(out, [model_path, data])
     if data is None:
         from reuse.core.errors import UsageError
@@ -119,7 +138,9 @@ def cache_features_command(
             "no data given", "pass --data DATA (the rows to run through the frozen layers)"
         )
     dataset = D.data_options_from(locals()).load()
-    keras_model = load_model(model_path, unsafe=unsafe)
+    output_key = output_key or (upstream or {}).get("output_key")
+    keras_model = load_model(model_path, unsafe=unsafe, output_key=output_key)
+    require_single_output(keras_model)
     taps = [t.strip() for t in at.split(",") if t.strip()] if at else None
     result = cache_features(
         keras_model,
@@ -137,6 +158,7 @@ def cache_features_command(
         views=views,
         image_shape=image_shape,
         seed=seed or 0,
+        input_views=input_views,
     )
     shapes = ", ".join(f"{t} {tuple(s)}" for t, s in result.shapes.items())
     report.info(
@@ -155,6 +177,8 @@ def cache_features_command(
         data=data,
         augment=result.augment,
         views=views or None,
+        input_views=input_views or None,
+        output_key=output_key,
     )
     emit_record(
         rec,

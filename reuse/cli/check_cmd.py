@@ -8,7 +8,15 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli import training_options as T
-from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
+from reuse.cli.common import (
+    JsonOpt,
+    ModelArg,
+    OutputKeyOpt,
+    SeedOpt,
+    UnsafeOpt,
+    command,
+    emit_record,
+)
 from reuse.cli.training_options import (
     BatchOpt,
     CutOpt,
@@ -61,6 +69,7 @@ def check_command(
     augment: T.GuideAugmentOpt = None,
     image_shape: T.ImageShapeOpt = None,
     json_flag: JsonOpt = False,
+    output_key: OutputKeyOpt = None,
     unsafe: UnsafeOpt = False,
 ) -> None:
     """Sanity-check a model before a long run; each check passes, warns or fails, with a reason.
@@ -78,10 +87,11 @@ def check_command(
         reuse check base.keras --data train.npz --cut hidden3 --subset 30 && reuse finetune base.keras --data train.npz --cut hidden3
     """
     from reuse.core import exit_codes, record, report
-    from reuse.guide.check import check
+    from reuse.guide.check import check, check_arguments
     from reuse.training.options import FinetuneOptions
     from reuse.training.setup import prepare_run
 
+    check_arguments(subset, steps)
     path, upstream = record.resolve_input(model)
     opts = D.data_options_from(locals())
     options = FinetuneOptions(
@@ -104,6 +114,7 @@ def check_command(
         no_cache=no_cache,
         cut=cut,
         unsafe=unsafe,
+        output_key=output_key,
         what="data to check with",
     )
     options.cut = setup.cut

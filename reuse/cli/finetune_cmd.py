@@ -9,7 +9,15 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli import training_options as T
-from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
+from reuse.cli.common import (
+    JsonOpt,
+    ModelArg,
+    OutputKeyOpt,
+    SeedOpt,
+    UnsafeOpt,
+    command,
+    emit_record,
+)
 from reuse.cli.training_options import (
     SCHEDULE_HELP,
     CutOpt,
@@ -180,6 +188,7 @@ def finetune_command(
     val_split: D.ValSplitOpt = None,
     seed: SeedOpt = None,
     json_flag: JsonOpt = False,
+    output_key: OutputKeyOpt = None,
     unsafe: UnsafeOpt = False,
 ) -> None:
     """Put a new head on the reused layers and train it.
@@ -214,6 +223,10 @@ def finetune_command(
         from reuse.core.errors import OutputError
 
         raise OutputError(f"--tensorboard {tensorboard} is a file", "give a folder")
+    if tensorboard is not None:
+        from reuse.core.extras import require
+
+        require("tensorboard", "--tensorboard")
     opts = D.data_options_from(locals())
     options = FinetuneOptions(
         cut=cut,
@@ -247,6 +260,10 @@ def finetune_command(
         image_shape=image_shape,
     )
     options.check()  # every value refused before TensorFlow starts
+    if resume:
+        from reuse.training.checkpoints import require_checkpoint
+
+        require_checkpoint(checkpoint_dir)
     setup = prepare_run(
         path,
         opts,
@@ -256,6 +273,7 @@ def finetune_command(
         no_cache=no_cache,
         cut=cut,
         unsafe=unsafe,
+        output_key=output_key,
     )
     options.cut = setup.cut
     features, base, dataset, val_set = setup.features, setup.model, setup.data, setup.val

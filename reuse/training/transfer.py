@@ -29,10 +29,20 @@ class TransferModel:
 
 
 def default_cut(model) -> str:
-    """The reused layers end below the output layer by default."""
+    """The reused layers end below the output layer by default; a model that is one frozen
+    SavedModel block (a SavedModel folder loaded by reuse) is reused whole, cut at the block.
+
+    Raises:
+        UsageError: the model has fewer than two layers and is not a SavedModel block.
+    """
+    import keras
+
     from reuse.surgery.layer_tree import leaves
 
-    names = [e.path for e in leaves(model) if type(e.layer).__name__ != "InputLayer"]
+    entries = [e for e in leaves(model) if type(e.layer).__name__ != "InputLayer"]
+    names = [e.path for e in entries]
+    if len(entries) == 1 and isinstance(entries[0].layer, keras.layers.TFSMLayer):
+        return names[0]
     if len(names) < 2:
         raise UsageError(
             "the model has fewer than two layers, so there is nothing to reuse",
@@ -111,11 +121,15 @@ def build_transfer_model(base, y: np.ndarray, options: FinetuneOptions) -> Trans
 
 def apply_trainable(
     transfer: TransferModel, trainable: list[str], *, train_bn: bool = False
-) -> None:
+) -> list[str]:
     """Make exactly `trainable` (reused leaf paths) and the head trainable; freeze the rest.
 
     BatchNormalization layers among the reused ones stay frozen (inference mode) unless
     `train_bn`: with small data, their batch statistics would be noisier than the stored ones.
+
+    Returns:
+        The reused layers that do train now: those of `trainable` that have trainable weights
+        (not Dropout, Flatten, pooling; not a BatchNormalization kept frozen), bottom first.
     """
     from reuse.surgery.freezing import set_trainable
     from reuse.surgery.layer_tree import leaves
@@ -130,7 +144,9 @@ def apply_trainable(
             return False
         return train_bn or type(entry.layer).__name__ != "BatchNormalization"
 
-    set_trainable(transfer.model, {e.path: flag(e) for e in leaves(transfer.model)})
+    entries = leaves(transfer.model)
+    set_trainable(transfer.model, {e.path: flag(e) for e in entries})
+    return [e.path for e in entries if e.path in wanted and flag(e) and e.layer.trainable_weights]
 
 
 def regularize_reused(
@@ -147,7 +163,12 @@ def regularize_reused(
         kernel = getattr(layer, "kernel", None)
         if kernel is None:
             continue
+        # On the variable (what training uses) and on the layer (what its config saves).
         if options.l1 or options.l2:
             kernel.regularizer = heads.kernel_regularizer(options.l1, options.l2)
+            if hasattr(layer, "kernel_regularizer"):
+                layer.kernel_regularizer = kernel.regularizer
         if options.max_norm:
             kernel.constraint = heads.kernel_constraint(options.max_norm)
+            if hasattr(layer, "kernel_constraint"):
+                layer.kernel_constraint = kernel.constraint
