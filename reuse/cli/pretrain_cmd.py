@@ -251,8 +251,6 @@ def _run(kind: str, args: dict) -> None:
     data = args["data"]
     if data is None:
         raise UsageError("no data to pretrain on", "pass --data DATA")
-    if args["resume"] and args["checkpoint_dir"] is None:
-        raise UsageError("--resume needs --checkpoint-dir", "pass the folder of the run to resume")
     options = PretrainOptions(
         **{
             name: args[name]
@@ -276,6 +274,10 @@ def _run(kind: str, args: dict) -> None:
         **{name: args[name] for name in ("pairs", "combine") if name in args},
     )
     options.check()  # every value refused before the data is read
+    if args["resume"]:
+        from reuse.pretrain.run import require_resumable
+
+        require_resumable(args["checkpoint_dir"], options.mode)
     out = Path(args["output"]) if args["output"] else _default_output(data, kind)
     check_output_path(out, [data, args["val"]])
     if args["history"] is not None:

@@ -24,13 +24,18 @@ squared error.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from reuse.core import report
 from reuse.pretrain.options import PretrainOptions, merge_options
-from reuse.pretrain.run import PretrainResult, final_metrics, split_rows, train_network
+from reuse.pretrain.run import (
+    PretrainResult,
+    final_metrics,
+    level_folder,
+    require_resumable,
+    split_rows,
+    train_network,
+)
 
 
 def _noise_layers(options: PretrainOptions, suffix: str = ""):
@@ -102,6 +107,8 @@ def pretrain_autoencoder(
     )
 
     options = merge_options(options, kwargs)
+    if resume:
+        require_resumable(checkpoint_dir, options.mode)
     if options.seed is not None:
         keras.utils.set_random_seed(options.seed)
     x, vx = _rows(data), None if val is None else _rows(val)
@@ -166,7 +173,7 @@ def pretrain_autoencoder(
                 decoder_block(arch, k + 1, shapes[k], activation, options.image_shape), code
             )
             level = keras.Model(inputs, out, name=f"level{k + 1}")
-            here = None if checkpoint_dir is None else Path(checkpoint_dir) / f"level{k + 1}"
+            here = level_folder(checkpoint_dir, options.mode, k + 1)
             fit(
                 level,
                 codes,

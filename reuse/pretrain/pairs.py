@@ -19,7 +19,13 @@ import numpy as np
 from reuse.core import report
 from reuse.core.errors import DataError
 from reuse.pretrain.options import PretrainOptions, merge_options
-from reuse.pretrain.run import PretrainResult, final_metrics, split_rows, train_network
+from reuse.pretrain.run import (
+    PretrainResult,
+    final_metrics,
+    require_resumable,
+    split_rows,
+    train_network,
+)
 
 
 def draw_pairs(labels: np.ndarray, n: int, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -164,6 +170,8 @@ def pretrain_pairs(
     from reuse.pretrain.encoder import build_encoder, encoder_blocks, prepare_rows
 
     options = merge_options(options, kwargs)
+    if resume:
+        require_resumable(checkpoint_dir)
     if options.seed is not None:
         keras.utils.set_random_seed(options.seed)
     x, y = _labelled(data, "--data")

@@ -93,6 +93,26 @@ class PretrainResult:
         return out, csv_path, report_path
 
 
+def level_folder(checkpoint_dir, mode: str, level: int = 1) -> Path | None:
+    """Where the checkpoint of a network lies: `checkpoint_dir` itself, or its `level{k}`
+    sub-folder for the levels of a stacked autoencoder (None without a folder)."""
+    if checkpoint_dir is None:
+        return None
+    return Path(checkpoint_dir) if mode != "stacked" else Path(checkpoint_dir) / f"level{level}"
+
+
+def require_resumable(checkpoint_dir, mode: str = "end-to-end") -> None:
+    """Refuse `--resume` before any work (and without TensorFlow) when there is nothing to
+    resume: no folder, or no checkpoint of the first network in it.
+
+    Raises:
+        UsageError: exit code 2, as `finetune --resume`.
+    """
+    from reuse.training.checkpoints import require_checkpoint
+
+    require_checkpoint(level_folder(checkpoint_dir, mode))
+
+
 def split_rows(n: int, fraction: float, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
     """(train rows, validation rows): a seeded `fraction` of range(n) held out, both sorted.
 

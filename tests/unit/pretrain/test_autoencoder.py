@@ -117,3 +117,13 @@ def test_a_terminal_shows_an_epoch_bar_with_the_loss(monkeypatch):
     pretrain_autoencoder(_rows(16), layers=(4,), epochs=2, seed=0, val_split=0.25)
     text = buffer.getvalue()
     assert "autoencoder" in text and "2/2" in text and "val_loss" in text
+
+
+def test_resume_with_nothing_to_resume_is_refused_before_any_work(tmp_path):
+    with pytest.raises(UsageError, match="--resume needs --checkpoint-dir"):
+        pretrain_autoencoder(_rows(8), epochs=1, resume=True)
+    with pytest.raises(UsageError, match="no checkpoint in .*level1"):
+        pretrain_autoencoder(
+            _rows(8), epochs=1, mode="stacked", checkpoint_dir=tmp_path, resume=True
+        )
+    assert list(tmp_path.iterdir()) == []  # nothing created
