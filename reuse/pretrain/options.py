@@ -61,9 +61,13 @@ class PretrainOptions:
         Raises:
             UsageError: a value out of range or of the wrong form (named, value echoed).
         """
+        from reuse.surgery.layer_spec import canonical_activation, keras_activation
         from reuse.training.options import parse_image_shape
 
         self.layers = parse_layers(self.layers)
+        self.activation = keras_activation(
+            canonical_activation(self.activation, f"--activation {self.activation}")
+        )
         if self.image_shape is not None:
             self.image_shape = parse_image_shape(self.image_shape)
         _one_of("--arch", self.arch, ARCHS)

@@ -42,6 +42,7 @@ def test_help_has_examples_and_imports_no_tensorflow(tmp_path, args):
         (["autoencoder", "--data", "{u}", "--noise", "-1"], 2, "--noise must be >= 0"),
         (["autoencoder", "--data", "{u}", "--resume"], 2, "--resume needs --checkpoint-dir"),
         (["pairs", "--data", "{u}", "--pairs", "0"], 2, "--pairs must be >= 1"),
+        (["pairs", "--data", "{u}", "--activation", "elux"], 2, "unknown activation 'elux'"),
         (["pairs", "--data", "{u}", "--combine", "sum"], 2, "--combine must be one of"),
         (["pairs", "--data", "{u}", "--layers", "4", "--epochs", "1"], 1, "has no labels"),
         (["pairs", "--data", "{tmp}/missing.npz"], 1, "missing.npz"),
