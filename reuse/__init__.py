@@ -38,6 +38,8 @@ _API = {
     "plot_history": "reuse.guide.plots",
     "build_augmenter": "reuse.augment.pipeline",
     "tta_predict": "reuse.augment.tta",
+    "pretrain_autoencoder": "reuse.pretrain.autoencoder",
+    "pretrain_pairs": "reuse.pretrain.pairs",
 }
 
 __all__ = ["__version__", *_API]

@@ -86,6 +86,7 @@ def _register() -> None:
         inspect_cmd,
         lr_find_cmd,
         plot_cmd,
+        pretrain_cmd,
         sparsify_cmd,
     )
 
@@ -104,6 +105,7 @@ def _register() -> None:
     command("check")(check_cmd.check_command)
     command("plot")(plot_cmd.plot_command)
     command("sparsify")(sparsify_cmd.sparsify_command)
+    app.add_typer(pretrain_cmd.app, name="pretrain")
 
 
 _register()

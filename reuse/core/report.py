@@ -74,6 +74,16 @@ def track(iterable: Iterable[T], total: int | None = None, description: str = ""
     if _state["quiet"] or not sys.stderr.isatty():
         yield from iterable
         return
+    with _rich_progress() as bar:
+        task = bar.add_task(description, total=total, status="")
+        for item in iterable:
+            yield item
+            bar.advance(task)
+
+
+def _rich_progress(*, status: bool = False):
+    """The rich Progress every bar uses (on the stderr console, gone when done); `status` adds
+    a column for a task's `status` field."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -82,15 +92,46 @@ def track(iterable: Iterable[T], total: int | None = None, description: str = ""
         TimeRemainingColumn,
     )
 
-    with Progress(
+    columns = [
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=console(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        for item in iterable:
-            yield item
-            bar.advance(task)
+    ]
+    if status:
+        columns.append(TextColumn("{task.fields[status]}"))
+    return Progress(*columns, console=console(), transient=True)
+
+
+class _NoBar:
+    """What `bar` yields when no bar is shown: every call does nothing."""
+
+    def advance(self, status: str = "") -> None:
+        pass
+
+
+def bar(total: int, description: str = ""):
+    """A progress bar on stderr that the caller advances (`.advance(status)`), as a context
+    manager; a silent stand-in when stderr is not a terminal or --quiet.
+
+    Args:
+        total: steps in all (e.g. epochs).
+        description: the text before the bar.
+    """
+    from contextlib import contextmanager
+
+    @contextmanager
+    def shown():
+        if _state["quiet"] or not sys.stderr.isatty():
+            yield _NoBar()
+            return
+        with _rich_progress(status=True) as progress:
+            task = progress.add_task(description, total=total, status="")
+
+            class Shown:
+                def advance(self, status: str = "") -> None:
+                    progress.update(task, advance=1, status=status)
+
+            yield Shown()
+
+    return shown()
