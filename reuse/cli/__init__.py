@@ -70,6 +70,7 @@ def _register() -> None:
         lr_find_cmd,
         plot_cmd,
         sparsify_cmd,
+        tune_cmd,
     )
 
     def command(name: str):
@@ -87,6 +88,7 @@ def _register() -> None:
     command("check")(check_cmd.check_command)
     command("plot")(plot_cmd.plot_command)
     command("sparsify")(sparsify_cmd.sparsify_command)
+    command("tune")(tune_cmd.tune_command)
 
 
 _register()

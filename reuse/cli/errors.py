@@ -33,6 +33,7 @@ EXTRAS = {
     "safetensors": "safetensors",
     "sklearn": "demo",
     "tensorboard": "tensorboard",
+    "optuna": "tune",
 }
 
 

@@ -106,6 +106,7 @@ def finetune(
     options: FinetuneOptions | None = None,
     checkpoint_dir=None,
     resume: bool = False,
+    callbacks: list | None = None,
     **kwargs,
 ) -> FinetuneResult:
     """Reuse the lower layers of `model`, add a new head, and train it.
@@ -123,6 +124,8 @@ def finetune(
         options: a FinetuneOptions; keyword arguments override its fields.
         checkpoint_dir: write a checkpoint after every epoch into this folder.
         resume: continue the run checkpointed in `checkpoint_dir`.
+        callbacks: more Keras callbacks for every stage's fit (e.g. a tuner's pruning
+            callback); their `on_epoch_end` logs hold the epoch's loss and metrics.
 
     Returns:
         FinetuneResult with the whole trained model, the history and the stage table.
@@ -180,6 +183,7 @@ def finetune(
                 prior=prior,
                 checkpoint_dir=checkpoint_dir,
                 resume=resume,
+                callbacks=callbacks,
             )
             stages = stages + later[len(prior) :]
         else:
@@ -191,6 +195,7 @@ def finetune(
                 plans=policies.gradual_unfreezing(transfer, options, inputs.taps),
                 checkpoint_dir=checkpoint_dir,
                 resume=resume,
+                callbacks=callbacks,
             )
     else:
         trainable, tap = run.trainable, run.tap
@@ -216,6 +221,7 @@ def finetune(
             judge=False,
             checkpoint_dir=checkpoint_dir,
             resume=resume,
+            callbacks=callbacks,
         )
     if stages and stages[-1].diverged and not history_has_finite(history):
         raise TrainingDiverged(
@@ -302,12 +308,7 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
         val_split=options.val_split,
         seed=options.seed,
     )
-    if options.unfreeze == "all":
-        trainable = list(transfer.reused)
-    elif options.unfreeze == "gradual":
-        trainable = []
-    else:
-        trainable = [n for n in transfer.reused if _layer(transfer, n).trainable]
+    trainable = first_trainable(transfer, options)
     tap = deepest_tap_below(transfer, trainable, inputs.taps) if cache is not None else None
     if cache is not None and tap is None:
         raise UsageError(
@@ -316,6 +317,22 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
             "freeze those layers first (reuse freeze --upto TAP), cache a lower tap, or drop --features",
         )
     return PreparedRun(transfer, inputs, trainable, tap, cache)
+
+
+def first_trainable(transfer: TransferModel, options: FinetuneOptions) -> list[str]:
+    """The reused layers the first stage trains: every one (`--unfreeze all`), none (gradual
+    starts with the head), the top N that can learn (`top:N`, as `plans.unfreeze_order`
+    counts them), or those the model marks trainable (`none`)."""
+    if options.unfreeze == "all":
+        return list(transfer.reused)
+    if options.unfreeze == "gradual":
+        return []
+    top = options.unfreeze_top()
+    if top is not None:
+        from reuse.training.plans import unfreeze_order
+
+        return unfreeze_order(transfer, train_bn=options.train_bn)[:top]
+    return [n for n in transfer.reused if _layer(transfer, n).trainable]
 
 
 def _layer(transfer: TransferModel, path: str):

@@ -36,6 +36,7 @@ def run_stages(
     resume: bool = False,
     judge: bool = True,
     prior: list[StageResult] | None = None,
+    callbacks: list | None = None,
 ) -> list[StageResult]:
     """Run `plans` in order; with `judge`, keep a stage only if the validation metric improves.
 
@@ -48,6 +49,7 @@ def run_stages(
         plans: the stages, from a policy in `reuse.training.plans`.
         prior: stage results already run (the reuse-depth search), counted as kept stages.
         checkpoint_dir, resume: checkpoint after every epoch; continue a checkpointed run.
+        callbacks: more Keras callbacks, passed to every stage's fit.
 
     Returns the stage table (one StageResult per stage run; `kept` tells which counted).
     With `checkpoint_dir`, a checkpoint is written after every epoch; with `resume`, the run
@@ -142,6 +144,7 @@ def run_stages(
             initial_epoch=epoch,
             progress=progress,
             on_epoch=save if saver else None,
+            callbacks=callbacks,
         )
         progress = None
         epoch = len(history)
