@@ -212,6 +212,7 @@ def tune_command(
         )
     if features is None and not no_cache and upstream and upstream.get("features"):
         features = Path(upstream["features"])
+    _sigterm_interrupts()
     result = tune(
         path,
         train_set,
@@ -267,20 +268,22 @@ def render_trials(result) -> None:
     better = "higher" if result.direction == "maximize" else "lower"
     table = Table(
         title=f"trials of study {result.study!r}: value = {result.metric} ({better} is better), "
-        "s = seconds, from = cache or input",
+        "ep = epochs, s = seconds, from = cache or input",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
     )
-    numeric = ("#", "lr", "wd", "dropout", "epochs", "value", "s")
-    for col in ("phase", "#", "state", "lr", "wd", *extra, "epochs", "value", "s", "from", "note"):
+    numeric = ("#", "lr", "wd", "dropout", "ep", "value", "s")
+    for col in ("phase", "#", "state", "lr", "wd", *extra, "ep", "value", "s", "from", "note"):
         table.add_column(col, justify="right" if col in numeric else "left", no_wrap=col != "note")
     for r in result.rows:
         c = r.config
         table.add_row(
             r.phase,
             str(r.number),
-            r.state,
+            "done" if r.state == "complete" else r.state,
             f"{c['lr']:.3g}" if c.get("lr") is not None else "",
             f"{c.get('l2', 0.0) or 0.0:g}",
             *(f"{c[n]:.3g}" if isinstance(c.get(n), float) else str(c.get(n, "")) for n in extra),
@@ -291,3 +294,18 @@ def render_trials(result) -> None:
             ", ".join(x for x in ("best" if r is result.best else "", r.note) if x),
         )
     report.render(table)
+
+
+def _sigterm_interrupts() -> None:
+    """A polite kill (SIGTERM, as job schedulers send) stops the search as Ctrl-C does: the
+    running trial is marked interrupted and queued again for the next start."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)

@@ -43,7 +43,7 @@ def require_optuna():
     """Import Optuna, or raise the ImportError the CLI turns into "install keras-reuse[tune]"."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     return optuna
 
 
@@ -76,13 +76,19 @@ def open_storage(url: str):
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return RDBStorage(url, engine_kwargs=engine, **kwargs)
-    except Exception as err:  # noqa: BLE001 - SQLAlchemy's errors are many; one line for them
-        raise UsageError(
-            f"--storage {url}: cannot open it ({str(err).splitlines()[0][:160]})",
-            "give a database URL such as sqlite:///study.db",
-        ) from None
+    for attempt in range(5):
+        try:
+            return RDBStorage(url, engine_kwargs=engine, **kwargs)
+        except Exception as err:  # noqa: BLE001 - SQLAlchemy's errors are many; one line for them
+            # Two processes creating the tables at once: one loses the race; try again.
+            racing = ("UNIQUE constraint", "already exists", "database is locked")
+            if attempt < 4 and any(text in str(err) for text in racing):
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise UsageError(
+                f"--storage {url}: cannot open it ({str(err).splitlines()[0][:160]})",
+                "give a database URL such as sqlite:///study.db",
+            ) from None
 
 
 def open_study(storage, name: str, direction: str, sampler=None, pruner=None):
