@@ -268,7 +268,7 @@ def render_trials(result) -> None:
     better = "higher" if result.direction == "maximize" else "lower"
     table = Table(
         title=f"trials of study {result.study!r}: value = {result.metric} ({better} is better), "
-        "ep = epochs, s = seconds, from = cache or input",
+        "ep = epochs, s = seconds, from = the cached tap a trial trained from, or input",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,

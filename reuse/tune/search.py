@@ -247,7 +247,7 @@ class _Search:
     def _plan_features(self, y) -> dict:
         from reuse.tune.features import cache_path_for, ensure_cache, plan_taps
 
-        self._cache = None
+        self._cache, self._taps = None, {}
         combos = self.space.combinations(self.base.cut, self.base.unfreeze)
         if self.features is not None:
             from reuse.cache import open_cache
@@ -271,6 +271,7 @@ class _Search:
             self._cache = ensure_cache(
                 self.model, self.train, cache_path_for(self.output), needed, self.model_path
             )
+        self._taps = taps
         return {combo: (self._cache if tap else None) for combo, tap in taps.items()}
 
     def _lr_find(self) -> dict:
@@ -390,7 +391,7 @@ class _Search:
         combo = (options.cut, options.unfreeze)
         features = self.features_for.get(combo)
         trial.set_user_attr("config", config)
-        trial.set_user_attr("tap", "cache" if features else "input")
+        trial.set_user_attr("tap", self._taps.get(combo) if features else "input")
         callback = _PruningCallback.make(trial, self.metric) if prune else None
         started = time.perf_counter()
         outcome, value = "failed", None

@@ -126,7 +126,7 @@ def test_a_tiny_search_writes_best_json_a_table_a_plot_and_a_record(tuning_task)
     assert phases.count(("fine", "complete")) == 1
     assert sum(p == "coarse" for p, _ in phases) == 3
     coarse = [t for t in record["trials"] if t["phase"] == "coarse"]
-    assert all(t["seconds"] > 0 and t["tap"] == "cache" for t in coarse)  # cost; from the cache
+    assert all(t["seconds"] > 0 and t["tap"] == "hidden2" for t in coarse)  # cost; the cached tap
     assert (tmp / "best.features.h5").exists()
     document = json.loads(best.read_text())
     assert document["finetune"] == record["best"]
