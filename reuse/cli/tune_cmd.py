@@ -159,16 +159,13 @@ def tune_command(
     path, upstream = record.resolve_input(model)
     out = Path(output) if output else default_output(path, "best", ".json")
     check_output_path(out, [path, data, val, features])
-    if plot is not None:
+    if plot is not None and plot.suffix.lower() != ".png":
         from reuse.core.errors import UsageError
 
-        if plot.suffix.lower() != ".png":
-            raise UsageError(
-                f"--plot writes a PNG. Received: --plot {plot}",
-                f"use --plot {plot.with_suffix('.png').name}",
-            )
-        import matplotlib  # noqa: F401 - the plot extra, checked before any work
-    studies.require_optuna()  # the tune extra, checked before any work
+        raise UsageError(
+            f"--plot writes a PNG. Received: --plot {plot}",
+            f"use --plot {plot.with_suffix('.png').name}",
+        )
     options = TuneOptions(
         trials=trials,
         coarse_epochs=coarse_epochs,
@@ -197,6 +194,10 @@ def tune_command(
     from dataclasses import replace
 
     replace(base).check()
+    # The extras, checked before any work: one Error line naming the one to install.
+    if plot is not None:
+        import matplotlib  # noqa: F401 - keras-reuse[plot]
+    studies.require_optuna()  # keras-reuse[tune]
     opts = D.data_options_from(locals())
     if val is not None:
         train_set = opts.load()
