@@ -294,7 +294,7 @@ def render_trials(result) -> None:
             r.tap or "",
             ", ".join(x for x in ("best" if r is result.best else "", r.note) if x),
         )
-    report.render(table)
+    report.render(table, min_width=140)
 
 
 def _sigterm_interrupts() -> None:
