@@ -213,17 +213,20 @@ def tune_command(
         )
     if features is None and not no_cache and upstream and upstream.get("features"):
         features = Path(upstream["features"])
-    _sigterm_interrupts()
-    result = tune(
-        path,
-        train_set,
-        val_set,
-        output=out,
-        options=options,
-        base=base,
-        features=features,
-        unsafe=unsafe,
-    )
+    restore = _signals_interrupt()
+    try:
+        result = tune(
+            path,
+            train_set,
+            val_set,
+            output=out,
+            options=options,
+            base=base,
+            features=features,
+            unsafe=unsafe,
+        )
+    finally:
+        restore()
     result.write(out)
     render_trials(result)
     if plot is not None:
@@ -297,16 +300,36 @@ def render_trials(result) -> None:
     report.render(table, min_width=140)
 
 
-def _sigterm_interrupts() -> None:
-    """A polite kill (SIGTERM, as job schedulers send) stops the search as Ctrl-C does: the
-    running trial is marked interrupted and queued again for the next start."""
+def _signals_interrupt():
+    """Ctrl-C and a polite kill (SIGTERM, as job schedulers send) stop the search at the end
+    of the running epoch (`reuse.tune.study.request_stop`); a second one stops it at once. The
+    running trial is marked interrupted and queued again for the next start. Returns a function
+    that puts the previous handlers back."""
     import signal
+    import sys
     import threading
 
+    from reuse.tune.study import request_stop, stop_requested
+
     if threading.current_thread() is not threading.main_thread():
-        return
+        return lambda: None
 
     def interrupt(signum, frame):
-        raise KeyboardInterrupt
+        if stop_requested():
+            raise KeyboardInterrupt
+        request_stop()
+        sys.stderr.write(
+            "stopping at the end of this epoch (the trial is queued again); "
+            "press Ctrl-C again to stop at once\n"
+        )
 
-    signal.signal(signal.SIGTERM, interrupt)
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, interrupt)
+
+    def restore():
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore

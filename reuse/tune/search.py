@@ -159,6 +159,7 @@ class _Search:
         from reuse.training.transfer import label_task
 
         optuna = studies.require_optuna()
+        studies.clear_stop()
         self.space = parse_space(self.options.space)
         if self.val is None:
             raise UsageError(
@@ -392,7 +393,7 @@ class _Search:
         features = self.features_for.get(combo)
         trial.set_user_attr("config", config)
         trial.set_user_attr("tap", self._taps.get(combo) if features else "input")
-        callback = _PruningCallback.make(trial, self.metric) if prune else None
+        callback = _PruningCallback.make(trial, self.metric, prune=prune)
         started = time.perf_counter()
         outcome, value = "failed", None
         try:
@@ -404,7 +405,7 @@ class _Search:
                     val=self.val,
                     features=features,
                     options=options,
-                    callbacks=[callback] if callback else None,
+                    callbacks=[callback],
                 )
             value = result.metrics.get(self.metric)
             trial.set_user_attr("epochs", len(result.history))
@@ -423,12 +424,20 @@ class _Search:
             raise optuna.TrialPruned("diverged") from None
         except optuna.TrialPruned:
             outcome = "pruned"
-            trial.set_user_attr("epochs", callback.step if callback else 0)
+            trial.set_user_attr("epochs", callback.step)
             raise
         except KeyboardInterrupt:
             outcome = "interrupted"
             trial.set_user_attr("interrupted", True)
             raise
+        except Exception:
+            if not studies.stop_requested():
+                raise
+            # A second Ctrl-C that landed inside TensorFlow's tracing arrives as another error.
+            studies.clear_stop()
+            outcome = "interrupted"
+            trial.set_user_attr("interrupted", True)
+            raise KeyboardInterrupt from None
         finally:
             seconds = time.perf_counter() - started
             trial.set_user_attr("seconds", round(seconds, 3))
@@ -458,10 +467,11 @@ def _key(config: dict) -> str:
 
 class _PruningCallback:
     """A Keras callback that reports each epoch's validation metric to the Optuna trial and
-    stops the trial (TrialPruned) when the pruner says it is hopeless."""
+    stops the trial (TrialPruned) when the pruner says it is hopeless (with `prune`), and
+    stops the search at the epoch's end when a stop was requested (Ctrl-C, SIGTERM)."""
 
     @staticmethod
-    def make(trial, metric: str):
+    def make(trial, metric: str, *, prune: bool = True):
         import optuna
 
         from reuse.training.callbacks import keras_callback_base
@@ -472,9 +482,10 @@ class _PruningCallback:
                 self.step = 0
 
             def on_epoch_end(self, epoch, logs=None):
+                studies.check_stop()
                 self.step += 1
                 value = (logs or {}).get(metric)
-                if value is None or not math.isfinite(float(value)):
+                if not prune or value is None or not math.isfinite(float(value)):
                     return
                 trial.report(float(value), self.step)
                 if trial.should_prune():

@@ -39,6 +39,33 @@ class SearchInterrupted(ReuseError):
     exit_code = exit_codes.INTERRUPTED
 
 
+_stop = {"requested": False}
+
+
+def request_stop() -> None:
+    """Ask the search to stop (Ctrl-C, SIGTERM): the next epoch end or trial start raises
+    KeyboardInterrupt. Stopping there, rather than wherever the signal lands, keeps the
+    interrupt from being lost or turned into another error (an exception raised while
+    TensorFlow traces a function, or in a finalizer, does not arrive as itself)."""
+    _stop["requested"] = True
+
+
+def stop_requested() -> bool:
+    return _stop["requested"]
+
+
+def clear_stop() -> None:
+    """Forget an earlier stop request (a new search starts)."""
+    _stop["requested"] = False
+
+
+def check_stop() -> None:
+    """Raise KeyboardInterrupt when a stop was requested (then forget the request)."""
+    if _stop["requested"]:
+        _stop["requested"] = False
+        raise KeyboardInterrupt
+
+
 def require_optuna():
     """Import Optuna, or raise the ImportError the CLI turns into "install keras-reuse[tune]"."""
     import optuna
@@ -190,6 +217,7 @@ def run_until(
 
     optuna = require_optuna()
     while True:
+        check_stop()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # fail_stale_trials is marked experimental
             optuna.storages.fail_stale_trials(study)

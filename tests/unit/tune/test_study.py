@@ -88,3 +88,13 @@ def test_the_default_storage_sits_beside_the_output(tmp_path):
 def test_a_bad_storage_url_is_one_usage_error():
     with pytest.raises(UsageError, match="--storage nodb://x: cannot open it"):
         studies.open_storage("nodb://x")
+
+
+def test_a_requested_stop_stops_before_the_next_trial(tmp_path):
+    study = _study(tmp_path)
+    studies.request_stop()  # as the Ctrl-C / SIGTERM handler of `reuse tune` does
+    with pytest.raises(KeyboardInterrupt):
+        studies.run_until(study, _objective, 3)
+    assert study.get_trials() == []
+    studies.run_until(study, _objective, 1)  # the request is used up
+    assert len(study.get_trials()) == 1
