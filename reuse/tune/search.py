@@ -444,16 +444,14 @@ class _Search:
             self._announce(trial, phase, config, outcome, value, seconds, callback)
 
     def _announce(self, trial, phase, config, outcome, value, seconds, callback) -> None:
+        """One line per trial on stderr: what it tried, how it ended, what it cost."""
         shown = "  ".join(
-            f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+            f"{'wd' if k == 'l2' else k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
             for k, v in config.items()
-            if k in ("lr", "l2")
-            or k in self.space.searched()
-            or k in ("cut", "unfreeze", "optimizer", "dropout")
         )
         what = {
-            "done": f"{self.metric} {value:.4f}" if value is not None else "",
-            "pruned": f"pruned after epoch {callback.step if callback else '?'}",
+            "done": f"{self.metric} {value:.4f}" if value is not None else "done",
+            "pruned": f"pruned after epoch {callback.step}",
             "diverged": "diverged",
             "interrupted": "interrupted",
             "failed": "failed",
