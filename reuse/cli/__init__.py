@@ -88,6 +88,7 @@ def _register() -> None:
         plot_cmd,
         pretrain_cmd,
         sparsify_cmd,
+        tune_cmd,
     )
 
     def command(name: str):
@@ -106,6 +107,7 @@ def _register() -> None:
     command("plot")(plot_cmd.plot_command)
     command("sparsify")(sparsify_cmd.sparsify_command)
     app.add_typer(pretrain_cmd.app, name="pretrain")
+    command("tune")(tune_cmd.tune_command)
 
 
 _register()

@@ -32,6 +32,7 @@ from reuse.cli.training_options import (
 
 @command
 def finetune_command(
+    ctx: typer.Context,
     model: ModelArg = None,
     data: D.DataOpt = None,
     val: D.ValOpt = None,
@@ -209,6 +210,14 @@ def finetune_command(
     limit: D.LimitOpt = None,
     val_split: D.ValSplitOpt = None,
     seed: SeedOpt = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Take the training options from this JSON file (the best.json of `reuse tune`); "
+            "flags given on the command line override it.",
+        ),
+    ] = None,
     json_flag: JsonOpt = False,
     output_key: OutputKeyOpt = None,
     unsafe: UnsafeOpt = False,
@@ -229,6 +238,7 @@ def finetune_command(
         reuse finetune base.keras --data train.npz --val valid.npz --unfreeze gradual --augment shift:0.08,rotate:0.04,zoom:0.08 --image-shape 28,28,1
 
         reuse finetune base.keras --data train.npz --distribute mirrored --batch-size 256
+        reuse finetune base.keras --data train.npz --val valid.npz --config best.json --epochs 30
     """
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
@@ -283,6 +293,7 @@ def finetune_command(
         augment=augment,
         image_shape=image_shape,
     )
+    taken = _apply_config(ctx, config, options) if config is not None else []
     options.check()  # every value refused before TensorFlow starts
     if resume:
         from reuse.training.checkpoints import require_checkpoint
@@ -300,7 +311,7 @@ def finetune_command(
             val=val,
             features=features,
             no_cache=no_cache,
-            cut=cut,
+            cut=options.cut,
             unsafe=unsafe,
             output_key=output_key,
         )
@@ -322,7 +333,7 @@ def finetune_command(
     saved = result.save(out, history=history)
     csv_path, report_path = saved.history_csv, saved.report
     stage_rows = [s.row() for s in result.stages]
-    if len(stage_rows) > 1 or unfreeze == "gradual":
+    if len(stage_rows) > 1 or options.unfreeze == "gradual":
         _render_stage_table(stage_rows)
     metrics = {
         k: round(v, 6)
@@ -344,6 +355,8 @@ def finetune_command(
         data=str(data) if data else None,
         augment=options.augment,
         image_shape=list(options.image_shape) if options.image_shape else None,
+        config=str(Path(config).resolve()) if config is not None else None,
+        from_config=taken or None,
     )
 
     def human():
@@ -356,6 +369,21 @@ def finetune_command(
         report.console().print(f"  history: {csv_path}")
 
     emit_record(rec, json_flag, human)
+
+
+def _apply_config(ctx: typer.Context, path: Path, options) -> list[str]:
+    """Set the options of the file at `path` that were not typed on the command line."""
+    from reuse.training.config import apply_config, read_config
+
+    values = read_config(path)
+    given = {name for name in ctx.params if _typed(ctx, name)}
+    return apply_config(options, values, given)
+
+
+def _typed(ctx: typer.Context, name: str) -> bool:
+    # By the source's name: Typer vendors Click in newer releases, so no Click import here.
+    source = ctx.get_parameter_source(name)
+    return getattr(source, "name", "") in ("COMMANDLINE", "ENVIRONMENT")
 
 
 def _trainable(model, name) -> bool:

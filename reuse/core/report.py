@@ -63,10 +63,22 @@ def warn(message: str) -> None:
     console().print(f"Warning: {message}", style="yellow", markup=False)
 
 
-def render(renderable) -> None:
-    """Print a rich renderable (table, panel) on stderr unless --quiet."""
-    if not _state["quiet"]:
-        console().print(renderable)
+def render(renderable, *, min_width: int | None = None) -> None:
+    """Print a rich renderable (table, panel) on stderr unless --quiet.
+
+    Args:
+        min_width: when stderr is not a terminal (a log file), lay it out at least this wide
+            rather than at rich's 80 columns, so that a wide table keeps every column.
+    """
+    if _state["quiet"]:
+        return
+    out = console()
+    if min_width and not out.is_terminal and out.width < min_width:
+        from rich.console import Console
+
+        # A console of that width for this one print (rich caps print's width at the console's).
+        out = Console(stderr=True, highlight=False, soft_wrap=True, width=min_width)
+    out.print(renderable)
 
 
 def track(iterable: Iterable[T], total: int | None = None, description: str = "") -> Iterator[T]:
