@@ -71,11 +71,18 @@ def command(func):
     an exit code, as `reuse.cli.errors.ERROR_TABLE` says.
 
     Tracebacks appear only with REUSE_DEBUG=1. A closed stdout (`| head`) is not an error.
+    A command outside `reuse.core.backend.ANY_BACKEND_COMMANDS` refuses at start when Keras
+    would run on another backend than TensorFlow.
     """
+    from reuse.core import backend
+
+    name = func.__name__.removesuffix("_command").replace("_", "-")
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
+            if name not in backend.ANY_BACKEND_COMMANDS:
+                backend.require_tensorflow(name)
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
