@@ -67,6 +67,7 @@ def _register() -> None:
         freeze_cmd,
         import_cmd,
         inspect_cmd,
+        lora_cmd,
         lr_find_cmd,
         plot_cmd,
         sparsify_cmd,
@@ -87,6 +88,8 @@ def _register() -> None:
     command("check")(check_cmd.check_command)
     command("plot")(plot_cmd.plot_command)
     command("sparsify")(sparsify_cmd.sparsify_command)
+    lora_cmd.app.command("merge")(_keep_examples(lora_cmd.lora__merge_command))
+    app.add_typer(lora_cmd.app, name="lora")
 
 
 _register()

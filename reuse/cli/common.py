@@ -76,7 +76,8 @@ def command(func):
     """
     from reuse.core import backend
 
-    name = func.__name__.removesuffix("_command").replace("_", "-")
+    # finetune_command -> "finetune"; a sub-command's double underscore: lora__merge -> "lora merge"
+    name = func.__name__.removesuffix("_command").replace("__", " ").replace("_", "-")
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):

@@ -157,6 +157,42 @@ def finetune_command(
     ] = None,
     augment: T.AugmentOpt = None,
     image_shape: T.ImageShapeOpt = None,
+    lora: Annotated[
+        int | None,
+        typer.Option(
+            "--lora",
+            metavar="RANK",
+            help="Train low-rank adapters (Keras' LoRA) of this rank on the reused layers "
+            "instead of unfreezing them: their kernels stay frozen, bit for bit; the head trains "
+            "in full. The stage table shows the parameters trained.",
+        ),
+    ] = None,
+    lora_layers: Annotated[
+        str | None,
+        typer.Option(
+            "--lora-layers",
+            metavar="REGEX",
+            help="Reused layers that get adapters (full match of the name or path). Default: "
+            "every Dense, EinsumDense, Embedding and Conv reused layer.",
+        ),
+    ] = None,
+    lora_alpha: Annotated[
+        float | None,
+        typer.Option(
+            "--lora-alpha",
+            help="Scale of the adapters' update, alpha / rank (default: alpha = rank).",
+        ),
+    ] = None,
+    lora_save: Annotated[
+        str,
+        typer.Option(
+            "--lora-save",
+            help="merged: the model with the adapters folded into its kernels (plain Keras "
+            "loads it); adapters: only the adapters and the head, a small .npz for "
+            "`reuse lora merge BASE ADAPTERS`.",
+        ),
+    ] = "merged",
+    mixed_precision: T.MixedPrecisionOpt = None,
     checkpoint_dir: Annotated[
         Path | None,
         typer.Option("--checkpoint-dir", help="Write a checkpoint after every epoch into DIR."),
@@ -196,6 +232,8 @@ def finetune_command(
         reuse freeze base.keras --upto hidden2 | reuse cache-features --data train.npz | reuse finetune --data train.npz --unfreeze gradual
 
         reuse finetune base.keras --data train.npz --val valid.npz --unfreeze gradual --augment shift:0.08,rotate:0.04,zoom:0.08 --image-shape 28,28,1
+
+        reuse finetune base.keras --data train.npz --val valid.npz --lora 4 --lora-layers 'hidden[45]'
     """
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
@@ -206,7 +244,20 @@ def finetune_command(
 
     path, upstream = record.resolve_input(model)
     learning_rate = _learning_rate(lr, upstream)
-    out = Path(output) if output else default_output(path, "tuned")
+    adapters_only = lora is not None and lora_save == "adapters"
+    out = (
+        Path(output)
+        if output
+        else default_output(path, "adapters", ".npz")
+        if adapters_only
+        else default_output(path, "tuned")
+    )
+    if adapters_only and out.suffix.lower() != ".npz":
+        from reuse.core.errors import OutputError
+
+        raise OutputError(
+            f"--lora-save adapters writes a .npz file. Received: -o {out}", "use -o NAME.npz"
+        )
     check_output_path(out, [path, data, features, (upstream or {}).get("features")])
     if history is not None:
         check_output_path(Path(f"{history}.csv"), [path, data])
@@ -245,6 +296,11 @@ def finetune_command(
         tensorboard=str(tensorboard) if tensorboard else None,
         augment=augment,
         image_shape=image_shape,
+        lora=lora,
+        lora_layers=lora_layers,
+        lora_alpha=lora_alpha,
+        lora_save=lora_save,
+        mixed_precision=mixed_precision,
     )
     options.check()  # every value refused before TensorFlow starts
     setup = prepare_run(
@@ -268,10 +324,10 @@ def finetune_command(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
     )
-    saved = result.save(out, history=history)
+    saved = result.save(out, history=history, base=str(path))
     csv_path, report_path = saved.history_csv, saved.report
     stage_rows = [s.row() for s in result.stages]
-    if len(stage_rows) > 1 or unfreeze == "gradual":
+    if len(stage_rows) > 1 or unfreeze == "gradual" or lora is not None:
         _render_stage_table(stage_rows)
     metrics = {
         k: round(v, 6)
@@ -281,8 +337,17 @@ def finetune_command(
     rec = record.make_record(
         "finetune",
         upstream,
-        drop=(*record.MODEL_BOUND_FIELDS, "augment", "image_shape", "views"),
-        model=out,
+        drop=(
+            *record.MODEL_BOUND_FIELDS,
+            "augment",
+            "image_shape",
+            "views",
+            *(("model",) if adapters_only else ()),
+        ),
+        model=None if adapters_only else out,
+        adapters=str(out.resolve()) if adapters_only else None,
+        lora=result.lora,
+        mixed_precision=mixed_precision,
         cut=result.transfer.cut,
         frozen=[n for n in result.transfer.reused if not _trainable(result.model, n)],
         metrics=metrics,
@@ -299,6 +364,14 @@ def finetune_command(
         report.console().print(
             f"wrote {out}  ({'trained from the cache' if result.used_cache else 'trained through the reused layers'})"
         )
+        if result.lora:
+            info = result.lora
+            share = info["trainable_params"] / max(1, info["full_finetune_params"])
+            report.console().print(
+                f"  LoRA rank {info['rank']} on {', '.join(info['layers'])}: trained "
+                f"{info['trainable_params']:,} parameters, {share:.1%} of full fine-tuning's "
+                f"{info['full_finetune_params']:,}"
+            )
         report.console().print(
             "  " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
         )
@@ -342,11 +415,14 @@ def _render_stage_table(rows: list[dict]) -> None:
     # One monitor for every stage (the usual case) goes in the header, keeping the rows narrow.
     monitors = {r["monitor"] for r in rows}
     shared = monitors.pop() if len(monitors) == 1 else None
-    for col in ("stage", "trainable", "tap", "epochs", "best", "lr", "seconds", "kept"):
+    columns = ["stage", "trainable", "tap", "epochs", "best", "lr", "params", "seconds", "kept"]
+    for col in columns:
         header = f"best {shared}" if col == "best" and shared else col
         table.add_column(
             header,
-            justify="right" if col in ("stage", "epochs", "best", "lr", "seconds") else "left",
+            justify="right"
+            if col in ("stage", "epochs", "best", "lr", "params", "seconds")
+            else "left",
         )
     for r in rows:
         best = (
@@ -361,6 +437,7 @@ def _render_stage_table(rows: list[dict]) -> None:
             str(r["epochs"]),
             best,
             f"{r['lr']:.3g}",
+            "" if r.get("params") is None else f"{r['params']:,}",
             f"{r['seconds']:.1f}",
             "yes" if r["kept"] else "no",
         )

@@ -45,13 +45,21 @@ class FinetuneResult:
     metrics: dict
     used_cache: bool
     options: FinetuneOptions | None = None
+    lora: dict | None = None  # rank, alpha, layers, trainable vs full fine-tuning params
 
     def save(
-        self, path: str | os.PathLike, *, history: str | os.PathLike | None = None
+        self,
+        path: str | os.PathLike,
+        *,
+        history: str | os.PathLike | None = None,
+        base: str | None = None,
     ) -> SavedRun:
         """Write the model to `path` and, beside it, `<stem>.history.csv/.json` and
         `<stem>.report.json` (cut, head, reused layers, stage table, final metrics).
 
+        With LoRA the model is saved with its adapters merged (a plain model), or, with
+        `options.lora_save == "adapters"`, `path` (a .npz) gets only the adapters and the head
+        (`reuse.training.lora.save_adapters`; `base` names the base model in it).
         Each file is written atomically (`reuse.core.atomic`). `history` overrides the
         history files' base name. Raises OutputError for a path that cannot be written.
         """
@@ -60,7 +68,19 @@ class FinetuneResult:
 
         out = Path(path)
         model = self.model
-        if type(getattr(model, "loss", None)).__module__.startswith("reuse."):
+        lora = self.options is not None and self.options.lora
+        if lora and self.options.lora_save == "adapters":
+            from reuse.training.lora import save_adapters
+
+            save_adapters(out, self.transfer, base_name=base or model.name)
+            csv_path, json_path = write_history(self.history, history or sidecar(out, "history"))
+            report_path = write_report(sidecar(out, "report", ".json"), self)
+            return SavedRun(out, csv_path, json_path, report_path)
+        if lora:
+            from reuse.training.lora import merged_model
+
+            model = merged_model(model)  # plain layers, uncompiled
+        elif type(getattr(model, "loss", None)).__module__.startswith("reuse."):
             # Plain Keras cannot rebuild reuse's own losses (label smoothing on sparse labels):
             # save the same layers and weights uncompiled, a model any Keras loads.
             import keras
@@ -196,6 +216,7 @@ def finetune(
         trainable, tap = run.trainable, run.tap
         if (
             options.unfreeze == "none"
+            and not options.lora
             and transfer.reused
             and len(trainable) == len(transfer.reused)
         ):
@@ -204,8 +225,9 @@ def finetune(
                 "usually wants `reuse freeze` first or --unfreeze gradual"
             )
         if trainable and cache is not None:
+            what = "carry LoRA adapters" if options.lora else "are trainable in the model"
             report.info(
-                f"note: {len(trainable)} reused layer(s) are trainable in the model; they train from tap {tap}"
+                f"note: {len(trainable)} reused layer(s) {what}; they train from tap {tap}"
             )
         stages = run_stages(
             transfer,
@@ -227,6 +249,18 @@ def finetune(
             "the loss became NaN or Inf; kept the weights of the last good epoch — try a lower --lr"
         )
     metrics = final_metrics(history, stages, restored=options.early_stopping is not None)
+    lora = None
+    if options.lora:
+        from reuse.training.lora import full_finetune_params, lora_layers
+
+        adapted = lora_layers(transfer.model)
+        lora = {
+            "rank": options.lora,
+            "alpha": options.lora_alpha or float(options.lora),
+            "layers": list(adapted),
+            "trainable_params": stages[-1].params if stages else None,
+            "full_finetune_params": full_finetune_params(transfer, train_bn=options.train_bn),
+        }
     return FinetuneResult(
         model=transfer.model,
         transfer=transfer,
@@ -235,6 +269,7 @@ def finetune(
         metrics={k: v for k, v in metrics.items() if isinstance(v, float)},
         used_cache=cache is not None,
         options=options,
+        lora=lora,
     )
 
 
@@ -302,7 +337,12 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
         val_split=options.val_split,
         seed=options.seed,
     )
-    if options.unfreeze == "all":
+    if options.lora:
+        from reuse.training.lora import enable_lora
+
+        # The adapted layers train (their adapters only); every other reused layer is frozen.
+        trainable = enable_lora(transfer, options.lora, options.lora_alpha, options.lora_layers)
+    elif options.unfreeze == "all":
         trainable = list(transfer.reused)
     elif options.unfreeze == "gradual":
         trainable = []

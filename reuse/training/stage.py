@@ -51,6 +51,7 @@ class StageResult:
     diverged: bool = False
     kept: bool = True
     cut: str | None = None
+    params: int | None = None  # parameters the stage trained (adapters + head with LoRA)
 
     def row(self) -> dict:
         return {
@@ -64,6 +65,7 @@ class StageResult:
             "lr": self.lr,
             "seconds": round(self.seconds, 2),
             "kept": self.kept,
+            "params": self.params,
         }
 
 
@@ -224,6 +226,7 @@ def run_stage(
         seconds=time.perf_counter() - started,
         diverged=guard.diverged,
         cut=transfer.cut,
+        params=int(sum(int(np.prod(v.shape)) for v in train_model.trainable_weights)),
     )
 
 
