@@ -30,7 +30,9 @@ def keras_backend() -> str:
         config = json.loads((home / "keras.json").read_text())
     except (OSError, ValueError):
         return SUPPORTED
-    return str(config.get("backend") or SUPPORTED).lower() if isinstance(config, dict) else SUPPORTED
+    return (
+        str(config.get("backend") or SUPPORTED).lower() if isinstance(config, dict) else SUPPORTED
+    )
 
 
 def require_tensorflow(command: str) -> None:

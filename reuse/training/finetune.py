@@ -226,9 +226,7 @@ def finetune(
             )
         if trainable and cache is not None:
             what = "carry LoRA adapters" if options.lora else "are trainable in the model"
-            report.info(
-                f"note: {len(trainable)} reused layer(s) {what}; they train from tap {tap}"
-            )
+            report.info(f"note: {len(trainable)} reused layer(s) {what}; they train from tap {tap}")
         stages = run_stages(
             transfer,
             inputs,

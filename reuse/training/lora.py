@@ -39,9 +39,7 @@ def lora_targets(transfer: TransferModel, pattern: str | None) -> list[str]:
     """
     from reuse.surgery.layer_tree import find
 
-    capable = [
-        p for p in transfer.reused if hasattr(find(transfer.model, p).layer, "enable_lora")
-    ]
+    capable = [p for p in transfer.reused if hasattr(find(transfer.model, p).layer, "enable_lora")]
     chosen = [
         p
         for p in capable

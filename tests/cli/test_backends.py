@@ -9,7 +9,15 @@ import pytest
 
 from tests.helpers import classification_data, mlp, save_npz, shell
 
-TRAINING = ["finetune", "cache-features", "lr-find", "check", "sparsify", "import-weights", "quantize"]
+TRAINING = [
+    "finetune",
+    "cache-features",
+    "lr-find",
+    "check",
+    "sparsify",
+    "import-weights",
+    "quantize",
+]
 
 
 @pytest.mark.parametrize(
