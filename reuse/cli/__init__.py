@@ -70,6 +70,7 @@ def _register() -> None:
         lora_cmd,
         lr_find_cmd,
         plot_cmd,
+        quantize_cmd,
         sparsify_cmd,
     )
 
@@ -88,6 +89,7 @@ def _register() -> None:
     command("check")(check_cmd.check_command)
     command("plot")(plot_cmd.plot_command)
     command("sparsify")(sparsify_cmd.sparsify_command)
+    command("quantize")(quantize_cmd.quantize_command)
     lora_cmd.app.command("merge")(_keep_examples(lora_cmd.lora__merge_command))
     app.add_typer(lora_cmd.app, name="lora")
 
