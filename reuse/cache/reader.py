@@ -85,7 +85,7 @@ class FeatureCache:
         Raises:
             CacheMismatch: the cache has no such tap (bare layer names are accepted).
         """
-        return self.dataset(tap)[...]
+        return _float32(self.dataset(tap)[...])
 
     def shape(self, tap: str) -> tuple:
         """The per-row feature shape of a tap (without the row axis)."""
@@ -131,7 +131,7 @@ class FeatureCache:
         size = batch_size or chunk
         buffer_x, buffer_y = [], []
         for s in starts:
-            xb = ds[s : s + chunk]
+            xb = _float32(ds[s : s + chunk])
             yb = None if y is None else y[s : s + chunk]
             if shuffle:
                 perm = rng.permutation(len(xb))
@@ -200,7 +200,7 @@ class FeatureCache:
             raise CacheMismatch(
                 f"{self.path} holds no augmented views", f"rebuild it: {self.rebuild_command()}"
             )
-        return self._f[views_dataset_name(name)][...]
+        return _float32(self._f[views_dataset_name(name)][...])
 
     @property
     def image_shape(self) -> tuple | None:
@@ -242,6 +242,11 @@ class FeatureCache:
             f"{self.path} has no tap '{tap}' (taps: {', '.join(self.taps)})",
             f"did you mean: {', '.join(near)}" if near else "rebuild it with --at " + tap,
         )
+
+
+def _float32(array: np.ndarray) -> np.ndarray:
+    """Features stored as float16 (`--dtype float16`) as the float32 that training expects."""
+    return array.astype(np.float32) if array.dtype == np.float16 else array
 
 
 def open_cache(

@@ -138,8 +138,12 @@ def _plan_attrs(
 
 
 # Attributes that must agree for --resume to continue a partial file.
+# How features may be stored: float16 halves the file (`cache-features --dtype float16`).
+STORAGE_DTYPES = ("float32", "float16")
 _RESUME_KEYS = (
     "fingerprint",
+    "tap_dtypes",
+    "mixed_precision",
     "taps",
     "data_identity",
     "rows",
@@ -170,6 +174,8 @@ def cache_features(
     views: int = 0,
     image_shape: tuple | None = None,
     seed: int = 0,
+    dtype: str = "float32",
+    mixed_precision: str | None = None,
 ) -> CacheResult:
     """Run the layers below `taps` once over `data` and stream their outputs to HDF5.
 
@@ -195,6 +201,10 @@ def cache_features(
         image_shape: (H, W, C) that flat rows are viewed as for image augmentations.
         seed: seeds the views; view k of the rows at offset o depends on (seed, o, k) only,
             so `resume` gives the same file as an uninterrupted run.
+        dtype: "float32" (default) or "float16": how the features are stored (float16 halves
+            the file; the reader hands float32 to training either way).
+        mixed_precision: "float16" or "bfloat16": run the layers below the taps in that
+            precision (`reuse.surgery.precision`); the fingerprint is the float32 model's.
 
     Returns:
         A CacheResult.
@@ -222,6 +232,11 @@ def cache_features(
             f"`verify` must be >= 0. Received: verify={verify}", "use e.g. --verify 3, or 0 to skip"
         )
     spec = views_spec(augment, views)
+    if dtype not in STORAGE_DTYPES:
+        raise UsageError(
+            f"--dtype must be float32 or float16. Received: {dtype!r}",
+            "use --dtype float16 to store the features at half the size",
+        )
     comp, comp_opts, comp_spec = parse_compression(compression)
     if Path(output).suffix.lower() not in (".h5", ".hdf5"):
         raise OutputError(
@@ -265,6 +280,11 @@ def cache_features(
 
     fit = fit_model(data.input_shape, model, source=getattr(data, "path", "data"))
     adapter, adapter_name = (fit.apply if fit.changes else None), fit.kind
+    fp = fingerprint(model, paths, graph)  # before any dtype policy changes the configs
+    if mixed_precision:
+        from reuse.surgery.precision import set_mixed_precision
+
+        set_mixed_precision(model, mixed_precision)
     bottom = cuts.bottom_model(model, paths, graph)
     # The forward pass runs on groups of batches (fewer calls into TensorFlow); rows are still
     # chunked to the batch size in the file.
@@ -277,10 +297,12 @@ def cache_features(
         p: (str(r.dtype) if str(r.dtype) in ("float16", "float32", "float64") else "float32")
         for p, r in zip(paths, refs, strict=False)
     }
-    fp = fingerprint(model, paths, graph)
+    if dtype == "float16":
+        dtypes = dict.fromkeys(paths, "float16")
     attrs = _plan_attrs(
         model, paths, fp, data, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path
     )
+    attrs["mixed_precision"] = mixed_precision or "none"
     augmenter = None
     if spec:
         from reuse.augment.pipeline import build_augmenter, infer_value_range
@@ -363,6 +385,8 @@ def cache_features(
         # A failed spot check must not leave a file that looks resumable and good.
         part.unlink(missing_ok=True)
         raise
+    if mixed_precision:
+        set_mixed_precision(model, None)  # the caller's model computes in float32 again
     return CacheResult(
         path=out,
         taps=paths,

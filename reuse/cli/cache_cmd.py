@@ -72,6 +72,15 @@ def cache_features_command(
         ),
     ] = 0,
     image_shape: T.ImageShapeOpt = None,
+    dtype: Annotated[
+        str,
+        typer.Option(
+            "--dtype",
+            help="float32, or float16: store the features at half the size (training reads "
+            "them back as float32).",
+        ),
+    ] = "float32",
+    mixed_precision: T.MixedPrecisionOpt = None,
     unsafe: UnsafeOpt = False,
     json_flag: JsonOpt = False,
 ) -> None:
@@ -90,6 +99,8 @@ def cache_features_command(
         reuse freeze base.keras --upto hidden2 | reuse cache-features --data train.npz
 
         reuse cache-features frozen.keras --data train.npz --at hidden1,hidden2 --augment digits --views 8 --image-shape 28,28,1
+
+        reuse cache-features frozen.keras --data train.npz --dtype float16
     """
     from reuse.cache import cache_features
     from reuse.cli.common import emit_record
@@ -137,6 +148,8 @@ def cache_features_command(
         views=views,
         image_shape=image_shape,
         seed=seed or 0,
+        dtype=dtype,
+        mixed_precision=mixed_precision,
     )
     shapes = ", ".join(f"{t} {tuple(s)}" for t, s in result.shapes.items())
     report.info(
@@ -155,6 +168,8 @@ def cache_features_command(
         data=data,
         augment=result.augment,
         views=views or None,
+        dtype=dtype if dtype != "float32" else None,
+        mixed_precision=mixed_precision,
     )
     emit_record(
         rec,

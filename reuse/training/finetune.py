@@ -166,6 +166,10 @@ def finetune(
 
     run = prepare(model, data, val=val, features=features, options=options)
     transfer, inputs, cache = run.transfer, run.inputs, run.cache
+    if options.mixed_precision:
+        from reuse.surgery.precision import set_mixed_precision
+
+        set_mixed_precision(transfer.model, options.mixed_precision)
     x, y, val_arrays = (
         inputs.x,
         inputs.y,
@@ -246,6 +250,8 @@ def finetune(
         report.warn(
             "the loss became NaN or Inf; kept the weights of the last good epoch — try a lower --lr"
         )
+    if options.mixed_precision:
+        set_mixed_precision(transfer.model, None)  # the saved model computes in float32
     metrics = final_metrics(history, stages, restored=options.early_stopping is not None)
     lora = None
     if options.lora:

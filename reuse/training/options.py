@@ -43,7 +43,6 @@ OTHER_DEFAULTS = {
 }
 STAGE_LR_MODES = ("div", "find")
 LORA_SAVE = ("merged", "adapters")
-MIXED_PRECISION = ("float16", "bfloat16")
 
 
 @dataclass
@@ -179,11 +178,21 @@ class FinetuneOptions:
         check_lora_options(
             self.lora, self.lora_alpha, self.lora_layers, self.lora_save, self.unfreeze
         )
-        if self.mixed_precision not in (None, *MIXED_PRECISION):
-            raise UsageError(
-                f"--mixed-precision must be float16 or bfloat16. Received: {self.mixed_precision!r}",
-                "use --mixed-precision bfloat16 (no loss scaling needed) or float16",
-            )
+        if self.mixed_precision is not None:
+            from reuse.surgery.precision import policy_name
+
+            policy_name(self.mixed_precision)
+            if self.layer_lr_decay and self.mixed_precision == "float16":
+                raise UsageError(
+                    "--mixed-precision float16 cannot scale the loss of --layer-lr-decay's "
+                    "grouped optimizers",
+                    "use --mixed-precision bfloat16 with --layer-lr-decay",
+                )
+            if self.reuse_depth != "keep":
+                raise UsageError(
+                    "--mixed-precision does not cover --reuse-depth search",
+                    "drop one of the two",
+                )
         if self.early_stopping is not None and self.early_stopping < 0:
             raise UsageError(
                 f"--early-stopping must be >= 0. Received: {self.early_stopping}",

@@ -103,6 +103,7 @@ def run_stage(
     from reuse.surgery import cuts
     from reuse.training import optimizers, schedules
     from reuse.training.loop import fit_arrays
+    from reuse.training.precision import loss_scaled
 
     started = time.perf_counter()
     progress = progress or StageProgress()
@@ -161,7 +162,7 @@ def run_stage(
     else:
         model_to_fit = train_model
         model_to_fit.compile(
-            optimizer=factory(lr_value),
+            optimizer=loss_scaled(factory(lr_value), options.mixed_precision),
             loss=loss,
             metrics=list(transfer.metrics),
         )
