@@ -12,7 +12,10 @@ the parameters it trains and its wall time (model load to trained model, data in
   caching time);
 - rank 8 with `--mixed-precision bfloat16` and `float16` (CPU: expect no speed-up);
 - gradual unfreezing from a cache at every hidden layer stored as float32 and as float16
-  (`cache-features --dtype float16`): accuracy, seconds per epoch, file size.
+  (`cache-features --dtype float16`): accuracy, seconds per epoch, file size;
+- timing in one run (`epoch_times`): seconds per epoch after the first, float32 vs bfloat16
+  vs float16, and seconds to read the cache, float32 vs float16, as ratios;
+- `reuse quantize` of the base on its own task (test digits 0-4): size and accuracy.
 
 Skipped without MNIST. Run alone: `python bench/run.py mnist_lora` (about 10 minutes on 2 cores).
 """
@@ -106,6 +109,67 @@ def experiment(seed: int, tmp: Path) -> dict:
     return out
 
 
+def epoch_times(seed: int, tmp: Path, epochs: int = 12) -> dict:
+    """Seconds per epoch after the first (no tracing), median over `epochs`, of rank-8 LoRA on
+    every hidden layer from the raw images, in float32, bfloat16 and float16; and the seconds
+    to read a cache at every hidden layer stored as float32 and as float16 (median of 5)."""
+    from reuse.cache import open_cache
+    from reuse.formats.model_io import load_model
+    from reuse.training.finetune import finetune
+
+    train, val, _ = task.task_data(seed)
+    out = {}
+    for precision in (None, "bfloat16", "float16"):
+        result = finetune(
+            load_model(task.MODEL),
+            train,
+            val=val,
+            seed=seed,
+            lora=8,
+            lr=0.01,
+            epochs=epochs,
+            mixed_precision=precision,
+        )
+        marks = [row["seconds"] for row in result.history]
+        out[f"epoch, LoRA 8 on all hidden layers, {precision or 'float32'}"] = float(
+            np.median(np.diff(marks))
+        )
+    taps = [f"hidden{i}" for i in range(1, 6)]
+    for dtype in ("float32", "float16"):
+        path, _, _ = _cache(train, seed, tmp, taps, dtype)
+        reads = []
+        for _ in range(5):
+            started = time.perf_counter()
+            with open_cache(path) as cache:
+                for tap in taps:
+                    cache.array(tap)
+            reads.append(time.perf_counter() - started)
+        out[f"reading a {dtype} cache of the 5 hidden layers"] = float(np.median(reads))
+    return out
+
+
+def quantize_rows(tmp: Path) -> list[dict]:
+    """`reuse quantize` of the base model on its own task (test digits 0-4): file size and
+    accuracy before and after int8."""
+    from reuse.data.dataset import load_data
+    from reuse.formats.model_io import load_model
+    from reuse.inference.quantize import quantize_model
+
+    test = load_data(task.MNIST, split="test", classes="0-4")
+    result = quantize_model(load_model(task.MODEL), tmp / "q.keras", source=task.MODEL, data=test)
+    name = "MNIST 0-4 (issue 21), reuse quantize models/mnist_0to4.keras"
+    return [
+        {
+            "name": f"{name}: file size",
+            "value": result.bytes_after,
+            "unit": "bytes",
+            "ratio": result.bytes_after / result.bytes_before,
+        },
+        {"name": f"{name}: test accuracy before", "value": result.before.accuracy, "unit": "acc"},
+        {"name": f"{name}: test accuracy after", "value": result.after.accuracy, "unit": "acc"},
+    ]
+
+
 def run() -> list[dict]:
     import tempfile
 
@@ -115,16 +179,34 @@ def run() -> list[dict]:
     from reuse.core import report
 
     runs = []
+    only_timing = os.environ.get("REUSE_BENCH_LORA_TIMING_ONLY")
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in SEEDS:
+        for seed in () if only_timing else SEEDS:
             runs.append(experiment(seed, Path(tmp)))
             for name, (acc, s, per_epoch, params) in runs[-1].items():
                 report.info(
                     f"seed {seed}: {name}: test accuracy {acc:.4f}, {s:.1f} s, "
                     f"{per_epoch * 1000:.0f} ms/epoch, {params:,} params"
                 )
-    rows = []
-    for name in runs[0]:
+    with tempfile.TemporaryDirectory() as tmp:
+        timing = epoch_times(SEEDS[0], Path(tmp))
+        rows = quantize_rows(Path(tmp))
+    base = {
+        "epoch": "epoch, LoRA 8 on all hidden layers, float32",
+        "reading": "reading a float32 cache of the 5 hidden layers",
+    }
+    for name, seconds in timing.items():
+        ref = timing[base["epoch" if name.startswith("epoch") else "reading"]]
+        rows.append(
+            {
+                "name": f"MNIST 5-9 (issue 21), seconds per {name}",
+                "value": seconds,
+                "unit": "s",
+                "ratio": seconds / ref,
+            }
+        )
+        report.info(f"{name}: {seconds * 1000:.1f} ms ({seconds / ref:.2f}x float32)")
+    for name in runs[0] if runs else ():
         accs, secs, epoch_s = (np.array([r[name][i] for r in runs]) for i in range(3))
         rows.append(
             {
