@@ -1,5 +1,5 @@
 """Other Keras backends: training commands refuse at start with one Error line naming the
-supported backend; inspect, freeze, evaluate and predict work on .keras files under torch."""
+supported backend; inspect, freeze, evaluate and predict work on .keras files under torch and jax."""
 
 from __future__ import annotations
 
@@ -48,22 +48,24 @@ def test_keras_json_backend_is_read(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
-def test_read_only_commands_work_under_torch(tmp_path):
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_read_only_commands_work_on_other_backends(tmp_path, backend):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} not installed")
     model = mlp(n_in=8, hidden=3, units=6, n_out=3, seed=0)
     model.save(tmp_path / "base.keras")
     x, y = classification_data(n=30, n_in=8, n_classes=3)
     save_npz(tmp_path / "d.npz", x, y)
-    torch = {"KERAS_BACKEND": "torch"}
+    other = {"KERAS_BACKEND": backend}
     lines = [
-        "reuse inspect base.keras --json",
+        "reuse inspect base.keras -f json",
         "reuse freeze base.keras --upto hidden2 -o frozen.keras --json",
         "reuse evaluate frozen.keras --data d.npz --json",
         "reuse predict frozen.keras --data d.npz -o p.npy --json",
         "python -c 'import keras; print(keras.backend.backend())'",
     ]
-    result = shell(" && ".join(lines), tmp_path, env_extra=torch)
+    result = shell(" && ".join(lines), tmp_path, env_extra=other)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "torch"
+    assert result.stdout.strip().splitlines()[-1] == backend
     assert '"command": "evaluate"' in result.stdout
     assert (tmp_path / "p.npy").exists() and (tmp_path / "frozen.keras").exists()
