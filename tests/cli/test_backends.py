@@ -10,6 +10,7 @@ import pytest
 from tests.helpers import classification_data, mlp, save_npz, shell
 
 TRAINING = [
+    "lora merge",
     "finetune",
     "cache-features",
     "lr-find",
@@ -25,7 +26,8 @@ TRAINING = [
 )
 def test_training_commands_refuse_other_backends(tmp_path, backend, command):
     result = shell(
-        f"python -X importtime -m reuse {command} missing.keras",
+        f"python -X importtime -m reuse {command} missing.keras"
+        + (" missing.npz" if command == "lora merge" else ""),
         tmp_path,
         env_extra={"KERAS_BACKEND": backend},
     )

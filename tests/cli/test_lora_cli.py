@@ -137,3 +137,10 @@ def test_plain_keras_loads_the_merged_model_without_reuse(lora_cli):
     result = shell(f'{sys.executable} -c "{script}"', tmp, env_extra={"PYTHONPATH": ""})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_lora_merge_help_loads_no_tensorflow(tmp_path):
+    result = shell("python -X importtime -m reuse lora merge --help", tmp_path)
+    assert result.returncode == 0 and "reuse lora merge" in result.stdout
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert not imported & {"tensorflow", "keras", "torch", "h5py"}
