@@ -99,7 +99,8 @@ def reuse_run(train, val, test, seed: int, *, features=None, tta: int = 0, **opt
 
 
 def build_views(train, seed: int, tmp: Path, views: int = VIEWS):
-    """An augmented cache at every reused layer of the base: (path, seconds)."""
+    """An augmented cache at every reused layer of the base, with views of the input rows too
+    (`--input-views`): (path, seconds)."""
     from reuse.cache import cache_features
     from reuse.formats.model_io import load_model
 
@@ -116,6 +117,7 @@ def build_views(train, seed: int, tmp: Path, views: int = VIEWS):
         views=views,
         image_shape=(28, 28, 1),
         seed=seed,
+        input_views=True,
     )
     return out, time.perf_counter() - started
 

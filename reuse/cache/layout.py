@@ -34,6 +34,7 @@ __all__ = [
     "parse_compression",
     "part_path",
     "tap_dataset_name",
+    "INPUT_VIEWS_DATASET",
 ]
 
 FORMAT_VERSION = 1  # the value of the CACHE_MARK root attribute
@@ -95,6 +96,34 @@ def attr_value(value):
     return value
 
 
+INPUT_VIEWS_DATASET = "input_views"  # the augmented raw input rows, shape (K, N, *input_shape)
+
+
 def views_dataset_name(tap: str) -> str:
     """The HDF5 dataset that holds the augmented views of `tap`: `views/<tap>`, shape (K, N, ...)."""
     return "views/" + tap.replace("%", "%25").replace("/", "%2F")
+
+
+DIGEST_ATTR = "crc32"  # on each feature dataset: the CRC-32 of its values as written
+CHECKSUMS = {"fletcher32": True}  # HDF5's per-chunk checksum, on every feature dataset
+
+
+def digest(dataset, rows_per_read: int = 4096) -> int:
+    """The CRC-32 of an array's (or h5py dataset's) values in C order, read `rows_per_read`
+    rows along the first axis at a time, so a dataset larger than memory is fine.
+
+    Written by `cache_features` as the `crc32` attribute of each feature dataset, and checked
+    by `FeatureCache.array` / `views` when they load a whole dataset: values changed after the
+    cache was written (even through h5py, which keeps the per-chunk fletcher32 sums right)
+    do not pass.
+    """
+    import zlib
+
+    crc = 0
+    n = dataset.shape[0] if dataset.shape else 0
+    if n == 0:
+        return zlib.crc32(np.ascontiguousarray(dataset[()]).tobytes())
+    for start in range(0, n, rows_per_read):
+        block = np.ascontiguousarray(dataset[start : start + rows_per_read])
+        crc = zlib.crc32(memoryview(block).cast("B"), crc)
+    return crc

@@ -17,7 +17,10 @@ import numpy as np
 from reuse.cache.fingerprints import fingerprint
 from reuse.cache.layout import (
     CACHE_MARK,
+    DIGEST_ATTR,
+    INPUT_VIEWS_DATASET,
     attr_value,
+    digest,
     part_path,
     tap_dataset_name,
     views_dataset_name,
@@ -85,7 +88,7 @@ class FeatureCache:
         Raises:
             CacheMismatch: the cache has no such tap (bare layer names are accepted).
         """
-        return _float32(self.dataset(tap)[...])
+        return _float32(self._checked(self.dataset(tap)))
 
     def shape(self, tap: str) -> tuple:
         """The per-row feature shape of a tap (without the row axis)."""
@@ -131,7 +134,10 @@ class FeatureCache:
         size = batch_size or chunk
         buffer_x, buffer_y = [], []
         for s in starts:
-            xb = _float32(ds[s : s + chunk])
+            try:
+                xb = _float32(ds[s : s + chunk])
+            except OSError as err:  # a chunk that fails its fletcher32 checksum
+                raise self._damaged(ds, _chunk_failure(err)) from None
             yb = None if y is None else y[s : s + chunk]
             if shuffle:
                 perm = rng.permutation(len(xb))
@@ -163,7 +169,7 @@ class FeatureCache:
                 raise CacheMismatch(
                     f"{self.path} was made from other data ({what} differs: cache has "
                     f"{mine.get('path')} {mine.get('selection') or ''}, this is {theirs.get('path')} {theirs.get('selection') or ''})",
-                    f"rebuild it: {self.rebuild_command()}",
+                    f"rebuild it: {self.rebuild_command(data_path=theirs.get('path'))}",
                 )
 
     def verify(self, model, data, n: int = 3, rows=None) -> int:
@@ -200,7 +206,48 @@ class FeatureCache:
             raise CacheMismatch(
                 f"{self.path} holds no augmented views", f"rebuild it: {self.rebuild_command()}"
             )
-        return _float32(self._f[views_dataset_name(name)][...])
+        return _float32(self._checked(self._f[views_dataset_name(name)]))
+
+    def _checked(self, ds) -> np.ndarray:
+        """All of `ds`, read through its per-chunk checksums and compared with the digest
+        written with it (`reuse.cache.layout.digest`; caches written before have none).
+
+        Raises:
+            CacheMismatch: a chunk fails its checksum, or the values differ from those written.
+        """
+        try:
+            values = ds[...]
+        except OSError as err:  # a chunk that fails its fletcher32 checksum
+            raise self._damaged(ds, _chunk_failure(err)) from None
+        expected = ds.attrs.get(DIGEST_ATTR)
+        if expected is not None and digest(values) != int(expected):
+            raise self._damaged(ds, "its values changed after it was written")
+        return values
+
+    def _damaged(self, ds, why: str) -> CacheMismatch:
+        return CacheMismatch(
+            f"{self.path}: the features in {ds.name} are damaged ({why})",
+            f"rebuild the cache: {self.rebuild_command()}",
+        )
+
+    @property
+    def has_input_views(self) -> bool:
+        """Whether the cache also holds augmented views of the raw input rows
+        (`cache-features --input-views`)."""
+        return bool(self.view_count) and INPUT_VIEWS_DATASET in self._f
+
+    def input_views(self) -> np.ndarray:
+        """The augmented views of the raw input rows, in memory: shape (K, N, *input shape).
+
+        Raises:
+            CacheMismatch: the cache holds no input views.
+        """
+        if not self.has_input_views:
+            raise CacheMismatch(
+                f"{self.path} holds no augmented views of the input rows",
+                f"rebuild it: {self.rebuild_command(input_views=True)}",
+            )
+        return self._checked(self._f[INPUT_VIEWS_DATASET])
 
     @property
     def image_shape(self) -> tuple | None:
@@ -209,12 +256,19 @@ class FeatureCache:
         return tuple(value) if value else None
 
     def rebuild_command(
-        self, model_path: str | None = None, augment: str | None = None, image_shape=None
+        self,
+        model_path: str | None = None,
+        augment: str | None = None,
+        image_shape=None,
+        input_views: bool = False,
+        data_path: str | None = None,
     ) -> str:
         """The `reuse cache-features` command that rebuilds this cache (for error hints);
         with `augment`, one that stores augmented views made with that spec (and
-        `image_shape`). A cache with views keeps its own spec otherwise."""
-        data = self.data_identity.get("path", "DATA")
+        `image_shape`; with `input_views`, views of the input rows too). A cache with views
+        keeps its own spec otherwise. `model_path` and `data_path` name the model and data
+        to cache (default: those the cache was made from)."""
+        data = data_path or self.data_identity.get("path", "DATA")
         command = (
             f"reuse cache-features {model_path or self.model_path or 'MODEL'} --data {data} "
             f"--at {','.join(self.taps)} -o {self.path}"
@@ -227,6 +281,8 @@ class FeatureCache:
             command += f" --augment {spec} --views {self.view_count or 8}"
             if shape:
                 command += " --image-shape " + ",".join(str(d) for d in shape)
+            if input_views or self.has_input_views:
+                command += " --input-views"
         return command
 
     def _tap_name(self, tap: str) -> str:
@@ -247,6 +303,11 @@ class FeatureCache:
 def _float32(array: np.ndarray) -> np.ndarray:
     """Features stored as float16 (`--dtype float16`) as the float32 that training expects."""
     return array.astype(np.float32) if array.dtype == np.float16 else array
+
+
+def _chunk_failure(err: OSError) -> str:
+    text = str(err).strip().splitlines()[0][:120] if str(err).strip() else "read error"
+    return f"a chunk fails its checksum: {text}"
 
 
 def open_cache(

@@ -5,11 +5,13 @@ identity), writes it under `.<name>.part.h5` beside the output with the streamin
 `reuse.cache.streaming`, spot-checks random rows against the live model
 (`reuse.cache.verify`) and renames it when complete. `resume=True` continues a killed run
 after the last row that reached the file, when the partial file was started with the same
-settings; because batches are the same, the result equals an uninterrupted run.
+settings; because batches are the same, the result equals an uninterrupted run. Only an
+interrupt (Ctrl-C) keeps the partial file, and says so; any other error removes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -21,8 +23,12 @@ import numpy as np
 from reuse.cache.fingerprints import fingerprint
 from reuse.cache.layout import (
     CACHE_MARK,
+    CHECKSUMS,
+    DIGEST_ATTR,
     FORMAT_VERSION,
+    INPUT_VIEWS_DATASET,
     attr_value,
+    digest,
     parse_compression,
     part_path,
     tap_dataset_name,
@@ -154,7 +160,32 @@ _RESUME_KEYS = (
     "views",
     "augment_seed",
     "image_shape",
+    "input_views",
 )
+
+
+def check_options(output, *, batch_size: int, verify: int, compression: str | None) -> None:
+    """Refuse bad `cache_features` options before any model is loaded (no TensorFlow).
+
+    Raises:
+        UsageError: batch_size < 1, verify < 0 (exit code 2).
+        SpecError: a malformed compression spec.
+        OutputError: an output that is not .h5/.hdf5.
+    """
+    if batch_size <= 0:
+        raise UsageError(
+            f"`batch_size` must be > 0. Received: batch_size={batch_size}",
+            "use e.g. --batch-size 256",
+        )
+    if verify < 0:
+        raise UsageError(
+            f"`verify` must be >= 0. Received: verify={verify}", "use e.g. --verify 3, or 0 to skip"
+        )
+    parse_compression(compression)
+    if Path(output).suffix.lower() not in (".h5", ".hdf5"):
+        raise OutputError(
+            f"a feature cache is an HDF5 file. Received: -o {output}", "use -o NAME.h5"
+        )
 
 
 def cache_features(
@@ -176,6 +207,7 @@ def cache_features(
     seed: int = 0,
     dtype: str = "float32",
     mixed_precision: str | None = None,
+    input_views: bool = False,
 ) -> CacheResult:
     """Run the layers below `taps` once over `data` and stream their outputs to HDF5.
 
@@ -205,6 +237,10 @@ def cache_features(
             the file; the reader hands float32 to training either way).
         mixed_precision: "float16" or "bfloat16": run the layers below the taps in that
             precision (`reuse.surgery.precision`); the fingerprint is the float32 model's.
+        input_views: with `views`, also store the K augmented views of the raw input rows
+            (`input_views`, shape (K, N, *model input shape), float32): the stages that
+            train the lowest reused layers then train from the cache too, with no
+            augmentation on the fly. Costs K times the input's size on disk. Default False.
 
     Returns:
         A CacheResult.
@@ -216,32 +252,24 @@ def cache_features(
         CacheMismatch: `resume` with a partial file made with other settings, or a failed
             spot check.
     """
-    import h5py
 
     from reuse.core import report
     from reuse.surgery import cuts
 
     started = time.perf_counter()
-    if batch_size <= 0:
-        raise UsageError(
-            f"`batch_size` must be > 0. Received: batch_size={batch_size}",
-            "use e.g. --batch-size 256",
-        )
-    if verify < 0:
-        raise UsageError(
-            f"`verify` must be >= 0. Received: verify={verify}", "use e.g. --verify 3, or 0 to skip"
-        )
+    check_options(output, batch_size=batch_size, verify=verify, compression=compression)
     spec = views_spec(augment, views)
     if dtype not in STORAGE_DTYPES:
         raise UsageError(
             f"--dtype must be float32 or float16. Received: {dtype!r}",
             "use --dtype float16 to store the features at half the size",
         )
-    comp, comp_opts, comp_spec = parse_compression(compression)
-    if Path(output).suffix.lower() not in (".h5", ".hdf5"):
-        raise OutputError(
-            f"a feature cache is an HDF5 file. Received: -o {output}", "use -o NAME.h5"
+    if input_views and not spec:
+        raise UsageError(
+            "input views are augmented views of the raw rows: they need --augment SPEC --views K",
+            "add e.g. --augment digits --views 8, or drop --input-views",
         )
+    comp, comp_opts, comp_spec = parse_compression(compression)
     if len(model.inputs) != 1:
         raise UsageError(
             f"model {model.name} has {len(model.inputs)} inputs",
@@ -316,6 +344,7 @@ def cache_features(
             views=int(views),
             augment_seed=int(seed),
             image_shape=json.dumps(list(image_shape) if image_shape else None),
+            input_views=bool(input_views),
         )
 
     out = Path(output)
@@ -331,14 +360,17 @@ def cache_features(
         part.unlink()
     elif resume:
         report.info(f"Note: no unfinished cache {part.name} to resume; starting from the first row")
-    if start_row == 0:
-        _create(part, attrs, data, paths, shapes, dtypes, batch_size, comp, comp_opts)
-        if augmenter is not None:
-            _create_views(part, paths, shapes, dtypes, int(views), n, batch_size, comp, comp_opts)
-
     delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
     try:
-        with h5py.File(part, "r+") as f:
+        if start_row == 0:
+            _create(part, attrs, data, paths, shapes, dtypes, batch_size, comp, comp_opts)
+            if augmenter is not None:
+                _create_views(
+                    part, paths, shapes, dtypes, int(views), n, batch_size, comp, comp_opts
+                )
+                if input_views:
+                    _create_input_views(part, model, int(views), n, batch_size, comp, comp_opts)
+        with _open_part(part) as f:
             sets = [f[tap_dataset_name(p)] for p in paths]
             batches = data.batches(step, start=start_row)
             total = (n - start_row + step - 1) // step
@@ -353,7 +385,10 @@ def cache_features(
                         # Views first: rows_done moves on with the clean features below.
                         for k in range(int(views)):
                             augmenter.reseed(offset, k)
-                            outs = forward(np.asarray(augmenter(xb)[0]))
+                            view = np.asarray(augmenter(xb)[0])
+                            if input_views:
+                                f[INPUT_VIEWS_DATASET][k, offset : offset + len(xb)] = view
+                            outs = forward(view)
                             for p, view_rows in zip(paths, outs, strict=True):
                                 f[views_dataset_name(p)][k, offset : offset + len(xb)] = view_rows
                     writer.put(offset, forward(xb))
@@ -366,25 +401,37 @@ def cache_features(
         verified = (
             spot_check(part, model, data, paths, verify, adapter, forward=forward) if verify else 0
         )
-        with h5py.File(part, "r+") as f:
+        with _open_part(part) as f:
             if int(f.attrs["rows_done"]) != n:
                 raise CacheIncomplete(
                     f"{part} holds {int(f.attrs['rows_done'])} of {n} rows",
                     "run the command again with --resume",
                 )
+            # A digest of the values as written: reading them back checks it (layout.digest).
+            names = [d for p in paths for d in (tap_dataset_name(p), views_dataset_name(p))]
+            for name in [*names, INPUT_VIEWS_DATASET]:
+                if name in f:
+                    f[name].attrs[DIGEST_ATTR] = np.uint32(digest(f[name]))
             f.attrs["complete"] = True
         from reuse.core.atomic import commit
 
         commit(part, out)  # fsync, rename, fsync the folder
     except KeyboardInterrupt:
-        report.warn(
-            f"interrupted; the rows written so far are kept in {part} — continue with --resume"
-        )
+        if part.exists():
+            report.warn(
+                f"interrupted; the rows written so far are kept in {part} — continue with --resume"
+            )
         raise
-    except CacheMismatch:
-        # A failed spot check must not leave a file that looks resumable and good.
+    except BaseException as err:
+        # Any other failure (bad rows, a full disk, a failed spot check) removes the partial
+        # file: it must not look resumable and good, nor fill a full disk.
         part.unlink(missing_ok=True)
-        raise
+        from reuse.core.atomic import disk_error
+
+        renamed = disk_error(err, out)
+        if renamed is None:
+            raise
+        raise renamed from err
     if mixed_precision:
         set_mixed_precision(model, None)  # the caller's model computes in float32 again
     return CacheResult(
@@ -402,13 +449,40 @@ def cache_features(
     )
 
 
+@contextlib.contextmanager
+def _open_part(part: Path, mode: str = "r+"):
+    """h5py.File(part, mode) for writing the partial cache, closed safely after a failure.
+
+    After a failed write (a full disk) HDF5 cannot flush the file to close it, and h5py then
+    crashed the process at exit (exit 139). The partial file is removed after any failure but
+    an interrupt, so its space is given back first (truncated to 0 bytes): the close succeeds.
+    """
+    import h5py
+
+    f = h5py.File(part, mode, track_order=True) if mode == "w" else h5py.File(part, mode)
+    failed = False
+    try:
+        yield f
+    except BaseException as err:
+        failed = True
+        if not isinstance(err, KeyboardInterrupt):
+            with contextlib.suppress(OSError):
+                os.truncate(part, 0)
+        raise
+    finally:
+        try:
+            f.close()
+        except Exception:  # noqa: BLE001 - the error in flight is the one to report
+            if not failed:
+                raise
+
+
 def _create(
     part: Path, attrs: dict, data, paths, shapes, dtypes, batch_size, comp, comp_opts
 ) -> None:
-    import h5py
 
     n = len(data)
-    with h5py.File(part, "w", track_order=True) as f:
+    with _open_part(part, "w") as f:
         for p in paths:
             ds = f.create_dataset(
                 tap_dataset_name(p),
@@ -417,6 +491,7 @@ def _create(
                 chunks=(min(batch_size, n), *shapes[p]),
                 compression=comp,
                 compression_opts=comp_opts,
+                **CHECKSUMS,
             )
             ds.attrs["tap"] = p
         if data.y is not None:
@@ -472,10 +547,25 @@ def views_spec(augment, views):
     return spec
 
 
-def _create_views(part: Path, paths, shapes, dtypes, k: int, n: int, batch_size, comp, comp_opts):
-    import h5py
+def _create_input_views(part: Path, model, k: int, n: int, batch_size, comp, comp_opts):
+    """The (K, N, *input shape) float32 dataset of augmented raw rows (`input_views=True`)."""
 
-    with h5py.File(part, "r+") as f:
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    with _open_part(part) as f:
+        f.create_dataset(
+            INPUT_VIEWS_DATASET,
+            shape=(k, n, *shape),
+            dtype="float32",
+            chunks=(1, min(batch_size, n), *shape),
+            compression=comp,
+            compression_opts=comp_opts,
+            **CHECKSUMS,
+        )
+
+
+def _create_views(part: Path, paths, shapes, dtypes, k: int, n: int, batch_size, comp, comp_opts):
+
+    with _open_part(part) as f:
         for p in paths:
             ds = f.create_dataset(
                 views_dataset_name(p),
@@ -484,5 +574,6 @@ def _create_views(part: Path, paths, shapes, dtypes, k: int, n: int, batch_size,
                 chunks=(1, min(batch_size, n), *shapes[p]),
                 compression=comp,
                 compression_opts=comp_opts,
+                **CHECKSUMS,
             )
             ds.attrs["tap"] = p

@@ -71,6 +71,15 @@ def cache_features_command(
             "in the same pass; finetune --augment SPEC trains epoch e on view e mod K.",
         ),
     ] = 0,
+    input_views: Annotated[
+        bool,
+        typer.Option(
+            "--input-views",
+            help="With --views: also store the K augmented views of the raw input rows, so the "
+            "stages that train the lowest reused layers train from the cache too, with no "
+            "augmentation on the fly. Costs K times the input's size on disk.",
+        ),
+    ] = False,
     image_shape: T.ImageShapeOpt = None,
     dtype: Annotated[
         str,
@@ -101,6 +110,7 @@ def cache_features_command(
         reuse cache-features frozen.keras --data train.npz --at hidden1,hidden2 --augment digits --views 8 --image-shape 28,28,1
 
         reuse cache-features frozen.keras --data train.npz --dtype float16
+        reuse cache-features base.keras --data train.npz --at hidden1,hidden3,hidden5 --augment digits --views 8 --image-shape 28,28,1 --input-views
     """
     from reuse.cache import cache_features
     from reuse.cli.common import emit_record
@@ -110,6 +120,13 @@ def cache_features_command(
     from reuse.core.naming import default_output
     from reuse.formats.model_io import load_model
 
+    if input_views and not (augment and views):
+        from reuse.core.errors import UsageError
+
+        raise UsageError(
+            "--input-views stores augmented views of the raw rows: it needs --augment SPEC --views K",
+            "add e.g. --augment digits --views 8, or drop --input-views",
+        )
     if augment is not None or views:
         from reuse.cache.writer import views_spec
         from reuse.training.options import parse_image_shape
@@ -118,10 +135,9 @@ def cache_features_command(
         image_shape = parse_image_shape(image_shape) if image_shape else None
     model_path, upstream = records.resolve_input(model)
     out = output or default_output(model_path, "features", ".h5")
-    if Path(out).suffix.lower() not in (".h5", ".hdf5"):
-        from reuse.core.errors import OutputError
+    from reuse.cache.writer import check_options
 
-        raise OutputError(f"a feature cache is an HDF5 file. Received: -o {out}", "use -o NAME.h5")
+    check_options(out, batch_size=batch_size, verify=verify, compression=compression)
     check_output_path(out, [model_path, data])
     if data is None:
         from reuse.core.errors import UsageError
@@ -148,6 +164,7 @@ def cache_features_command(
         views=views,
         image_shape=image_shape,
         seed=seed or 0,
+        input_views=input_views,
         dtype=dtype,
         mixed_precision=mixed_precision,
     )
@@ -170,6 +187,7 @@ def cache_features_command(
         views=views or None,
         dtype=dtype if dtype != "float32" else None,
         mixed_precision=mixed_precision,
+        input_views=input_views or None,
     )
     emit_record(
         rec,

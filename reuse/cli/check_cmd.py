@@ -78,10 +78,11 @@ def check_command(
         reuse check base.keras --data train.npz --cut hidden3 --subset 30 && reuse finetune base.keras --data train.npz --cut hidden3
     """
     from reuse.core import exit_codes, record, report
-    from reuse.guide.check import check
+    from reuse.guide.check import check, check_arguments
     from reuse.training.options import FinetuneOptions
     from reuse.training.setup import prepare_run
 
+    check_arguments(subset, steps)
     path, upstream = record.resolve_input(model)
     opts = D.data_options_from(locals())
     options = FinetuneOptions(

@@ -6,9 +6,12 @@ every command spells `--json`, `--quiet`, `--unsafe` and `-o` the same way.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import sys
+import traceback
 from enum import Enum
 from typing import Annotated
 
@@ -70,7 +73,10 @@ def command(func):
     """The error boundary of a command: an exception becomes one `Error:` line on stderr and
     an exit code, as `reuse.cli.errors.ERROR_TABLE` says.
 
-    Tracebacks appear only with REUSE_DEBUG=1. A closed stdout (`| head`) is not an error.
+    Ctrl-C always answers "interrupted" with exit code 130, also when the library or
+    TensorFlow turned the KeyboardInterrupt into another exception on its way up (a SIGINT
+    handler notes that it came). With REUSE_DEBUG=1 the traceback is printed above the
+    `Error:` line; the exit code stays the same. A closed stdout (`| head`) is not an error.
     A command outside `reuse.core.backend.ANY_BACKEND_COMMANDS` refuses at start when Keras
     would run on another backend than TensorFlow.
     """
@@ -81,22 +87,58 @@ def command(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        try:
-            if name not in backend.ANY_BACKEND_COMMANDS:
-                backend.require_tensorflow(name)
-            return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except BrokenPipeError:
-            _silence_stdout()
-            raise typer.Exit(exit_codes.SUCCESS) from None
-        except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the one boundary
-            if debug_enabled():
+        with _watch_interrupts() as interrupted:
+            try:
+                if name not in backend.ANY_BACKEND_COMMANDS:
+                    backend.require_tensorflow(name)
+                return func(*args, **kwargs)
+            except (typer.Exit, typer.Abort, SystemExit):
                 raise
-            failure = errors.failure_for(err)
-            fail(failure.message, failure.exit_code)
+            except BrokenPipeError:
+                _silence_stdout()
+                raise typer.Exit(exit_codes.SUCCESS) from None
+            except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the one boundary
+                if debug_enabled():
+                    traceback.print_exception(err, file=sys.stderr)
+                if interrupted or _came_from_interrupt(err):
+                    err = KeyboardInterrupt()
+                failure = errors.failure_for(err)
+                fail(failure.message, failure.exit_code)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _watch_interrupts():
+    """Yield a list that becomes truthy once SIGINT arrives; SIGINT still raises
+    KeyboardInterrupt. Only the main thread may set signal handlers: elsewhere, the list stays
+    empty."""
+    seen: list[bool] = []
+
+    def on_sigint(signum, frame):
+        seen.append(True)
+        signal.default_int_handler(signum, frame)
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread
+        yield seen
+        return
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _came_from_interrupt(err: BaseException) -> bool:
+    """True when a KeyboardInterrupt is in `err`'s chain of causes and contexts."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _silence_stdout() -> None:

@@ -192,6 +192,7 @@ def data_options(
         UsageError: a malformed value (named, with the value received).
     """
     from reuse.data import DataOptions, parse_classes, parse_image_size
+    from reuse.data.dataset import check_val_split
 
     if classes is not None:
         parse_classes(classes)
@@ -199,11 +200,7 @@ def data_options(
         if value is not None and value < 1:
             flag = "--" + name.replace("_", "-")
             raise UsageError(f"`{flag}` must be a positive integer. Received: {name}={value}")
-    if val_split is not None and not 0.0 < val_split < 1.0:
-        raise UsageError(
-            f"`--val-split` must be between 0 and 1. Received: val_split={val_split}",
-            "use e.g. --val-split 0.2",
-        )
+    check_val_split(val_split)
     if split is not None and split not in ("train", "test"):
         raise UsageError(f"`--split` must be train or test. Received: split={split!r}")
     return DataOptions(

@@ -9,6 +9,11 @@ wins, so a subclass goes before its base. A formatter returns None for cases it 
 and every type not in the table, get the generic line `<Type>: <text> — rerun with
 REUSE_DEBUG=1 for the traceback` and exit code 1.
 
+The rows: library errors (message, hint, exit code as raised), Ctrl-C, memory, missing
+optional extras, OSError by errno (also h5py's OSError/RuntimeError whose text carries the
+errno), decoding errors (`reuse.core.unreadable`: empty, truncated, pickled, not UTF-8) and
+TensorFlow's OpError kinds, told apart by class name. docs/errors.md lists every answer.
+
 To teach the CLI a new error: raise a `reuse.core.errors.ReuseError` subclass from the
 library (its message, hint and `exit_code` are used as they are), or add a row here for an
 exception that comes from outside `reuse`.
@@ -22,18 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reuse.core import exit_codes
+from reuse.core.atomic import errno_and_name
 from reuse.core.errors import ReuseError
-
-PACKAGE = "keras-reuse"
-
-# Optional extras of pyproject.toml, by the top-level module that needs them.
-EXTRAS = {
-    "matplotlib": "plot",
-    "torch": "torch",
-    "safetensors": "safetensors",
-    "sklearn": "demo",
-    "tensorboard": "tensorboard",
-}
+from reuse.core.extras import EXTRAS, install_line
+from reuse.core.unreadable import DECODE_ERRORS, explain
 
 
 @dataclass(frozen=True)
@@ -63,7 +60,7 @@ def _missing_extra(err: ImportError) -> Failure | None:
     extra = EXTRAS.get(module)
     if extra is None:
         return None
-    install = f"install it with: pip install '{PACKAGE}[{extra}]'"
+    install = f"install it with: {install_line(module)}"
     if isinstance(err, ModuleNotFoundError):
         return Failure(f"this needs {module}, which is not installed — {install}", exit_codes.ERROR)
     return Failure(
@@ -71,37 +68,94 @@ def _missing_extra(err: ImportError) -> Failure | None:
     )
 
 
+_WRITE = "free some space, or choose another -o on another disk"
+_PERMS = "check its permissions; to write, choose another -o"
+
 # What an OSError's errno means to a person: (what happened, what to do). `{name}` is the path.
 _OS_ERRORS: dict[int, tuple[str, str]] = {
     errno.EROFS: ("cannot write {name}: read-only file system", "choose another -o"),
-    errno.ENOSPC: (
-        "cannot write {name}: no space left on the device",
-        "free some space, or choose another -o on another disk",
-    ),
-    errno.EDQUOT: (
-        "cannot write {name}: disk quota exceeded",
-        "free some space, or choose another -o on another disk",
-    ),
-    errno.EACCES: (
-        "permission denied: {name}",
-        "check its permissions; to write, choose another -o",
-    ),
-    errno.EPERM: (
-        "operation not permitted: {name}",
-        "check its permissions; to write, choose another -o",
-    ),
+    errno.ENOSPC: ("cannot write {name}: no space left on the device", _WRITE),
+    errno.EDQUOT: ("cannot write {name}: disk quota exceeded", _WRITE),
+    errno.EFBIG: ("cannot write {name}: the file is too large for this file system", _WRITE),
+    errno.EACCES: ("permission denied: {name}", _PERMS),
+    errno.EPERM: ("operation not permitted: {name}", _PERMS),
     errno.ENOENT: ("no such file or folder: {name}", "check the path"),
+    errno.EISDIR: ("{name} is a folder, not a file", "give the path of a file"),
+    errno.ENOTDIR: ("{name}: a part of this path is a file, not a folder", "check the path"),
+    errno.ENAMETOOLONG: ("the path is too long: {name}", "use a shorter path"),
+    errno.ELOOP: ("too many symbolic links in {name}", "check the links on the path"),
+    errno.EIO: (
+        "input/output error on {name} (the disk or network file system failed)",
+        "check the device (dmesg), or copy the file elsewhere",
+    ),
+    errno.EMFILE: ("too many open files", "raise the limit (ulimit -n 4096) and run again"),
+    errno.EAGAIN: (
+        "{name} is locked by another program (HDF5 file locking)",
+        "close the other program, or set HDF5_USE_FILE_LOCKING=FALSE",
+    ),
+    errno.EBUSY: ("{name} is busy (in use by another program)", "close it and run again"),
 }
 
 
-def _os_error(err: OSError) -> Failure | None:
-    code, name = _errno_and_name(err)
+def _os_error(err: BaseException) -> Failure | None:
+    code, name = errno_and_name(err)
     if code not in _OS_ERRORS:
-        return None
+        return _decoding(err)
     what, todo = _OS_ERRORS[code]
     if name is None:
-        what = what.replace(": {name}", "").replace(" {name}", "")
+        what = what.replace(": {name}", "").replace(" {name}", "").replace("{name} ", "the file ")
     return Failure(f"{what.format(name=name)} — {todo}", exit_codes.ERROR)
+
+
+def _decoding(err: BaseException) -> Failure | None:
+    """A file that cannot be decoded (empty, truncated, pickled, not UTF-8, corrupt), read
+    where no reader named it."""
+    explained = explain(err)
+    if explained is None:
+        return None
+    return Failure(f"cannot read a file: {explained[0]} — {explained[1]}", exit_codes.ERROR)
+
+
+_LABEL_RANGE = re.compile(
+    r"label value of (-?\d+) which is outside the valid range of \[0, (\d+)\)"
+)
+
+
+def _tensorflow(err: BaseException) -> Failure | None:
+    """TensorFlow's own errors (tf.errors.OpError and its kinds), told apart by class name
+    so that this module needs no TensorFlow import."""
+    names = [c.__name__ for c in type(err).__mro__ if c.__module__.startswith("tensorflow")]
+    if "OpError" not in names:
+        return None
+    text = str(err)
+    if "ResourceExhaustedError" in names or "OOM when allocating" in text:
+        return _out_of_memory(err)
+    labels = _LABEL_RANGE.search(text)
+    if labels:
+        value, classes = labels.groups()
+        return Failure(
+            f"a label value of {value} is outside the model's {classes} classes "
+            f"(0..{int(classes) - 1}) — check the labels (--classes), or give the head as many "
+            "outputs as there are classes",
+            exit_codes.ERROR,
+        )
+    kind = names[0]
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), kind)
+    return Failure(
+        f"TensorFlow stopped ({kind}): {line[:240]} — check that the data fits the model "
+        "(shape, dtype, label values); REUSE_DEBUG=1 shows where",
+        exit_codes.ERROR,
+    )
+
+
+def _other(err: BaseException) -> Failure | None:
+    """Exceptions from outside reuse whose kind is known: h5py's RuntimeError with an errno
+    (a full disk while writing), TensorFlow's errors, decoding errors."""
+    if isinstance(err, RuntimeError) and errno_and_name(err)[0] in _OS_ERRORS:
+        return _os_error(err)
+    if isinstance(err, DECODE_ERRORS):
+        return _decoding(err)
+    return _tensorflow(err)
 
 
 # The first match wins: keep subclasses above their bases.
@@ -111,6 +165,7 @@ ERROR_TABLE: dict[type[BaseException], Callable[[BaseException], Failure | None]
     MemoryError: _out_of_memory,
     ImportError: _missing_extra,
     OSError: _os_error,
+    Exception: _other,
 }
 
 
@@ -138,17 +193,3 @@ def failure_for(err: BaseException) -> Failure:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
-
-
-# h5py reports a failed open as OSError("Unable to ... (unable to open file: name = 'x.h5',
-# errno = 30, error message = 'Read-only file system', ...)") with no errno attribute.
-_H5_ERRNO = re.compile(r"errno = (\d+)")
-_H5_NAME = re.compile(r"name = '([^']*)'")
-
-
-def _errno_and_name(err: OSError) -> tuple[int | None, str | None]:
-    if err.errno is not None:
-        return err.errno, None if err.filename is None else str(err.filename)
-    text = str(err)
-    code, name = _H5_ERRNO.search(text), _H5_NAME.search(text)
-    return (int(code.group(1)) if code else None), (name.group(1) if name else None)

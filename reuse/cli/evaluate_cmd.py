@@ -57,8 +57,9 @@ def evaluate_command(
     from reuse.core import record, report
     from reuse.core.errors import UsageError
     from reuse.formats import model_io
-    from reuse.inference.evaluate import evaluate
+    from reuse.inference.evaluate import check_batch_size, evaluate
 
+    check_batch_size(batch_size)
     path, upstream = record.resolve_input(model)
     if data is None:
         raise UsageError("no data to evaluate on", "pass --data DATA")
@@ -151,8 +152,9 @@ def predict_command(
     from reuse.core.atomic import check_output_path
     from reuse.core.errors import UsageError
     from reuse.formats import model_io
-    from reuse.inference.evaluate import predict
+    from reuse.inference.evaluate import check_batch_size, predict
 
+    check_batch_size(batch_size)
     path, upstream = record.resolve_input(model)
     if data is None:
         raise UsageError("no data to predict on", "pass --data DATA")

@@ -265,6 +265,10 @@ def finetune_command(
         from reuse.core.errors import OutputError
 
         raise OutputError(f"--tensorboard {tensorboard} is a file", "give a folder")
+    if tensorboard is not None:
+        from reuse.core.extras import require
+
+        require("tensorboard", "--tensorboard")
     opts = D.data_options_from(locals())
     options = FinetuneOptions(
         cut=cut,
@@ -303,6 +307,10 @@ def finetune_command(
         mixed_precision=mixed_precision,
     )
     options.check()  # every value refused before TensorFlow starts
+    if resume:
+        from reuse.training.checkpoints import require_checkpoint
+
+        require_checkpoint(checkpoint_dir)
     setup = prepare_run(
         path,
         opts,

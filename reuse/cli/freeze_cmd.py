@@ -158,6 +158,13 @@ def _run(
             "every layer of the model is frozen now: training it will change no weight "
             "(unfreeze the top with e.g. `reuse unfreeze --index -1:`)"
         )
+    if change.extra.get("frozen_top"):
+        report.info(
+            f"note: a skip connection crosses {change.extra['frozen_top']}, the top frozen "
+            f"layer, so the model cannot be cut there; the recorded cut is "
+            f"{change.cut or 'none'}, the highest valid cut point below it "
+            "(`reuse inspect` lists the cut points)"
+        )
     if not change.changed:
         state = "frozen" if action == "freeze" else "trainable"
         report.info(f"nothing changed: the selected layers were {state} already")

@@ -116,6 +116,13 @@ def lr_find_command(
             f"--plot writes a PNG. Received: --plot {plot}",
             f"use --plot {plot.with_suffix('.png').name}",
         )
+    if plot is not None:
+        from reuse.core.extras import require
+
+        require("matplotlib", "--plot")  # before the sweep, not after it
+    from reuse.guide.lr_find import check_arguments
+
+    check_arguments(start, end, steps, stop_factor, smooth, rule)
     opts = D.data_options_from(locals())
     options = FinetuneOptions(
         cut=cut,

@@ -56,8 +56,10 @@ def plot_command(
     """
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
+    from reuse.core.extras import require
     from reuse.guide.plots import plot_history
 
+    require("matplotlib", "reuse plot")
     upstream = None
     if not histories:
         first, upstream = record.resolve_input(None, key="history")

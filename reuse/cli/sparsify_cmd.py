@@ -78,8 +78,9 @@ def sparsify_command(
     from reuse.core.atomic import check_output_path
     from reuse.core.naming import default_output
     from reuse.formats import model_io
-    from reuse.guide.sparsity import sparsify
+    from reuse.guide.sparsity import check_arguments, sparsify
 
+    check_arguments(threshold, sparsity, scope)
     path, upstream = record.resolve_input(model)
     out = Path(output) if output else default_output(path, "sparse")
     check_output_path(out, [path, data], in_place=in_place)

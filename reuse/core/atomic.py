@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -31,6 +32,12 @@ from typing import IO
 from reuse.core.errors import OutputError
 
 PART = ".part"  # every temporary name holds this
+
+# h5py reports a failed open or write as OSError or RuntimeError("... (file write failed: ...,
+# filename = 'x.h5', ..., errno = 28, error message = 'No space left on device', ...)") with
+# no errno attribute: the numbers are only in the text.
+_H5_ERRNO = re.compile(r"errno = (\d+)")
+_H5_NAME = re.compile(r"\b(?:file)?name = '([^']*)'")
 
 
 def check_output_path(output: str | os.PathLike, inputs: list, *, in_place: bool = False) -> Path:
@@ -223,3 +230,31 @@ def _naming(err: OSError, target: Path, tmp: Path | None = None) -> OSError:
     if err.errno is None or not ours:
         return err
     return type(err)(err.errno, err.strerror, str(target))
+
+
+def errno_and_name(err: BaseException) -> tuple[int | None, str | None]:
+    """The errno and file name of an OSError, or of an h5py OSError/RuntimeError whose text
+    holds them (`errno = 28`, `name = 'x.h5'`); (None, None) when there are none."""
+    if isinstance(err, OSError) and err.errno is not None:
+        return err.errno, None if err.filename is None else str(err.filename)
+    if not isinstance(err, (OSError, RuntimeError)):
+        return None, None
+    text = str(err)
+    code, name = _H5_ERRNO.search(text), _H5_NAME.search(text)
+    return (int(code.group(1)) if code else None), (name.group(1) if name else None)
+
+
+def disk_error(err: BaseException, target: str | os.PathLike) -> OSError | None:
+    """`err` as an OSError about `target` when it is a file-system failure (an OSError with an
+    errno, or h5py's OSError/RuntimeError carrying one in its text, e.g. a full disk while
+    writing a feature cache); None for anything else.
+
+    Example:
+        >>> disk_error(RuntimeError("Can't write data (file write failed: ..., errno = 28, "
+        ...     "error message = 'No space left on device')"), "feats.h5")
+        OSError(28, 'No space left on device', 'feats.h5')
+    """
+    code, _ = errno_and_name(err)
+    if code is None:
+        return None
+    return OSError(code, os.strerror(code), str(target))

@@ -112,6 +112,19 @@ class DataOptions:
         return ds.split(self.val_split, seed=0 if self.seed is None else self.seed)
 
 
+def check_val_split(fraction: float | None) -> None:
+    """Refuse a `--val-split` outside (0, 1); None (no split) passes.
+
+    Raises:
+        UsageError: the fraction is not strictly between 0 and 1 (exit code 2).
+    """
+    if fraction is not None and not 0.0 < fraction < 1.0:
+        raise UsageError(
+            f"`--val-split` must be between 0 and 1 (exclusive). Received: val_split={fraction}",
+            "use e.g. --val-split 0.2 to hold out 20% of the training rows",
+        )
+
+
 @dataclass
 class Dataset:
     """Selected rows of a data source: x is read lazily (in batches), y is in memory."""
@@ -221,11 +234,7 @@ class Dataset:
         Raises:
             UsageError: fraction not strictly between 0 and 1, or too few rows to split.
         """
-        if not 0.0 < fraction < 1.0:
-            raise UsageError(
-                f"`--val-split` must be between 0 and 1. Received: val_split={fraction}",
-                "use e.g. --val-split 0.2",
-            )
+        check_val_split(fraction)
         if len(self) < 2:
             raise UsageError(f"{self.path}: {len(self)} row(s) cannot be split", "select more rows")
         rng = np.random.default_rng(seed)

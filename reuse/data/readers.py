@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from reuse.core.errors import DataError, UsageError
+from reuse.core.unreadable import DECODE_ERRORS, explain
 from reuse.data.identity import files_identity, folder_identity
 
 IMAGE_EXTENSIONS = (
@@ -229,10 +230,8 @@ def _npz_member(path: Path, key: str):
 def _read_npz(p: Path, x_key, y_key, split) -> Source:
     try:
         npz = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise DataError(
-            f"{p}: cannot read as .npz ({err})", "check that the file is complete"
-        ) from None
+    except (OSError, ValueError, *DECODE_ERRORS) as err:
+        raise unreadable(p, ".npz", err) from None
     with npz:
         keys = list(npz.keys())
         xk, yk = _guess_keys(keys, x_key, y_key, split, str(p), keys)
@@ -246,14 +245,25 @@ def _read_npz(p: Path, x_key, y_key, split) -> Source:
 def _read_npy(p: Path, labels) -> Source:
     try:
         x = np.load(p, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise DataError(
-            f"{p}: cannot read as .npy ({err})", "check that the file is complete"
-        ) from None
+    except (OSError, ValueError, *DECODE_ERRORS) as err:
+        raise unreadable(p, ".npy", err) from None
     y = None
     if labels is not None:
         y = _read_labels_file(Path(labels))
     return Source(x, y, files_identity([p], Path(labels) if labels is not None else None))
+
+
+def unreadable(p: Path, label: str, err: BaseException) -> DataError:
+    """The DataError for a file that cannot be decoded as `label` (".npz", "CSV", ...): what
+    is wrong with it (`reuse.core.unreadable.explain`) and what to do."""
+    explained = explain(err)
+    if explained is not None:
+        return DataError(f"{p}: cannot read as {label}: {explained[0]}", explained[1])
+    reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+    return DataError(
+        f"{p}: cannot read as {label} ({reason})",
+        "check that the file is complete and in that format",
+    )
 
 
 def _h5_keys(f) -> list[str]:
@@ -270,9 +280,7 @@ def _read_h5(p: Path, x_key, y_key, split) -> Source:
     try:
         f = h5py.File(p, "r")
     except OSError as err:
-        raise DataError(
-            f"{p}: cannot read as HDF5 ({err})", "check that the file is complete"
-        ) from None
+        raise unreadable(p, "HDF5", err) from None
     owner = Owner(f)
     try:
         keys = _h5_keys(f)
@@ -290,7 +298,7 @@ def _read_h5(p: Path, x_key, y_key, split) -> Source:
 
 
 def _read_csv(p: Path, label_col) -> Source:
-    with open(p, newline="") as f:
+    with open(p, newline="", encoding="utf-8-sig") as f:
         rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
     if not rows:
         raise DataError(f"{p} holds no rows", "check the file")
@@ -539,6 +547,21 @@ def open_source(
             f"{flag} is for {_FLAG_USES[stray[0]]}",
         )
 
+    try:
+        return _read(p, kind, labels, x_key, y_key, label_col, image_size, split)
+    except DataError:
+        raise
+    except DECODE_ERRORS as err:
+        raise unreadable(p, _KIND_NAMES[kind], err) from None
+    except (ValueError, OSError) as err:
+        # NumPy's, gzip's and h5py's decoding errors; an OSError with an errno (a missing or
+        # unreadable file) is the CLI's to name.
+        if isinstance(err, OSError) and err.errno is not None:
+            raise
+        raise unreadable(p, _KIND_NAMES[kind], err) from None
+
+
+def _read(p: Path, kind: str, labels, x_key, y_key, label_col, image_size, split) -> Source:
     if kind == "idx-folder":
         images = _idx_folder_images(p, split or "train")
         if images is None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -192,6 +193,33 @@ def _load_h5(path: Path, unsafe: bool):
         return keras.models.load_model(copy, compile=False, safe_mode=not unsafe)
 
 
+_MISSING_CLASS = re.compile(
+    r"Could not locate class '([^']+)'|Unknown (?:layer|class)[^']*'([^']+)'"
+)
+
+
+def _missing_classes(err: BaseException) -> list[str]:
+    """The class names Keras could not find, from `err` and the errors chained to it, in the
+    order met ("QuantumDense", not the outer Sequential that failed to deserialize), each with
+    its registered name when the config gives one ("QuantumDense (quantum>QuantumDense)")."""
+    texts, seen = [], set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        texts.append(str(err))
+        err = err.__cause__ or err.__context__
+    text = "\n".join(texts)
+    names: list[str] = []
+    for match in _MISSING_CLASS.finditer(text):
+        name = match.group(1) or match.group(2)
+        if name not in names:
+            names.append(name)
+    described = []
+    for name in names:
+        registered = re.search(rf"'registered_name': '([^']*>{re.escape(name)})'", text)
+        described.append(f"{name} (registered as {registered.group(1)})" if registered else name)
+    return described
+
+
 def _translate_keras_error(path: Path, err: Exception) -> ModelLoadError:
     text = str(err)
     if "safe_mode" in text or "arbitrary code execution" in text:
@@ -200,9 +228,10 @@ def _translate_keras_error(path: Path, err: Exception) -> ModelLoadError:
             "pass --unsafe only if you trust where the file came from",
         )
     if "Could not locate" in text or "Unknown layer" in text or "Unknown class" in text:
-        first = text.strip().splitlines()[0][:200]
+        names = _missing_classes(err)
+        what = ", ".join(names) if names else text.strip().splitlines()[0][:200]
         return ModelLoadError(
-            f"{path} uses a layer class that is not available here ({first})",
+            f"{path} uses a layer class that is not available here: {what}",
             "import the package that defines it, or re-save the model with standard layers",
         )
     first = text.strip().splitlines()[0][:200] if text.strip() else type(err).__name__

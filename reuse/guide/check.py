@@ -51,6 +51,20 @@ class CheckResult:
         }
 
 
+def check_arguments(subset: int, steps: int) -> None:
+    """Refuse a `subset` below 2 or `steps` below 1 (before any model is loaded).
+
+    Raises:
+        UsageError: a value out of range (exit code 2).
+    """
+    from reuse.core.errors import UsageError
+
+    if subset < 2:
+        raise UsageError(f"`subset` must be >= 2. Received: subset={subset}", "e.g. --subset 20")
+    if steps < 1:
+        raise UsageError(f"`steps` must be >= 1. Received: steps={steps}", "e.g. --steps 300")
+
+
 def check(
     model,
     data=None,
@@ -86,16 +100,12 @@ def check(
     """
     import keras
 
-    from reuse.core.errors import UsageError
     from reuse.training.finetune import prepare
     from reuse.training.lr_range import WeightRestorer
     from reuse.training.options import FinetuneOptions
     from reuse.training.transfer import apply_trainable
 
-    if subset < 2:
-        raise UsageError(f"`subset` must be >= 2. Received: subset={subset}", "e.g. --subset 20")
-    if steps < 1:
-        raise UsageError(f"`steps` must be >= 1. Received: steps={steps}", "e.g. --steps 300")
+    check_arguments(subset, steps)
     options = options or FinetuneOptions()
     # Regularization off: the guide's reference loss ln(C) is the data loss alone.
     plain = replace(options, l1=0.0, l2=0.0, dropout=0.0, label_smoothing=0.0, max_norm=None)

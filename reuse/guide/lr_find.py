@@ -97,7 +97,7 @@ def lr_find(
     from reuse.training.stage import sample_augmenter
     from reuse.training.transfer import apply_trainable, regularize_reused
 
-    _check_arguments(start, end, steps, stop_factor, smooth, rule)
+    check_arguments(start, end, steps, stop_factor, smooth, rule)
     options = options or FinetuneOptions()
     if options.seed is not None:
         keras.utils.set_random_seed(options.seed)
@@ -142,7 +142,12 @@ def lr_find(
     )
 
 
-def _check_arguments(start, end, steps, stop_factor, smooth, rule) -> None:
+def check_arguments(start, end, steps, stop_factor, smooth, rule) -> None:
+    """Refuse bad sweep arguments before any model is loaded.
+
+    Raises:
+        UsageError: a value out of range, or an unknown rule (exit code 2).
+    """
     if not (start > 0 and math.isfinite(start)):
         raise UsageError(f"`start` must be > 0. Received: start={start}", "e.g. --start 1e-7")
     if not (end > start and math.isfinite(end)):

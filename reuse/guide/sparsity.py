@@ -77,6 +77,32 @@ def _kernels(model, paths: list[str]) -> list[tuple[str, object]]:
     return out
 
 
+def check_arguments(threshold: float | None, sparsity: float | None, scope: str) -> None:
+    """Refuse bad `sparsify` arguments before any model is loaded.
+
+    Raises:
+        UsageError: neither or both of threshold/sparsity, an out-of-range value, a bad scope.
+    """
+    if (threshold is None) == (sparsity is None):
+        raise UsageError(
+            "give exactly one of --threshold and --sparsity",
+            "e.g. --sparsity 0.9 or --threshold 1e-3",
+        )
+    if threshold is not None and not threshold >= 0:
+        raise UsageError(
+            f"--threshold must be >= 0. Received: threshold={threshold}", "e.g. --threshold 1e-3"
+        )
+    if sparsity is not None and not 0 <= sparsity < 1:
+        raise UsageError(
+            f"--sparsity must be in [0, 1). Received: sparsity={sparsity}", "e.g. --sparsity 0.9"
+        )
+    if scope not in SCOPES:
+        raise UsageError(
+            f"--scope must be layer or global. Received: scope={scope!r}",
+            "use --scope layer or --scope global",
+        )
+
+
 def sparsify(
     model,
     *,
@@ -108,24 +134,7 @@ def sparsify(
         UsageError: neither or both of threshold/sparsity, an out-of-range value, a bad scope.
         SelectionError: the selection has no layer with a kernel.
     """
-    if (threshold is None) == (sparsity is None):
-        raise UsageError(
-            "give exactly one of --threshold and --sparsity",
-            "e.g. --sparsity 0.9 or --threshold 1e-3",
-        )
-    if threshold is not None and not threshold >= 0:
-        raise UsageError(
-            f"--threshold must be >= 0. Received: threshold={threshold}", "e.g. --threshold 1e-3"
-        )
-    if sparsity is not None and not 0 <= sparsity < 1:
-        raise UsageError(
-            f"--sparsity must be in [0, 1). Received: sparsity={sparsity}", "e.g. --sparsity 0.9"
-        )
-    if scope not in SCOPES:
-        raise UsageError(
-            f"--scope must be layer or global. Received: scope={scope!r}",
-            "use --scope layer or --scope global",
-        )
+    check_arguments(threshold, sparsity, scope)
     kernels = _kernels(model, select_layers(model, layers, **(selectors or {})))
     if not kernels:
         raise SelectionError(

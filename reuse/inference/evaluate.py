@@ -72,6 +72,21 @@ class Evaluation:
         return out
 
 
+def check_batch_size(batch_size: int) -> None:
+    """Refuse a `--batch-size` below 1 (before any model is loaded).
+
+    Raises:
+        UsageError: batch_size < 1 (exit code 2).
+    """
+    from reuse.core.errors import UsageError
+
+    if batch_size < 1:
+        raise UsageError(
+            f"`--batch-size` must be >= 1. Received: batch_size={batch_size}",
+            "e.g. --batch-size 256",
+        )
+
+
 def predict_array(model, data, batch_size: int = 256, tta: TTA | None = None) -> np.ndarray:
     """Model outputs for every row of `data` (a Dataset or an array), computed in batches.
 
@@ -80,8 +95,11 @@ def predict_array(model, data, batch_size: int = 256, tta: TTA | None = None) ->
 
     Raises:
         DataError: no rows, or rows whose shape does not fit the model (`reuse.data.shapes`).
+        UsageError: batch_size < 1.
     """
     from reuse.data.shapes import fit_input_shape
+
+    check_batch_size(batch_size)
 
     if tta is not None:
         from reuse.augment.tta import tta_predict

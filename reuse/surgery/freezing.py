@@ -41,7 +41,10 @@ class FreezeChange:
     params_unfrozen: int  # parameters in `unfrozen_now`
     trainable: dict[str, int]  # layer -> parameters, for the layers that train now
     frozen: dict[str, int]  # layer -> parameters, the whole frozen set now
-    cut: str | None  # top of the frozen part: the last frozen layer below the first trainable one
+    # where the model can be cut below the trainable layers: the top of the frozen part, or
+    # the highest valid cut point below it when a skip connection crosses that top (which
+    # then is `extra["frozen_top"]`); None when nothing is frozen
+    cut: str | None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -352,7 +355,24 @@ def _apply(model, action: str, only: bool, chosen: list[LayerEntry]) -> FreezeCh
             wanted[e.path] = before[e.path]
     set_trainable(model, wanted)
     after = _effective(layer_tree.walk(model), model)
-    return _describe(action, leaf_entries, chosen, before, after)
+    change = _describe(action, leaf_entries, chosen, before, after)
+    return _valid_cut(model, change)
+
+
+def _valid_cut(model, change: FreezeChange) -> FreezeChange:
+    """`change` with a cut the model can be split at: the top of the frozen part when that is
+    a valid cut point, else the highest valid one below it (a skip connection crossing the
+    frozen top, as in a residual block, makes it invalid). The frozen top goes to `extra`."""
+    if change.cut is None:
+        return change
+    from reuse.surgery import cuts
+
+    graph = cuts.trace(model)
+    if change.cut in cuts.valid_cut_points(model, graph):
+        return change
+    change.extra["frozen_top"] = change.cut
+    change.cut = cuts.frozen_prefix_top(model, graph)
+    return change
 
 
 def _describe(action, leaf_entries, chosen, before, after) -> FreezeChange:

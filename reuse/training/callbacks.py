@@ -43,10 +43,13 @@ class HistoryRecorder:  # built lazily on a keras Callback base (see __new__)
                 )
 
             def on_epoch_end(self, epoch, logs=None):
+                # `epoch` counts over all stages (fit's initial_epoch); the stage's own count
+                # restarts at 1, and a resumed stage continues it (its rows are restored).
+                done = sum(1 for r in self.rows if r.get("stage") == self.plan.index)
                 row = {
                     "stage": self.plan.index,
                     "epoch": len(self.rows) + 1,
-                    "stage_epoch": epoch + 1,
+                    "stage_epoch": done + 1,
                 }
                 row.update({k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"})
                 lr = (logs or {}).get("learning_rate")

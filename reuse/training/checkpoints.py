@@ -50,7 +50,7 @@ class ResumeState:
 
 
 class Checkpointer:
-    """Writes a checkpoint after each epoch into `directory` (created if missing).
+    """Writes a checkpoint after each epoch into `directory` (created with the first one).
 
     `options` is the run's fingerprint (JSON-able option values); `load_state` refuses to
     resume with other values. Only the files of the last epoch are kept.
@@ -58,10 +58,11 @@ class Checkpointer:
 
     def __init__(self, directory: str | os.PathLike, options: dict):
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.options = options
 
     def _write(self, name: str, writer) -> Path:
+        # Created with the first checkpoint, so a run that fails earlier leaves no empty folder.
+        self.dir.mkdir(parents=True, exist_ok=True)
         target = self.dir / name
         with atomic.atomic_path(target) as tmp:
             writer(tmp)
@@ -149,19 +150,32 @@ def load_arrays(path: Path) -> list[np.ndarray]:
         return [npz[f"arr_{i}"] for i in range(len(npz.files))]
 
 
+def require_checkpoint(directory: str | os.PathLike | None) -> Path:
+    """The `state.json` of the checkpoint in `directory`; checked before any work starts (no
+    TensorFlow), and nothing is created.
+
+    Raises:
+        UsageError: no folder given, or no checkpoint in it (exit code 2).
+    """
+    if directory is None:
+        raise UsageError("--resume needs --checkpoint-dir", "pass the folder of the run to resume")
+    path = Path(directory) / STATE
+    if not path.is_file():
+        raise UsageError(
+            f"no checkpoint in {directory} (no {STATE})",
+            "run once with --checkpoint-dir first, or drop --resume",
+        )
+    return path
+
+
 def load_state(directory: str | os.PathLike, options: dict) -> ResumeState:
     """The last checkpoint in `directory`.
 
     Raises:
         UsageError: no checkpoint there, or one made with other options.
     """
+    path = require_checkpoint(directory)
     d = Path(directory)
-    path = d / STATE
-    if not path.exists():
-        raise UsageError(
-            f"no checkpoint in {d} (no {STATE})",
-            "run once with --checkpoint-dir first, or drop --resume",
-        )
     state = json.loads(path.read_text())
     # Compare as stored: through JSON, a tuple (--image-shape) equals the list read back.
     options = json.loads(jsonio.dumps(options))

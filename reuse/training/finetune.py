@@ -80,16 +80,30 @@ class FinetuneResult:
             from reuse.training.lora import merged_model
 
             model = merged_model(model)  # plain layers, uncompiled
-        elif type(getattr(model, "loss", None)).__module__.startswith("reuse."):
-            # Plain Keras cannot rebuild reuse's own losses (label smoothing on sparse labels):
-            # save the same layers and weights uncompiled, a model any Keras loads.
-            import keras
-
-            model = keras.Model(model.inputs, model.outputs, name=model.name)
-        model_io.save_model(model, out)
+        model_io.save_model(loads_anywhere(model), out)
         csv_path, json_path = write_history(self.history, history or sidecar(out, "history"))
         report_path = write_report(sidecar(out, "report", ".json"), self)
         return SavedRun(out, csv_path, json_path, report_path)
+
+
+def loads_anywhere(model):
+    """`model`, or its layers and weights uncompiled when its compile state holds one of
+    reuse's own objects: the loss of --label-smoothing on sparse labels, or a --schedule
+    without a Keras equivalent (one-cycle, power with c≠1). Plain Keras, in a process that
+    never imports reuse, loads either; an uncompiled model loses only the optimizer state
+    (the schedule and loss stay in the run's .report.json)."""
+    import json
+
+    try:
+        config = json.dumps(model.get_compile_config() or {}, default=str)
+    except Exception:  # noqa: BLE001 - a model that cannot describe its compile state
+        config = ""
+    ours = type(getattr(model, "loss", None)).__module__.startswith("reuse.")
+    if not (ours or '"reuse.' in config or '"reuse>' in config):
+        return model
+    import keras
+
+    return keras.Model(model.inputs, model.outputs, name=model.name)
 
 
 @dataclass
@@ -100,21 +114,6 @@ class SavedRun:
     history_csv: Path
     history_json: Path
     report: Path
-
-
-# ----------------------------------------------------------------------------- building
-
-
-# ------------------------------------------------------------------------- trainability
-
-
-# ------------------------------------------------------------------------------ data
-
-
-# ----------------------------------------------------------------------------- stages
-
-
-# ------------------------------------------------------------------------------ finetune
 
 
 def finetune(
@@ -136,9 +135,10 @@ def finetune(
         >>> result.model.save("tuned.keras")
 
     Args:
-        model: the Keras model to reuse.
-        data: a `reuse.data.dataset.Dataset` (or `(x, y)` arrays); optional when `features` is given.
-        val: validation data, a Dataset or `(x, y)`.
+        model: the Keras model to reuse, or its path (read with `reuse.load_model`, safe mode).
+        data: a `reuse.data.dataset.Dataset`, a data file's path, or `(x, y)` arrays;
+            optional when `features` is given.
+        val: validation data, a Dataset, a path or `(x, y)`.
         features: path of a feature cache made from `model` (trains from it).
         options: a FinetuneOptions; keyword arguments override its fields.
         checkpoint_dir: write a checkpoint after every epoch into this folder.
@@ -156,6 +156,10 @@ def finetune(
 
     options = FinetuneOptions(**{**asdict(options or FinetuneOptions()), **kwargs})
     options.check()
+    if isinstance(model, (str, os.PathLike)):
+        from reuse.formats.model_io import load_model
+
+        model = load_model(model)
     if options.seed is not None:
         keras.utils.set_random_seed(options.seed)
     if features is not None and options.unfreeze == "all":

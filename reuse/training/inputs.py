@@ -6,6 +6,8 @@ raw inputs); `deepest_tap_below` picks the cached tap a stage can train from.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from reuse.core.errors import CacheMismatch, DataError, UsageError
@@ -66,8 +68,9 @@ class TrainingInputs:
             return x[self.train_rows], y[self.train_rows]
         return x, y
 
-    def train_views(self, tap: str, spec: str, image_shape=None):
-        """The cached augmented views of the training rows at `tap`, shape (K, N, ...).
+    def train_views(self, tap: str | None, spec: str, image_shape=None):
+        """The cached augmented views of the training rows at `tap` (None: the raw input
+        rows, from `cache-features --input-views`), shape (K, N, ...).
 
         Raises:
             CacheMismatch: the cache holds no views, views made with another spec, or with
@@ -76,7 +79,9 @@ class TrainingInputs:
         have = self.cache.augment_spec
 
         def rebuild() -> str:
-            return self.cache.rebuild_command(augment=spec, image_shape=image_shape)
+            return self.cache.rebuild_command(
+                augment=spec, image_shape=image_shape, input_views=tap is None
+            )
 
         if have != spec:
             what = f"views made with --augment {have}" if have else "no augmented views"
@@ -91,10 +96,15 @@ class TrainingInputs:
                 f"were made with --image-shape {','.join(map(str, made))}",
                 f"use --image-shape {','.join(map(str, made))}, or rebuild it: {rebuild()}",
             )
-        views = self.cache.views(tap)
+        views = self.cache.input_views() if tap is None else self.cache.views(tap)
         if self.train_rows is not None:
             return views[:, self.train_rows]
         return views
+
+    def has_input_views(self) -> bool:
+        """Whether stages that train from the raw inputs can train on cached augmented views
+        of them (`cache-features --input-views`)."""
+        return self.cache is not None and self.cache.has_input_views
 
     def validation(self, tap: str | None):
         if self.val_rows is not None:
@@ -158,9 +168,18 @@ def resolve_cache(path, transfer: TransferModel, data=None):
 
 
 def data_arrays(data):
-    """(x, y, identity) from a Dataset, an (x, y) pair, or None."""
+    """(x, y, identity) from a Dataset, a data file's path (read with `load_data`), an (x, y)
+    pair, or None.
+
+    Raises:
+        DataError: a path that is not readable data (see `reuse.data.dataset.load_data`).
+    """
     if data is None:
         return None, None, None
+    if isinstance(data, (str, os.PathLike)):
+        from reuse.data.dataset import load_data
+
+        data = load_data(data)
     if isinstance(data, tuple):
         x, y = data
         return np.asarray(x, dtype=np.float32), None if y is None else np.asarray(y), None

@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from reuse.core.errors import UsageError
+from reuse.core.errors import SpecError, UsageError
 
 UNFREEZE_MODES = ("none", "all", "gradual")
 
@@ -132,7 +132,17 @@ class FinetuneOptions:
             self.augment = spec.canonical() if spec else None
         if self.image_shape is not None:
             self.image_shape = parse_image_shape(self.image_shape)
+            if not self.augment:
+                raise UsageError(
+                    "--image-shape tells --augment how to view flat rows as images, and no "
+                    "--augment was given",
+                    "add --augment SPEC (e.g. --augment digits), or drop --image-shape",
+                )
         self.resolve_defaults()
+        from reuse.data.dataset import check_val_split
+
+        check_val_split(self.val_split)
+        self._check_specs()
         if self.unfreeze not in UNFREEZE_MODES:
             raise UsageError(
                 f"--unfreeze must be one of {', '.join(UNFREEZE_MODES)}. Received: {self.unfreeze!r}",
@@ -197,6 +207,26 @@ class FinetuneOptions:
             raise UsageError(
                 f"--early-stopping must be >= 0. Received: {self.early_stopping}",
                 "give a patience in epochs",
+            )
+
+    def _check_specs(self) -> None:
+        """The --head, --schedule and --optimizer specs, as far as they can be read without
+        TensorFlow (layer grammar, schedule names and keys, optimizer names); the rest is
+        checked where Keras builds them."""
+        from reuse.core import spec_grammar
+        from reuse.training import optimizers, schedules
+
+        if self.head and self.head != "auto":
+            from reuse.surgery.layer_spec import parse_layer_spec
+
+            parse_layer_spec(self.head)
+        if self.schedule:
+            schedules.check_spec(self.schedule)
+        name, _ = spec_grammar.split_named(self.optimizer or "adam", "optimizer", "--optimizer")
+        if name not in optimizers.OPTIMIZER_NAMES:
+            raise SpecError(
+                f"unknown optimizer '{name}'",
+                spec_grammar.did_you_mean(name, optimizers.OPTIMIZER_NAMES),
             )
 
 

@@ -121,10 +121,7 @@ def gradual_unfreezing(
         count = min(limit, count + options.unfreeze_step)
         trainable = order[:count]
         lr = base_lr / (options.stage_lr_div**stage)
-        scales = {}
-        if options.layer_lr_decay:
-            # The top unfrozen layer gets lr / F, the next lr / F^2, ...; the head keeps lr.
-            scales = {name: options.layer_lr_decay ** -(i + 1) for i, name in enumerate(trainable)}
+        scales = layer_lr_scales(trainable, options.layer_lr_decay)
         plans.append(
             StagePlan(
                 stage,
@@ -139,9 +136,27 @@ def gradual_unfreezing(
     return plans
 
 
+def layer_lr_scales(top_first: list[str], decay: float | None) -> dict[str, float]:
+    """Discriminative learning rates (`--layer-lr-decay F`): the top trained reused layer gets
+    lr / F, the next lr / F^2, ...; the head keeps lr. {} without a decay.
+
+    Args:
+        top_first: reused leaf paths that train, the top one first.
+        decay: F > 0, or None.
+    """
+    if not decay:
+        return {}
+    return {name: decay ** -(i + 1) for i, name in enumerate(top_first)}
+
+
 def single_stage(
     transfer: TransferModel, trainable: list[str], tap: str | None, options: FinetuneOptions
 ) -> list[StagePlan]:
     """One stage training `trainable` (reused leaf paths; the head always trains) from `tap`
-    (None: the raw inputs), at `--lr` or the optimizer's default learning rate."""
-    return [StagePlan(0, list(trainable), options.lr or default_lr(options.optimizer), tap)]
+    (None: the raw inputs), at `--lr` or the optimizer's default learning rate.
+    `--layer-lr-decay` scales the reused layers that can learn (`unfreeze_order`) from the
+    top down, as in a gradual stage."""
+    learners = [p for p in unfreeze_order(transfer, train_bn=options.train_bn) if p in trainable]
+    scales = layer_lr_scales(learners, options.layer_lr_decay)
+    lr = options.lr or default_lr(options.optimizer)
+    return [StagePlan(0, list(trainable), lr, tap, lr_scales=scales)]

@@ -76,12 +76,6 @@ def run_stages(
     }
     saver = checkpoints.Checkpointer(checkpoint_dir, fingerprint) if checkpoint_dir else None
     if resume:
-        if checkpoint_dir is None:
-            from reuse.core.errors import UsageError
-
-            raise UsageError(
-                "--resume needs --checkpoint-dir", "pass the folder of the run to resume"
-            )
         state = checkpoints.load_state(checkpoint_dir, fingerprint)
         transfer.model.set_weights(checkpoints.load_arrays(state.weights))
         results = [StageResult(**r) for r in state.results]

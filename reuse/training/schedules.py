@@ -1,9 +1,11 @@
 """Learning-rate schedules from `--schedule NAME[:key=value,...]`.
 
-Keras' own schedules are used where Keras has one (exponential, piecewise, polynomial,
-cosine); natural-exp, power and one-cycle are `reuse.surgery.keras_objects` classes, serializable so
-that a model saved with them reloads. `performance` (reduce on plateau) is a callback, not a
-schedule. Keras is imported inside the functions, so `SCHEDULE_HELP` is free to import.
+Keras' own schedules are used where Keras has one or an equivalent (exponential, piecewise,
+polynomial, cosine; natural-exp is ExponentialDecay with decay_rate exp(−k), power with c=1 is
+InverseTimeDecay), so a model trained with them loads in plain Keras. One-cycle and power with
+c≠1 are `reuse.surgery.keras_objects` classes: reuse reloads them, and `FinetuneResult.save`
+saves a model trained with them uncompiled so that any Keras loads it (docs/errors.md).
+`performance` (reduce on plateau) is a callback, not a schedule. Keras is imported inside the functions, so `SCHEDULE_HELP` is free to import.
 
 Units: step-like keys (`decay_steps`, `warmup_steps`, `total_steps`, `boundaries`) count
 optimizer steps (batches). Each has an epoch spelling (`decay_epochs`, `warmup_epochs`,
@@ -13,6 +15,7 @@ Epochs become steps as round(value × steps_per_epoch), so fractions of an epoch
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from reuse.core import spec_grammar as _spec
@@ -199,10 +202,12 @@ def parse_schedule(
             staircase=k.boolean("staircase", False),
         ), []
     if name == "natural-exp":
-        return ko.NaturalExpDecay(
+        # lr·exp(−k·t/s) is Keras's ExponentialDecay with decay_rate exp(−k): a built-in, so
+        # the saved model loads in any Keras (reuse's NaturalExpDecay computes the same).
+        return sched.ExponentialDecay(
             lr,
             k.steps("decay_steps", total),
-            k.number("decay_rate", 1.0, lo=0),
+            math.exp(-k.number("decay_rate", 1.0, lo=0)),
             staircase=k.boolean("staircase", False),
         ), []
     if name == "piecewise":
@@ -218,9 +223,13 @@ def parse_schedule(
             cycle=k.boolean("cycle", False),
         ), []
     if name == "power":
-        return ko.PowerDecay(
-            lr, k.steps("decay_steps", spe), power=k.number("power", 1.0, lo=0)
-        ), []
+        decay_steps, power = k.steps("decay_steps", spe), k.number("power", 1.0, lo=0)
+        if power == 0:
+            return lr, []
+        if power == 1:
+            # lr / (1 + t/s) is Keras's InverseTimeDecay (decay_rate 1): loads in any Keras.
+            return sched.InverseTimeDecay(lr, decay_steps, 1.0), []
+        return ko.PowerDecay(lr, decay_steps, power=power), []
     if name == "cosine":
         warmup = k.steps("warmup_steps", 0, lo=0)
         decay_steps = k.steps("decay_steps", max(total - warmup, 1))
@@ -289,6 +298,16 @@ def _piecewise(k: _Keys, sched):
             f"`values` must be >= 0. Received: values={k.raw['values']}", "give learning rates >= 0"
         )
     return sched.PiecewiseConstantDecay(boundaries, values)
+
+
+def check_spec(text: str) -> None:
+    """Check a `--schedule` spec's name and keys without TensorFlow (values are checked by
+    `parse_schedule`).
+
+    Raises:
+        SpecError: an unknown schedule or key, a key given twice.
+    """
+    _read_keys(text, 1)
 
 
 def _read_keys(text: str, steps_per_epoch: int) -> _Keys:

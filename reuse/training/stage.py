@@ -107,7 +107,8 @@ def run_stage(
 
     started = time.perf_counter()
     progress = progress or StageProgress()
-    apply_trainable(transfer, plan.trainable, train_bn=options.train_bn)
+    # The stage table lists what trains: no Dropout, no BatchNormalization kept frozen.
+    trained = apply_trainable(transfer, plan.trainable, train_bn=options.train_bn)
     train_model = transfer.model if plan.tap is None else cuts.top_model(transfer.model, plan.tap)
     x, y = inputs.train(plan.tap)
     validation = inputs.validation(plan.tap)
@@ -118,7 +119,7 @@ def run_stage(
             validation = (validation[0], np.asarray(augmenter.one_hot(validation[1])))
     epochs = plan.epochs or options.epochs
     steps_per_epoch = max(1, math.ceil(len(y) / options.batch_size))
-    regularize_reused(transfer, plan.trainable, options)
+    regularize_reused(transfer, trained, options)
     factory = optimizers.optimizer_factory(
         options.optimizer, clipnorm=options.clip_norm, clipvalue=options.clip_value
     )
@@ -218,7 +219,7 @@ def run_stage(
         model_to_fit.set_weights(progress.best_weights)
     return StageResult(
         index=plan.index,
-        trainable=list(plan.trainable),
+        trainable=trained,
         tap=plan.tap,
         epochs=progress.epochs_done,
         best_metric=progress.best,
@@ -232,13 +233,9 @@ def run_stage(
 
 
 def _require_tensorboard() -> None:
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        raise UsageError(
-            "--tensorboard needs the tensorboard package",
-            "pip install tensorboard (or keras-reuse[tensorboard])",
-        ) from None
+    from reuse.core.extras import require
+
+    require("tensorboard", "--tensorboard")
 
 
 def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, options, x, y):
@@ -247,7 +244,9 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
     From the raw inputs (`plan.tap` None), an Augmenter built from `options.augment` runs on
     every training batch (seeded by --seed and the stage). From a cached tap, the cache must
     hold augmented views made with the same spec (`cache-features --augment SPEC --views K`):
-    `x` becomes its (K, N, ...) views and epoch e trains on view e mod K.
+    `x` becomes its (K, N, ...) views and epoch e trains on view e mod K. A cache made with
+    `--input-views` holds views of the raw rows too, and the stages that train from the raw
+    inputs use them instead of augmenting on the fly (mixup and cutmix still mix batches).
 
     Raises:
         CacheMismatch: training from a cache whose views were made with another spec, or none.
@@ -259,25 +258,33 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
     num_classes = None
     if transfer.task == "multiclass":
         num_classes = int(transfer.model.outputs[0].shape[-1])
-    if plan.tap is not None:
+    if plan.tap is not None or inputs.has_input_views():
         views = inputs.train_views(plan.tap, spec.per_sample().canonical(), options.image_shape)
         if not spec.batch_level:
             return None, views, True
-        if spec.cutmix:
+        if spec.cutmix and plan.tap is not None:
             raise UsageError(
                 "cutmix pastes patches of images, and a cached tap holds features, not images",
                 "use mixup with a feature cache, or train without --features",
             )
-        # mixup still mixes the batches of cached features while training.
-        mixing = AugmentSpec(mixup=spec.mixup)
+        # mixup (and cutmix, on cached input views) still mix the batches while training.
+        mixing = AugmentSpec(mixup=spec.mixup, cutmix=spec.cutmix)
         mixer = build_augmenter(
             mixing,
             views.shape[2:],
-            None,
+            options.image_shape if plan.tap is None else None,
             (options.seed or 0) + 7919 * plan.index,
+            value_range=infer_value_range(views[0]) if plan.tap is None else (0.0, 1.0),
             num_classes=num_classes,
         )
         return mixer, views, True
+    if inputs.cache is not None and inputs.cache.view_count:
+        from reuse.core import report
+
+        report.info(
+            f"Note: stage {plan.index} trains layers below every cached tap, so it augments the "
+            "raw rows on the fly; `cache-features --input-views` caches their views too"
+        )
     augmenter = build_augmenter(
         spec,
         input_shape=x.shape[1:],

@@ -111,11 +111,15 @@ def build_transfer_model(base, y: np.ndarray, options: FinetuneOptions) -> Trans
 
 def apply_trainable(
     transfer: TransferModel, trainable: list[str], *, train_bn: bool = False
-) -> None:
+) -> list[str]:
     """Make exactly `trainable` (reused leaf paths) and the head trainable; freeze the rest.
 
     BatchNormalization layers among the reused ones stay frozen (inference mode) unless
     `train_bn`: with small data, their batch statistics would be noisier than the stored ones.
+
+    Returns:
+        The reused layers that do train now: those of `trainable` that have trainable weights
+        (not Dropout, Flatten, pooling; not a BatchNormalization kept frozen), bottom first.
     """
     from reuse.surgery.freezing import set_trainable
     from reuse.surgery.layer_tree import leaves
@@ -130,8 +134,10 @@ def apply_trainable(
             return False
         return train_bn or type(entry.layer).__name__ != "BatchNormalization"
 
-    set_trainable(transfer.model, {e.path: flag(e) for e in leaves(transfer.model)})
+    entries = leaves(transfer.model)
+    set_trainable(transfer.model, {e.path: flag(e) for e in entries})
     freeze_bases(transfer.model)
+    return [e.path for e in entries if e.path in wanted and flag(e) and e.layer.trainable_weights]
 
 
 # The weights `enable_lora` adds (Dense/EinsumDense/Conv: kernel; Embedding: embeddings).
@@ -169,7 +175,12 @@ def regularize_reused(
         kernel = getattr(layer, "kernel", None)
         if kernel is None or getattr(layer, "lora_enabled", False):
             continue
+        # On the variable (what training uses) and on the layer (what its config saves).
         if options.l1 or options.l2:
             kernel.regularizer = heads.kernel_regularizer(options.l1, options.l2)
+            if hasattr(layer, "kernel_regularizer"):
+                layer.kernel_regularizer = kernel.regularizer
         if options.max_norm:
             kernel.constraint = heads.kernel_constraint(options.max_norm)
+            if hasattr(layer, "kernel_constraint"):
+                layer.kernel_constraint = kernel.constraint

@@ -457,3 +457,11 @@ def test_pipeline_from_record_on_stdin(tmp_path, frozen_path, data_path):
 def test_output_must_be_hdf5(frozen_path, data_path):
     result = cli(["cache-features", frozen_path, "--data", data_path, "-o", frozen_path])
     assert result.exit_code == 1 and "a feature cache is an HDF5 file" in result.stderr
+
+
+def test_input_views_need_augmented_views(tmp_path, frozen_path, data_path):
+    out = tmp_path / "f.h5"
+    result = cli(["cache-features", frozen_path, "--data", data_path, "--input-views", "-o", out])
+    assert result.exit_code == 2
+    assert "Error: --input-views stores augmented views of the raw rows" in result.stderr
+    assert not out.exists()

@@ -4,8 +4,10 @@ stderr, its exit code, and no traceback."""
 from __future__ import annotations
 
 import errno
+import pickle
 import tempfile
 import tomllib
+import zipfile
 
 import pytest
 import typer
@@ -18,6 +20,15 @@ from tests.helpers import ROOT, cli
 
 def _run(exc: BaseException):
     """Invoke a one-command app whose command raises `exc` inside the boundary."""
+
+    def body():
+        raise exc
+
+    return _run_callable(body)
+
+
+def _run_callable(body):
+    """Invoke a one-command app whose command runs `body()` inside the boundary."""
     from typer.testing import CliRunner
 
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -25,7 +36,7 @@ def _run(exc: BaseException):
     @app.command()
     @command
     def boom() -> None:
-        raise exc
+        body()
 
     try:
         runner = CliRunner(mix_stderr=False)
@@ -40,6 +51,16 @@ def _one_error_line(result) -> str:
     assert lines[0].startswith("Error: ")
     assert "Traceback" not in result.stderr + result.stdout
     return lines[0][len("Error: ") :]
+
+
+def _tf_error(name: str, message: str) -> Exception:
+    """An instance of a class shaped like tf.errors.<name> (an OpError subclass from a
+    `tensorflow` module), without importing TensorFlow."""
+    op_error = type(
+        "OpError", (Exception,), {"__module__": "tensorflow.python.framework.errors_impl"}
+    )
+    kind = type(name, (op_error,), {"__module__": "tensorflow.python.framework.errors_impl"})
+    return kind(message)
 
 
 ROWS = [
@@ -112,6 +133,69 @@ ROWS = [
         "safetensors cannot be imported (cannot import name 'safe_open' from 'safetensors') — "
         "reinstall it with: pip install 'keras-reuse[safetensors]'",
     ),
+    (
+        OSError(errno.EIO, "Input/output error", "/dev/x"),
+        1,
+        "input/output error on /dev/x (the disk or network file system failed) — check the device (dmesg), or copy the file elsewhere",
+    ),
+    (
+        IsADirectoryError(errno.EISDIR, "Is a directory", "/data"),
+        1,
+        "/data is a folder, not a file — give the path of a file",
+    ),
+    (
+        NotADirectoryError(errno.ENOTDIR, "Not a directory", "/a.txt/b"),
+        1,
+        "/a.txt/b: a part of this path is a file, not a folder — check the path",
+    ),
+    (
+        # h5py's RuntimeError on a full disk while writing a cache
+        RuntimeError(
+            "Can't decrement id ref count (file write failed: time = Mon Nov 30, "
+            "filename = '/full/.f.part.h5', file descriptor = 5, errno = 28, "
+            "error message = 'No space left on device', buf = 0x1, total write size = 4)"
+        ),
+        1,
+        "cannot write /full/.f.part.h5: no space left on the device — free some space, or choose another -o on another disk",
+    ),
+    (
+        UnicodeDecodeError("utf-8", b"\xff\xfe", 0, 1, "invalid start byte"),
+        1,
+        "cannot read a file: it is not UTF-8 text (byte 0xff at position 0) — save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 in.csv > out.csv)",
+    ),
+    (
+        EOFError("No data left in file"),
+        1,
+        "cannot read a file: the file is empty or ends early — check that it was written completely",
+    ),
+    (
+        pickle.UnpicklingError("invalid load key, 'x'."),
+        1,
+        "cannot read a file: it holds pickled Python objects, which reuse never loads (loading them can run code) — save plain numeric arrays, e.g. np.save(path, x.astype('float32'))",
+    ),
+    (
+        zipfile.BadZipFile("File is not a zip file"),
+        1,
+        "cannot read a file: it is not a zip archive (truncated, or another format) — check that the file is complete",
+    ),
+    (
+        _tf_error("ResourceExhaustedError", "OOM when allocating tensor with shape[4096,4096]"),
+        1,
+        "out of memory — use a smaller --batch-size or --limit",
+    ),
+    (
+        _tf_error(
+            "InvalidArgumentError",
+            "Graph execution error:\n\nReceived a label value of 7 which is outside the valid range of [0, 3).  Label values: 7 1",
+        ),
+        1,
+        "a label value of 7 is outside the model's 3 classes (0..2) — check the labels (--classes), or give the head as many outputs as there are classes",
+    ),
+    (
+        _tf_error("NotFoundError", "\n  /x/op.so: cannot open shared object file"),
+        1,
+        "TensorFlow stopped (NotFoundError): /x/op.so: cannot open shared object file — check that the data fits the model (shape, dtype, label values); REUSE_DEBUG=1 shows where",
+    ),
     # Unknown cases keep the generic line.
     (
         ModuleNotFoundError("No module named 'nothere'", name="nothere"),
@@ -119,9 +203,9 @@ ROWS = [
         "ModuleNotFoundError: No module named 'nothere' — rerun with REUSE_DEBUG=1 for the traceback",
     ),
     (
-        OSError(errno.EIO, "Input/output error", "/dev/x"),
+        OSError(errno.EXDEV, "Invalid cross-device link", "/dev/x"),
         1,
-        "OSError: [Errno 5] Input/output error: '/dev/x' — rerun with REUSE_DEBUG=1 for the traceback",
+        "OSError: [Errno 18] Invalid cross-device link: '/dev/x' — rerun with REUSE_DEBUG=1 for the traceback",
     ),
     (
         ValueError("first line\nsecond line"),
@@ -175,18 +259,57 @@ def test_a_closed_stdout_is_not_an_error(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "exc", [E.DataError("bad"), KeyboardInterrupt(), OSError(errno.EROFS, "ro")]
+    ("exc", "code"),
+    [(E.DataError("bad"), 1), (KeyboardInterrupt(), 130), (OSError(errno.EROFS, "ro"), 1)],
 )
-def test_reuse_debug_shows_the_traceback(exc, monkeypatch):
-    """With REUSE_DEBUG=1 the boundary lets the exception (and its traceback) through."""
+def test_reuse_debug_shows_the_traceback(exc, code, monkeypatch):
+    """With REUSE_DEBUG=1 the boundary prints the traceback, then the same Error line and
+    exit code as without it."""
     monkeypatch.setenv("REUSE_DEBUG", "1")
+    result = _run(exc)
+    assert result.exit_code == code
+    assert "Traceback (most recent call last)" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: ")
+    assert sum(line.startswith("Error: ") for line in result.stderr.splitlines()) == 1
 
-    @command
-    def boom() -> None:
-        raise exc
 
-    with pytest.raises(type(exc)):
-        boom()
+def test_an_interrupt_turned_into_another_error_still_reads_interrupted(monkeypatch):
+    """Keras can re-raise a KeyboardInterrupt as "ValueError: in user code": still exit 130."""
+    monkeypatch.delenv("REUSE_DEBUG", raising=False)
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ValueError("in user code: ...")  # noqa: B904 - the context is the point
+    except ValueError as err:
+        wrapped = err
+    result = _run(wrapped)
+    assert result.exit_code == 130
+    assert _one_error_line(result) == "interrupted — nothing was written; run the command again"
+
+
+def test_a_sigint_noted_by_the_boundary_reads_interrupted(monkeypatch):
+    """A SIGINT whose KeyboardInterrupt was swallowed and replaced (no chain) is still named."""
+    import os
+    import signal
+    import time
+
+    monkeypatch.delenv("REUSE_DEBUG", raising=False)
+
+    class Swallowed(Exception):
+        pass
+
+    def boom():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler interrupts the sleep
+        except KeyboardInterrupt:
+            pass
+        raise Swallowed("Graph execution error")
+
+    result = _run_callable(boom)
+    assert result.exit_code == 130
+    assert _one_error_line(result) == "interrupted — nothing was written; run the command again"
 
 
 def test_typer_exits_pass_through(monkeypatch):
@@ -207,9 +330,13 @@ def test_extras_named_in_the_table_exist_in_pyproject():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
-    for module, extra in errors.EXTRAS.items():
+    from reuse.core import extras as optional
+
+    for module, extra in optional.EXTRAS.items():
         assert extras.get(extra), f"{module}: no extra [{extra}] in pyproject.toml"
-    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"] == errors.PACKAGE
+    assert (
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"] == optional.PACKAGE
+    )
 
 
 def test_read_only_output_folder_through_a_real_command(mlp_path, monkeypatch):

@@ -114,3 +114,70 @@ def test_views_train_differently_from_the_clean_cache(setup):
         not np.array_equal(a, b)
         for a, b in zip(plain.model.get_weights(), viewed.model.get_weights(), strict=True)
     )
+
+
+def test_input_views_are_the_augmented_rows_the_tap_views_were_computed_from(setup):
+    from reuse.cache import open_cache
+    from reuse.surgery import cuts
+
+    tmp_path, model = setup
+    result = _cache(tmp_path, model, input_views=True)
+    with open_cache(result.path) as cache:
+        assert cache.has_input_views
+        rows = cache.input_views()
+        assert rows.shape == (3, 30, 64) and rows.dtype == np.float32
+        bottom = cuts.bottom_model(model, ["hidden1"])
+        for k in range(3):
+            np.testing.assert_allclose(
+                np.asarray(bottom(rows[k])), cache.views("hidden1")[k], rtol=1e-5, atol=1e-6
+            )
+        assert "--input-views" in cache.rebuild_command()
+
+
+def test_input_views_need_views(setup):
+    tmp_path, model = setup
+    with pytest.raises(UsageError, match="--augment SPEC --views K"):
+        _cache(tmp_path, model, augment=None, views=0, input_views=True)
+
+
+def test_stages_below_every_tap_train_on_input_views_not_on_the_fly(setup, monkeypatch):
+    import reuse
+    from reuse.augment import pipeline
+
+    tmp_path, model = setup
+    data = reuse.load_data(tmp_path / "train.npz")
+    common = dict(
+        epochs=1,
+        seed=0,
+        unfreeze="gradual",
+        unfreeze_step=3,
+        augment="shift:0.1,rotate:0.05",
+        image_shape=(8, 8, 1),
+    )
+    with_inputs = _cache(tmp_path, model, "in.h5", input_views=True).path
+    without = _cache(tmp_path, model, "out.h5").path
+
+    def on_the_fly(*args, **kwargs):
+        raise AssertionError("augmented on the fly")
+
+    monkeypatch.setattr(pipeline, "build_augmenter", on_the_fly)
+    tuned = reuse.finetune(model, data, features=with_inputs, **common)
+    assert tuned.stages[-1].tap is None and tuned.stages[-1].epochs == 1
+    with pytest.raises(AssertionError, match="on the fly"):
+        reuse.finetune(model, data, features=without, **common)
+
+
+def test_cache_of_other_data_is_refused_with_a_hint_that_names_the_new_data(setup):
+    from reuse.cache import open_cache
+    from reuse.data import load_data
+
+    tmp_path, model = setup
+    result = _cache(tmp_path, model)
+    other = tmp_path / "other.npz"
+    x, y = load_data(tmp_path / "train.npz").arrays()
+    np.savez(other, x=x[::-1], y=y[::-1])
+    with open_cache(result.path) as cache:
+        cache.check_data(load_data(tmp_path / "train.npz"))
+        with pytest.raises(CacheMismatch, match="made from other data") as err:
+            cache.check_data(load_data(other))
+    assert f"--data {other}" in err.value.hint

@@ -105,6 +105,19 @@ def test_cli_image_augmentation_on_flat_rows_needs_image_shape(tmp_path):
     assert not out.exists()
 
 
+def test_cli_image_shape_without_augment_is_refused(tmp_path):
+    base = tmp_path / "base.keras"
+    _flat_base().save(base)
+    x, y = _images()
+    data = save_npz(tmp_path / "train.npz", x.reshape(len(x), -1), y)
+    out = tmp_path / "t.keras"
+    result = cli(["finetune", base, "--data", data, "--image-shape", "8,8,1", "-o", out])
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "no --augment was given" in lines[0]
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("bad", ["rotat", "shift:2", "flip:sideways"])
 def test_cli_bad_augment_spec_is_one_error_before_training(tmp_path, bad):
     base = tmp_path / "base.keras"

@@ -31,6 +31,17 @@ def test_frozen_weights_bit_identical_and_loss_decreases(finetune_task):
     assert result.transfer.head and result.model.layers[-1].units == 3  # sized from the labels
 
 
+def test_paths_are_read_like_the_objects(finetune_task):
+    from reuse import load_data, load_model
+    from reuse.training.finetune import finetune
+
+    path, train, valid = finetune_task
+    by_path = finetune(str(path), train, val=str(valid), epochs=2, seed=0)
+    by_object = finetune(load_model(path), load_data(train), val=load_data(valid), epochs=2, seed=0)
+    for a, b in zip(by_path.model.get_weights(), by_object.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_same_seed_same_weights(finetune_task):
     from reuse import load_data, load_model
     from reuse.training.finetune import finetune

@@ -31,10 +31,15 @@ def sched(text, lr=0.1, spe=10, epochs=5, **kw):
 
 
 def test_natural_exp_against_formula():
+    import keras
+
     from reuse.training.schedules import NaturalExpDecay
 
     s, cbs = sched("natural-exp:decay_rate=0.5,decay_steps=10")
-    assert isinstance(s, NaturalExpDecay) and cbs == []
+    # Keras's own ExponentialDecay (decay_rate exp(-k)): a saved model loads in plain Keras.
+    assert isinstance(s, keras.optimizers.schedules.ExponentialDecay) and cbs == []
+    t = np.array(STEPS, dtype=float)
+    np.testing.assert_allclose(lrs(NaturalExpDecay(0.1, 10, 0.5)), lrs(s), rtol=1e-6)
     t = np.array(STEPS, dtype=float)
     np.testing.assert_allclose(lrs(s), 0.1 * np.exp(-0.5 * t / 10), rtol=1e-5)
     s, _ = sched("natural-exp:decay_rate=0.5,decay_steps=10,staircase=true")
@@ -49,7 +54,11 @@ def test_power_against_formula():
     t = np.array(STEPS, dtype=float)
     np.testing.assert_allclose(lrs(s), 0.1 / (1 + t / 20) ** 2, rtol=1e-5)
     s, _ = sched("power:s=10,c=1")  # Géron's letters
+    import keras
+
+    assert isinstance(s, keras.optimizers.schedules.InverseTimeDecay)  # a Keras built-in
     np.testing.assert_allclose(lrs(s), 0.1 / (1 + t / 10), rtol=1e-5)
+    assert sched("power:c=0")[0] == 0.1  # c=0: a constant lr
     s, _ = sched("power")  # default s = one epoch
     assert float(s(10)) == pytest.approx(0.05)
 
@@ -218,8 +227,8 @@ def test_custom_schedule_arguments_checked_where_they_enter():
 
 
 CUSTOM = [
-    "natural-exp:decay_rate=0.3,decay_steps=3,staircase=true",
     "power:decay_steps=4,power=1.5",
+    "power:decay_steps=6,power=0.5",
     "one-cycle:max_lr=0.2,pct=0.4,total_steps=30,anneal=linear",
 ]
 
