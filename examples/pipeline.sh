@@ -26,7 +26,7 @@ set -x
 reuse inspect base.keras
 reuse freeze base.keras --upto hidden2 -o frozen.keras \
   | reuse cache-features --data train.npz -o feats.h5 \
-  | reuse finetune --data train.npz --val valid.npz --head auto ${EPOCHS:+--epochs "$EPOCHS"} -o tuned.keras \
+  | reuse finetune --data train.npz --val valid.npz --head auto --seed 0 ${EPOCHS:+--epochs "$EPOCHS"} -o tuned.keras \
   | tee tuned.json
 # The last record names the tuned model; evaluate reads it from stdin too.
 reuse evaluate --data test.npz < tuned.json

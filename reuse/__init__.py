@@ -10,12 +10,13 @@ The public API is imported lazily, so `import reuse` does not import TensorFlow:
 from __future__ import annotations
 
 import importlib
-import os
 
 from reuse._version import __version__
+from reuse.core import quiet_tf
 
-# TensorFlow's C++ start-up chatter is not for the person at the shell.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ start-up chatter is not for the person at the shell: the first
+# `import tensorflow` in the process (whoever makes it) runs quietly; numerics are unchanged.
+quiet_tf.install()
 
 _API = {
     "load_model": "reuse.formats.model_io",

@@ -262,17 +262,21 @@ class FeatureCache:
         image_shape=None,
         input_views: bool = False,
         data_path: str | None = None,
+        output_key: str | None = None,
     ) -> str:
         """The `reuse cache-features` command that rebuilds this cache (for error hints);
         with `augment`, one that stores augmented views made with that spec (and
         `image_shape`; with `input_views`, views of the input rows too). A cache with views
         keeps its own spec otherwise. `model_path` and `data_path` name the model and data
-        to cache (default: those the cache was made from)."""
+        to cache (default: those the cache was made from); `output_key`: the output of a
+        multi-output model the cache is for."""
         data = data_path or self.data_identity.get("path", "DATA")
         command = (
             f"reuse cache-features {model_path or self.model_path or 'MODEL'} --data {data} "
             f"--at {','.join(self.taps)} -o {self.path}"
         )
+        if output_key:
+            command += f" --output-key {output_key}"
         spec, shape = augment or self.augment_spec, image_shape or self.image_shape
         if spec:
             from reuse.augment.spec import parse_augment
@@ -382,9 +386,11 @@ def open_cache(
 
 def _check_model(cache: FeatureCache, model, model_path: str | None) -> None:
     from reuse.core.errors import CutError, LayerNotFound
+    from reuse.formats.outputs import block_output_key
     from reuse.surgery import cuts
 
-    hint = f"rebuild it: {cache.rebuild_command(model_path)}"
+    key = block_output_key(model)
+    hint = f"rebuild it: {cache.rebuild_command(model_path, output_key=key)}"
     graph = cuts.trace(model)
     try:
         fp = fingerprint(model, cache.taps, graph)

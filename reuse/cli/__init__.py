@@ -8,14 +8,30 @@ from __future__ import annotations
 import typer
 
 from reuse._version import __version__
+from reuse.cli.help_format import ReuseCommand, ReuseGroup
+
+EXAMPLES = """Examples:
+
+\b
+  reuse inspect models/digits_0to4.keras
+  reuse freeze models/digits_0to4.keras --upto hidden2 -o frozen.keras
+  reuse cache-features frozen.keras --data train.npz -o feats.h5
+  reuse finetune frozen.keras --features feats.h5 --data train.npz
+  reuse evaluate frozen.tuned.keras --data test.npz
+
+`reuse COMMAND --help` lists a command's options. `python -m reuse.data.demo DIR` writes the
+train/valid/test.npz files above; `make demo` runs the whole walk-through.
+Shell completion: `reuse --install-completion`."""
 
 app = typer.Typer(
     name="reuse",
     help="Transfer learning on Keras 3 from the shell: inspect a trained network, freeze its "
     "lower layers, cache what they compute, and fine-tune a new head. Commands chain in "
     "pipelines: each prints a one-line JSON record that the next one reads from stdin.",
+    epilog=EXAMPLES,
+    cls=ReuseGroup,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -33,6 +49,7 @@ def _root(
     version: bool = typer.Option(
         False,
         "--version",
+        "-V",
         callback=_version_callback,
         is_eager=True,
         help="Show the version and exit.",
@@ -75,7 +92,7 @@ def _register() -> None:
     )
 
     def command(name: str):
-        return lambda func: app.command(name)(_keep_examples(func))
+        return lambda func: app.command(name, cls=ReuseCommand)(_keep_examples(func))
 
     command("inspect")(inspect_cmd.inspect_command)
     command("freeze")(freeze_cmd.freeze_command)

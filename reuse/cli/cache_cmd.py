@@ -9,7 +9,9 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli import training_options as T
-from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command
+from reuse.cli.common import JsonOpt, ModelArg, OutputKeyOpt, UnsafeOpt, command, seed_option
+
+SeedOpt = seed_option("the rows --limit and --per-class pick, and the augmented --views")
 
 
 @command
@@ -90,6 +92,7 @@ def cache_features_command(
         ),
     ] = "float32",
     mixed_precision: T.MixedPrecisionOpt = None,
+    output_key: OutputKeyOpt = None,
     unsafe: UnsafeOpt = False,
     json_flag: JsonOpt = False,
 ) -> None:
@@ -119,6 +122,7 @@ def cache_features_command(
     from reuse.core.atomic import check_output_path
     from reuse.core.naming import default_output
     from reuse.formats.model_io import load_model
+    from reuse.formats.outputs import require_single_output
 
     if input_views and not (augment and views):
         from reuse.core.errors import UsageError
@@ -146,7 +150,9 @@ def cache_features_command(
             "no data given", "pass --data DATA (the rows to run through the frozen layers)"
         )
     dataset = D.data_options_from(locals()).load()
-    keras_model = load_model(model_path, unsafe=unsafe)
+    output_key = output_key or (upstream or {}).get("output_key")
+    keras_model = load_model(model_path, unsafe=unsafe, output_key=output_key)
+    require_single_output(keras_model)
     taps = [t.strip() for t in at.split(",") if t.strip()] if at else None
     result = cache_features(
         keras_model,
@@ -188,6 +194,7 @@ def cache_features_command(
         dtype=dtype if dtype != "float32" else None,
         mixed_precision=mixed_precision,
         input_views=input_views or None,
+        output_key=output_key,
     )
     emit_record(
         rec,

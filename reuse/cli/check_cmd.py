@@ -8,7 +8,15 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli import training_options as T
-from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
+from reuse.cli.common import (
+    JsonOpt,
+    ModelArg,
+    OutputKeyOpt,
+    SeedOpt,
+    UnsafeOpt,
+    command,
+    emit_record,
+)
 from reuse.cli.training_options import (
     BatchOpt,
     CutOpt,
@@ -61,6 +69,7 @@ def check_command(
     augment: T.GuideAugmentOpt = None,
     image_shape: T.ImageShapeOpt = None,
     json_flag: JsonOpt = False,
+    output_key: OutputKeyOpt = None,
     unsafe: UnsafeOpt = False,
 ) -> None:
     """Sanity-check a model before a long run; each check passes, warns or fails, with a reason.
@@ -105,6 +114,7 @@ def check_command(
         no_cache=no_cache,
         cut=cut,
         unsafe=unsafe,
+        output_key=output_key,
         what="data to check with",
     )
     options.cut = setup.cut

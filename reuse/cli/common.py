@@ -42,13 +42,28 @@ UnsafeOpt = Annotated[
         help="Allow models that run stored code (Lambda layers). Only for files you trust.",
     ),
 ]
-SeedOpt = Annotated[
-    int | None,
+OutputKeyOpt = Annotated[
+    str | None,
     typer.Option(
-        "--seed",
-        help="Fix data order, initialization, dropout and augmentation (also of --tta and --views).",
+        "--output-key",
+        metavar="NAME",
+        help="The output to reuse of a model with several: a SavedModel signature's output "
+        "name or a Keras output layer's name (`reuse inspect MODEL` lists them).",
     ),
 ]
+
+
+def seed_option(what: str):
+    """A `--seed N` option whose help says what it fixes in this command."""
+    return Annotated[int | None, typer.Option("--seed", metavar="N", help=f"Fix {what}.")]
+
+
+#: --seed of the commands that train: the row selection, data order, the new layers'
+#: initialization, dropout and augmentation.
+SeedOpt = seed_option(
+    "the rows --limit and --per-class pick, the data order, the new layers' initialization, "
+    "dropout and augmentation"
+)
 
 
 class Format(str, Enum):

@@ -58,7 +58,7 @@ LabelsOpt = Annotated[
     str | None,
     typer.Option(
         "--labels",
-        metavar="FILE",
+        metavar="PATH",
         help="Labels for .npy or IDX inputs (.npy, .txt, .csv or IDX).",
         rich_help_panel=_PANEL,
         show_default=False,
@@ -68,7 +68,7 @@ XKeyOpt = Annotated[
     str | None,
     typer.Option(
         "--x-key",
-        metavar="KEY",
+        metavar="NAME",
         help="Name of the inputs in a .npz/HDF5 file (default: x, X, x_train, features, images...).",
         rich_help_panel=_PANEL,
         show_default=False,
@@ -78,7 +78,7 @@ YKeyOpt = Annotated[
     str | None,
     typer.Option(
         "--y-key",
-        metavar="KEY",
+        metavar="NAME",
         help="Name of the labels in a .npz/HDF5 file (default: y, Y, y_train, labels...).",
         rich_help_panel=_PANEL,
         show_default=False,
@@ -88,7 +88,7 @@ LabelColOpt = Annotated[
     str | None,
     typer.Option(
         "--label-col",
-        metavar="COLUMN",
+        metavar="NAME|N",
         help="CSV label column, by name or 0-based index (default: a column named label, y, "
         "target or class).",
         rich_help_panel=_PANEL,

@@ -10,7 +10,12 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli import training_options as T
-from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
+from reuse.cli.common import JsonOpt, ModelArg, UnsafeOpt, command, emit_record, seed_option
+
+BatchOpt = Annotated[
+    int, typer.Option("--batch-size", help="Rows per forward pass (memory, not results).")
+]
+SeedOpt = seed_option("the rows --limit and --per-class pick, and the --tta views")
 
 TtaOpt = Annotated[
     int,
@@ -27,7 +32,7 @@ TtaOpt = Annotated[
 def evaluate_command(
     model: ModelArg = None,
     data: D.DataOpt = None,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 256,
+    batch_size: BatchOpt = 256,
     labels: D.LabelsOpt = None,
     x_key: D.XKeyOpt = None,
     y_key: D.YKeyOpt = None,
@@ -124,7 +129,7 @@ def predict_command(
             help="preds.npy (raw outputs) or preds.csv (outputs + predicted class).",
         ),
     ] = Path("preds.npy"),
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 256,
+    batch_size: BatchOpt = 256,
     labels: D.LabelsOpt = None,
     x_key: D.XKeyOpt = None,
     y_key: D.YKeyOpt = None,

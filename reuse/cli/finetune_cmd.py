@@ -9,7 +9,15 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli import training_options as T
-from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
+from reuse.cli.common import (
+    JsonOpt,
+    ModelArg,
+    OutputKeyOpt,
+    SeedOpt,
+    UnsafeOpt,
+    command,
+    emit_record,
+)
 from reuse.cli.training_options import (
     SCHEDULE_HELP,
     CutOpt,
@@ -55,7 +63,13 @@ def finetune_command(
         float, typer.Option("--dropout", help="Dropout rate before the head.")
     ] = 0.0,
     max_norm: Annotated[
-        float | None, typer.Option("--max-norm", help="Max-norm constraint on the head's kernels.")
+        float | None,
+        typer.Option(
+            "--max-norm",
+            help="Max-norm constraint (each unit's incoming weights at most R) on every trained "
+            "kernel: the head's and those of unfrozen reused layers.",
+            metavar="R",
+        ),
     ] = None,
     clip_norm: Annotated[
         float | None, typer.Option("--clip-norm", help="Clip each gradient to this norm.")
@@ -216,6 +230,7 @@ def finetune_command(
     val_split: D.ValSplitOpt = None,
     seed: SeedOpt = None,
     json_flag: JsonOpt = False,
+    output_key: OutputKeyOpt = None,
     unsafe: UnsafeOpt = False,
 ) -> None:
     """Put a new head on the reused layers and train it.
@@ -320,6 +335,7 @@ def finetune_command(
         no_cache=no_cache,
         cut=cut,
         unsafe=unsafe,
+        output_key=output_key,
     )
     options.cut = setup.cut
     features, base, dataset, val_set = setup.features, setup.model, setup.data, setup.val
@@ -414,22 +430,44 @@ def _learning_rate(text: str | None, upstream: dict | None) -> float | None:
         ) from None
 
 
+def compact_layers(trainable: str) -> str:
+    """A stage's trainable layers, shortened for its table row: a run of three or more names
+    that differ only in a consecutive number is written first..last.
+
+    >>> compact_layers("hidden5, hidden4, hidden3, hidden2")
+    'hidden5..hidden2'
+    >>> compact_layers("hidden4, hidden3")
+    'hidden4, hidden3'
+    """
+    import re
+
+    names = trainable.split(", ")
+    parts = [re.fullmatch(r"(.*?)(\d+)", name) for name in names]
+    if len(names) >= 3 and all(parts) and len({m.group(1) for m in parts}) == 1:
+        numbers = [int(m.group(2)) for m in parts]
+        steps = {b - a for a, b in zip(numbers, numbers[1:], strict=False)}
+        if steps in ({1}, {-1}):
+            return f"{names[0]}..{names[-1]}"
+    return trainable
+
+
 def _render_stage_table(rows: list[dict]) -> None:
+    """The stage table on stderr, narrow enough for 80 columns with the usual layer names."""
     from rich.table import Table
 
     from reuse.core import report
 
-    table = Table(title="stages", title_justify="left")
-    # One monitor for every stage (the usual case) goes in the header, keeping the rows narrow.
+    # One monitor for every stage (the usual case) goes in the title, keeping the rows narrow.
     monitors = {r["monitor"] for r in rows}
     shared = monitors.pop() if len(monitors) == 1 else None
-    columns = ["stage", "trainable", "tap", "epochs", "best", "lr", "params", "seconds", "kept"]
+    title = f"stages (best: lowest {shared}; time in seconds)" if shared else "stages"
+    table = Table(title=title, title_justify="left", pad_edge=False)
+    columns = ("stage", "trainable", "tap", "epochs", "best", "lr", "params", "time", "kept")
     for col in columns:
-        header = f"best {shared}" if col == "best" and shared else col
         table.add_column(
-            header,
+            col,
             justify="right"
-            if col in ("stage", "epochs", "best", "lr", "params", "seconds")
+            if col in ("stage", "epochs", "best", "lr", "params", "time")
             else "left",
         )
     for r in rows:
@@ -440,7 +478,7 @@ def _render_stage_table(rows: list[dict]) -> None:
         )
         table.add_row(
             str(r["stage"]),
-            r["trainable"],
+            compact_layers(r["trainable"]),
             r["tap"],
             str(r["epochs"]),
             best,

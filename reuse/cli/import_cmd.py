@@ -13,7 +13,8 @@ from reuse.surgery.layer_spec import ACTIVATIONS_LINE, ALIASES_HELP, ARCH_TOKENS
 SourceArg = Annotated[
     str | None,
     typer.Argument(
-        help="Weights: .keras/.h5 model, .weights.h5, .npz, .safetensors, .pt/.pth/.bin, or a "
+        help="Weights: .keras/.h5 model, .weights.h5, .npz, .safetensors, .pt/.pth/.bin, .onnx (its "
+        "initializers), or a "
         "TensorFlow checkpoint prefix. Omit it (or pass -) to use the model of the record on stdin.",
         show_default=False,
     ),
@@ -82,12 +83,21 @@ def import_weights_command(
     tolerance: Annotated[
         float, typer.Option("--tolerance", help="Largest accepted max-abs difference for --check.")
     ] = 1e-4,
+    flatten_order: Annotated[
+        str,
+        typer.Option(
+            "--flatten-order",
+            help="How a PyTorch Linear after a Flatten is reordered: auto (C·H·W rows to Keras' "
+            "H·W·C, unless a Permute feeds the Flatten), nchw (always), none (never).",
+        ),
+    ] = "auto",
     json_flag: JsonOpt = False,
     unsafe: UnsafeOpt = False,
 ) -> None:
     """Build a Keras model from an architecture and fill it from weights made elsewhere.
 
-    PyTorch layouts are converted (Linear, Conv1d/2d, depthwise, BatchNorm, Embedding); every
+    PyTorch layouts are converted (Linear, Conv1d/2d/3d, grouped, depthwise and transposed
+    convs, BatchNorm, LayerNorm, GroupNorm, PReLU, Embedding); ONNX initializers too; every
     source tensor is reported as assigned, unused or mismatched, every target weight as
     filled or left at init.
 
@@ -142,6 +152,7 @@ def import_weights_command(
             check_outputs=reference,
             tolerance=tolerance,
             unsafe=unsafe,
+            flatten_order=flatten_order,
         )
     except WeightImportError as err:
         partial = getattr(err, "report", None)

@@ -66,11 +66,33 @@ def inspect_command(
         if fmt_value == "table" and not isinstance(value, (dict, list)):
             footer.insert(0, f"{key}: {value}")
     if fmt_value == "table":
-        footer[:0] = _signature_lines(result.info.get("signatures", {}))
+        footer[:0] = _signature_lines(result.info.get("signatures", {})) + _io_lines(result.info)
     extra = {"path": str(path), "kind": result.kind, **result.totals}
     if result.info:
         extra["info"] = result.info
-    render_rows(result.rows, result.columns, fmt_value, title=f"{path}", footer=footer, extra=extra)
+    render_rows(
+        result.rows,
+        result.columns,
+        fmt_value,
+        title=f"{path}",
+        footer=footer,
+        extra=extra,
+        pad_edge=result.kind != "cache",  # a cache's seven columns fit 80 only without it
+    )
+
+
+def _io_lines(info: dict) -> list[str]:
+    """`inputs: face (None, 48, 48, 3)` and `outputs: box (None, 4), ...` of a Keras model."""
+
+    def specs(items) -> str:
+        return ", ".join(
+            f"{s['name']} ("
+            + ", ".join("None" if d is None else str(d) for d in (s["shape"] or []))
+            + ")"
+            for s in items
+        )
+
+    return [f"{key}: {specs(info[key])}" for key in ("inputs", "outputs") if info.get(key)]
 
 
 def _signature_lines(signatures: dict) -> list[str]:

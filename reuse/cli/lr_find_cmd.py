@@ -9,7 +9,15 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli import training_options as T
-from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
+from reuse.cli.common import (
+    JsonOpt,
+    ModelArg,
+    OutputKeyOpt,
+    SeedOpt,
+    UnsafeOpt,
+    command,
+    emit_record,
+)
 from reuse.cli.training_options import (
     BatchOpt,
     CutOpt,
@@ -89,6 +97,7 @@ def lr_find_command(
     augment: T.GuideAugmentOpt = None,
     image_shape: T.ImageShapeOpt = None,
     json_flag: JsonOpt = False,
+    output_key: OutputKeyOpt = None,
     unsafe: UnsafeOpt = False,
 ) -> None:
     """Sweep the learning rate exponentially and suggest one (the LR range test).
@@ -140,7 +149,14 @@ def lr_find_command(
     )
     options.check()
     setup = prepare_run(
-        path, opts, upstream=upstream, features=features, no_cache=no_cache, cut=cut, unsafe=unsafe
+        path,
+        opts,
+        upstream=upstream,
+        features=features,
+        no_cache=no_cache,
+        cut=cut,
+        unsafe=unsafe,
+        output_key=output_key,
     )
     options.cut = setup.cut
     result = lr_find(

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 
 from reuse.core import jsonio, report
 
+#: Shorter table headers for long row keys (JSON and CSV keep the keys).
+TABLE_HEADERS = {"stored_bytes": "bytes", "compression": "codec"}
+
 
 def render_rows(
     rows: Sequence[dict],
@@ -17,6 +20,7 @@ def render_rows(
     title: str | None = None,
     footer: Sequence[str] = (),
     extra: dict | None = None,
+    pad_edge: bool = True,
 ) -> None:
     """Write rows in `fmt`. JSON gets `{"rows": [...], **extra}`; CSV gets the rows only."""
     if fmt == "json":
@@ -34,12 +38,20 @@ def render_rows(
         return
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", show_lines=False)
+    # A header is never narrower than its name, so a narrow terminal folds cells, not header
+    # words; the short headers (and pad_edge=False) keep a cache's table within 80 columns.
+    table = Table(title=title, title_justify="left", show_lines=False, pad_edge=pad_edge)
     for col in columns:
         numeric = bool(rows) and all(
             isinstance(r.get(col), (int, float)) and not isinstance(r.get(col), bool) for r in rows
         )
-        table.add_column(col, justify="right" if numeric else "left", overflow="fold")
+        header = TABLE_HEADERS.get(col, col)
+        table.add_column(
+            header,
+            justify="right" if numeric else "left",
+            overflow="fold",
+            min_width=len(header),
+        )
     for row in rows:
         table.add_row(*(_cell(row.get(col)) for col in columns))
     console = report.stdout_console()

@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from reuse.cli import data_options as D
-from reuse.cli.common import JsonOpt, ModelArg, SeedOpt, UnsafeOpt, command, emit_record
+from reuse.cli.common import JsonOpt, ModelArg, UnsafeOpt, command, emit_record, seed_option
 from reuse.cli.selector_options import ExceptTopOpt, FromOpt, IndexOpt, LayersOpt, ToOpt, UptoOpt
+
+SeedOpt = seed_option("the rows of --data that --limit and --per-class pick")
 
 
 @command

@@ -21,8 +21,8 @@ OPTIMIZER_HELP = (
 )
 SCHEDULE_HELP = (
     "NAME[:key=value,...]: constant, exponential, natural-exp, piecewise, polynomial, power, "
-    "cosine, one-cycle, performance. E.g. exponential:decay_rate=0.1,decay_steps=1000,staircase=true; "
-    "piecewise:boundaries=500;1000,values=0.01;0.005;0.001; performance:factor=0.5,patience=2."
+    "cosine, one-cycle, performance. E.g. exponential:decay_rate=0.1,decay_steps=1000 or "
+    "piecewise:boundaries=500,values=0.01;0.001 or performance:factor=0.5,patience=2."
 )
 
 FeaturesOpt = Annotated[
@@ -48,8 +48,9 @@ LossOpt = Annotated[
     str | None,
     typer.Option(
         "--loss",
-        help="sparse_categorical_crossentropy, binary_crossentropy, categorical_crossentropy, mse, "
-        "mae, huber. Default: from the labels.",
+        help="sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy, "
+        "mse, mae, huber, log_cosh or msle; the output activation follows it. Default: from the "
+        "labels (see --head auto).",
     ),
 ]
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", help=OPTIMIZER_HELP)]

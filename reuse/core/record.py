@@ -36,7 +36,17 @@ from reuse.core import jsonio
 from reuse.core.errors import UsageError
 
 # Fields that describe the model: a command that writes a new model drops the old values.
-MODEL_BOUND_FIELDS = ("features", "taps", "rows", "cut", "frozen", "trainable", "metrics", "views")
+MODEL_BOUND_FIELDS = (
+    "features",
+    "taps",
+    "rows",
+    "cut",
+    "frozen",
+    "trainable",
+    "metrics",
+    "views",
+    "output_key",
+)
 
 
 def make_record(command: str, upstream: dict | None = None, *, drop=(), **fields: Any) -> dict:

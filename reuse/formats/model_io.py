@@ -6,9 +6,15 @@ Formats, chosen by what the path is (`reuse.formats.paths.classify`, not only it
 - `.h5` / `.hdf5` full models, written by Keras 3 or by tf.keras 2;
 - `.weights.h5` weights, with the architecture given separately (`arch=`: a `.keras`/`.h5`
   model or a `.json` config);
-- SavedModel folders: a Keras 3 `model.export()` folder becomes one frozen block
-  (`keras.layers.TFSMLayer`); a legacy tf.keras SavedModel gets its layers back through the
-  optional `tf_keras` package.
+- SavedModel folders: a Keras 3 `model.export()` folder (or any TF2 SavedModel with a
+  `serve` / `serving_default` signature) becomes one frozen block
+  (`reuse.formats.savedmodel_block.SavedModelBlock`, a `TFSMLayer` that reloads from any
+  directory); a legacy tf.keras SavedModel gets its layers back through the optional
+  `tf_keras` package.
+
+Models with several outputs (a SavedModel signature returning a dict, a functional Keras
+model) load whole; `output_key` (`--output-key NAME`) keeps one output, and the training
+commands ask for one with `require_single_output`.
 
 Keras safe mode stays on: a Lambda layer that holds Python code is refused unless `unsafe`.
 TensorFlow is imported inside the functions, never at module import.
@@ -28,7 +34,7 @@ from reuse.core.errors import ModelLoadError, UnsafeModelError
 from reuse.formats.paths import HDF5_KINDS, PathKind, classify, open_hdf5
 
 # Modules that register custom Keras objects (schedules, constraints) saved inside models.
-_REGISTERING_MODULES = ("reuse.surgery.keras_objects",)
+_REGISTERING_MODULES = ("reuse.surgery.keras_objects", "reuse.formats.savedmodel_block")
 
 TF_KERAS_INSTALL = "pip install --no-deps 'tf_keras~=2.21.0'"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -170,18 +176,17 @@ def fix_tf_keras2_config(config: dict) -> dict:
 def _load_h5(path: Path, unsafe: bool):
     """A full-model .h5 file; tf.keras 2 files get their config fixed for Keras 3 first."""
     import h5py
-    import keras
 
     with h5py.File(path, "r") as f:
         version = f.attrs.get("keras_version", b"")
         version = version.decode() if isinstance(version, bytes) else str(version)
         raw = f.attrs["model_config"]
     if not version.startswith("2."):
-        return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
+        return _keras_load(path, unsafe)
     config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
     fixed = fix_tf_keras2_config(config)
     if fixed == config:
-        return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
+        return _keras_load(path, unsafe)
     # The input is never modified: the fixed config goes into a temporary copy.
     import shutil
 
@@ -190,7 +195,18 @@ def _load_h5(path: Path, unsafe: bool):
         shutil.copyfile(path, copy)
         with h5py.File(copy, "r+") as f:
             f.attrs["model_config"] = json.dumps(fixed)
-        return keras.models.load_model(copy, compile=False, safe_mode=not unsafe)
+        return _keras_load(copy, unsafe)
+
+
+def _keras_load(path: Path, unsafe: bool):
+    """keras.models.load_model, uncompiled, with reuse's SavedModel block for TFSMLayer."""
+    import keras
+
+    from reuse.formats.savedmodel_block import CUSTOM_OBJECTS
+
+    return keras.models.load_model(
+        path, compile=False, safe_mode=not unsafe, custom_objects=CUSTOM_OBJECTS
+    )
 
 
 _MISSING_CLASS = re.compile(
@@ -222,6 +238,15 @@ def _missing_classes(err: BaseException) -> list[str]:
 
 def _translate_keras_error(path: Path, err: Exception) -> ModelLoadError:
     text = str(err)
+    if isinstance(err, ModelLoadError):
+        return err
+    if "TFSMLayer" in text and "safe_mode" in text:
+        return UnsafeModelError(
+            f"{path} holds a plain Keras TFSMLayer (a SavedModel block saved by Keras or by an "
+            "older reuse), which Keras refuses in safe mode; it holds no Python code",
+            "pass --unsafe if you trust the SavedModel it points to, or tune again with this "
+            "version of reuse (its SavedModel blocks load without --unsafe)",
+        )
     if "safe_mode" in text or "arbitrary code execution" in text:
         return UnsafeModelError(
             f"{path} contains a Lambda layer with Python code, which could run arbitrary code",
@@ -241,7 +266,11 @@ def _translate_keras_error(path: Path, err: Exception) -> ModelLoadError:
 
 
 def load_model(
-    path: str | os.PathLike, *, unsafe: bool = False, arch: str | os.PathLike | None = None
+    path: str | os.PathLike,
+    *,
+    unsafe: bool = False,
+    arch: str | os.PathLike | None = None,
+    output_key: str | None = None,
 ):
     """Load a Keras 3 model from any supported format.
 
@@ -252,15 +281,24 @@ def load_model(
         path: a `.keras`/`.h5` file, a `.weights.h5` file (with `arch`), or a SavedModel folder.
         unsafe: allow Lambda layers that hold Python code (Keras `safe_mode=False`).
         arch: the architecture for a `.weights.h5` file: a `.keras`/`.h5` model or `.json` config.
+        output_key: keep only this output of a model with several (a SavedModel signature's
+            output name, or a Keras output layer's name); None keeps them all.
 
     Returns:
         A `keras.Model`, uncompiled.
 
     Raises:
-        ModelLoadError: the path is missing, damaged, or of a format that cannot be loaded.
+        ModelLoadError: the path is missing, damaged, or of a format that cannot be loaded;
+            a SavedModel with several inputs (the message names them); an unknown `output_key`.
         UnsafeModelError: the model holds a Lambda layer and `unsafe` is False.
     """
-    p = Path(path)
+    from reuse.formats.outputs import select_output
+
+    model = _load_any(Path(path), unsafe=unsafe, arch=arch, output_key=output_key)
+    return select_output(model, output_key) if output_key is not None else model
+
+
+def _load_any(p: Path, *, unsafe: bool, arch, output_key: str | None):
     kind = model_kind(p)
     if kind == "keras":
         _check_keras_zip(p)
@@ -276,15 +314,14 @@ def load_model(
     elif kind == "savedmodel":
         return _load_legacy_savedmodel(p)
     elif kind == "keras_export":
-        return _load_export(p)
+        return _load_export(p, output_key)
 
-    import keras
+    from reuse.formats.savedmodel_block import loading_from
 
     _register_custom_objects()
     try:
-        if kind == "h5":
-            return _load_h5(p, unsafe)
-        return keras.models.load_model(p, compile=False, safe_mode=not unsafe)
+        with loading_from(p):
+            return _load_h5(p, unsafe) if kind == "h5" else _keras_load(p, unsafe)
     except ModelLoadError:
         raise
     except Exception as err:  # Keras raises many types; each becomes one line
@@ -317,10 +354,13 @@ def _load_weights_into(weights: Path, arch: str | os.PathLike, *, unsafe: bool):
     return model
 
 
-def _load_export(path: Path):
-    """A Keras `model.export()` folder as a model with one frozen TFSMLayer block."""
+def _load_export(path: Path, output_key: str | None = None):
+    """A SavedModel folder (Keras `model.export()` or any TF2 SavedModel) as a model with one
+    frozen SavedModelBlock; several outputs stay a list unless `output_key` picks one."""
     import keras
     import tensorflow as tf
+
+    from reuse.formats.savedmodel_block import SavedModelBlock
 
     try:
         loaded = tf.saved_model.load(str(path))
@@ -343,24 +383,29 @@ def _load_export(path: Path):
     sig = loaded.signatures[endpoint]
     specs = sig.structured_input_signature[1]
     if len(specs) != 1:
+        named = ", ".join(f"{k}: {v.dtype.name} {tuple(v.shape)}" for k, v in sorted(specs.items()))
         raise ModelLoadError(
-            f"SavedModel {path} takes {len(specs)} inputs; reuse handles single-input models",
-            "export a single-input model",
+            f"SavedModel {path} takes {len(specs)} inputs ({named}); reuse handles single-input models",
+            "export a signature with one input (e.g. a tf.function that builds the others inside)",
         )
     spec = next(iter(specs.values()))
-    layer = keras.layers.TFSMLayer(
-        str(path), call_endpoint=endpoint, trainable=False, name="savedmodel"
+    outputs = sig.structured_outputs
+    keys = sorted(outputs) if isinstance(outputs, dict) else []
+    key = output_key if len(keys) > 1 or output_key is not None else None
+    layer = SavedModelBlock(
+        str(path.resolve()),
+        call_endpoint=endpoint,
+        output_key=key,
+        trainable=False,
+        name="savedmodel",
     )
     inputs = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype.name, name="input")
-    outputs = layer(inputs)
-    if isinstance(outputs, dict):
-        if len(outputs) != 1:
-            raise ModelLoadError(
-                f"SavedModel {path} has {len(outputs)} outputs; reuse handles single-output models",
-                "export a single-output model",
-            )
-        outputs = next(iter(outputs.values()))
-    return keras.Model(inputs, outputs, name=path.name)
+    if key is None and len(keys) > 1:
+        # Every output, in name order, each through an identity layer that carries its name.
+        outs = layer(inputs)
+        named = [keras.layers.Identity(name=k)(outs[k]) for k in keys]
+        return keras.Model(inputs, named, name=path.name)
+    return keras.Model(inputs, layer(inputs), name=path.name)
 
 
 def _load_legacy_savedmodel(path: Path):
@@ -408,6 +453,8 @@ def save_model(model, path: str | os.PathLike) -> Path:
         raise OutputError(
             f"cannot save a model as '{target.name}'", "use a .keras (or .h5) output path"
         )
-    with atomic_path(target, suffix=suffix) as tmp:
+    from reuse.formats.savedmodel_block import saving_to
+
+    with atomic_path(target, suffix=suffix) as tmp, saving_to(target):
         model.save(tmp)
     return target

@@ -16,7 +16,7 @@ Rules, in order:
   other folder (IMAGE_FOLDER: the data readers take it as images, one sub-folder per class);
 - a file, by name: a stray checkpoint file (`.ckpt`, `.meta`, `.data-*` without the prefix's
   `.index`), MNIST IDX (`*idx*` ending `.gz`, `.idx` or holding `-ubyte`), `.keras`,
-  `.weights.h5`, `.npz`, `.npy`, `.csv`, `.safetensors`, PyTorch `.pt` / `.pth` / `.bin`;
+  `.weights.h5`, `.npz`, `.npy`, `.csv`, `.safetensors`, `.onnx`, PyTorch `.pt` / `.pth` / `.bin`;
 - `.h5` / `.hdf5` / `.hdf`, by root attributes: a feature cache (`reuse_feature_cache`), a full
   model (`model_config`), weights only (`layer_names`, or a `model_weights`, `layers` or `vars`
   group), else HDF5 (data, or a file h5py cannot read: its reader says why).
@@ -57,6 +57,7 @@ class PathKind(str, enum.Enum):
     CHECKPOINT_PART = "checkpoint_part"  # .ckpt/.meta/.data-* without the prefix's .index
     TORCH = "torch"  # a PyTorch file (.pt, .pth, .bin)
     SAFETENSORS = "safetensors"
+    ONNX = "onnx"  # an ONNX model: its initializers are weights
     NPZ = "npz"  # a NumPy archive: weights or data, by the caller's context
     NPY = "npy"
     CSV = "csv"
@@ -78,6 +79,7 @@ WEIGHT_KINDS = (
     PathKind.CHECKPOINT_PART,
     PathKind.TORCH,
     PathKind.SAFETENSORS,
+    PathKind.ONNX,
     PathKind.NPZ,
 )
 # Kinds of files an HDF5 reader opens (what the `.h5` name alone promises).
@@ -122,6 +124,7 @@ def classify(path: str | os.PathLike) -> PathKind:
         ".npy": PathKind.NPY,
         ".csv": PathKind.CSV,
         ".safetensors": PathKind.SAFETENSORS,
+        ".onnx": PathKind.ONNX,
         **dict.fromkeys(TORCH_SUFFIXES, PathKind.TORCH),
     }
     return by_suffix.get(p.suffix.lower(), PathKind.UNKNOWN)

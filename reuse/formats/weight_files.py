@@ -9,6 +9,8 @@ Formats (chosen by what the path is: `reuse.formats.paths.classify`):
 - PyTorch state dicts `.pt` / `.pth` / `.bin` (read with `torch.load(weights_only=True)`; a
   file that needs pickled code is refused, never unpickled), including full checkpoints
   such as `{"state_dict": ..., "optimizer": ..., "epoch": ...}`;
+- ONNX models `.onnx`: their graph initializers (read with the `onnx` package, in
+  `reuse.formats.onnx_file`; the graph is not run);
 - TensorFlow checkpoints, TF1 name-based (a `Saver` prefix such as `model.ckpt`, with its
   `.index` / `.data-*` files) and TF2 object-based (`tf.train.Checkpoint`).
 
@@ -72,7 +74,9 @@ class WeightFile:
     """What `read_weight_file` found: the tensors and what kind of file held them."""
 
     path: str
-    format: str  # "keras_h5", "keras_h5_legacy", "npz", "safetensors", "torch", "tf_checkpoint"
+    format: (
+        str  # "keras_h5", "keras_h5_legacy", "npz", "safetensors", "torch", "tf_checkpoint", "onnx"
+    )
     layout: str  # "keras" (kernel (in, out)) or "torch" (weight (out, in))
     tensors: list[TensorInfo]
     notes: list[str]
@@ -85,6 +89,7 @@ FORMAT_TITLES = {
     "safetensors": "safetensors",
     "torch": "PyTorch state dict",
     "tf_checkpoint": "TensorFlow checkpoint",
+    "onnx": "ONNX model initializers",
 }
 
 
@@ -100,7 +105,12 @@ def detect_format(path: str | os.PathLike) -> str:
         return "tf_checkpoint"
     if kind is PathKind.MISSING:
         raise ModelLoadError(f"{p}: no such file or folder", "check the path")
-    simple = {PathKind.NPZ: "npz", PathKind.SAFETENSORS: "safetensors", PathKind.TORCH: "torch"}
+    simple = {
+        PathKind.NPZ: "npz",
+        PathKind.SAFETENSORS: "safetensors",
+        PathKind.TORCH: "torch",
+        PathKind.ONNX: "onnx",
+    }
     if kind in simple:
         return simple[kind]
     if kind in HDF5_KINDS:
@@ -112,7 +122,7 @@ def detect_format(path: str | os.PathLike) -> str:
         )
     raise ModelLoadError(
         f"{p}: not a weight file reuse reads ('{p.suffix or p.name}')",
-        "use .weights.h5, .npz, .safetensors, .pt/.pth/.bin or a TensorFlow checkpoint prefix",
+        "use .weights.h5, .npz, .safetensors, .pt/.pth/.bin, .onnx or a TensorFlow checkpoint prefix",
     )
 
 
@@ -159,6 +169,7 @@ def read_weight_file(path: str | os.PathLike, *, names_only: bool = False) -> We
         "safetensors": _read_safetensors,
         "torch": _read_torch,
         "tf_checkpoint": _read_tf_checkpoint,
+        "onnx": _read_onnx,
     }[fmt]
     return reader(Path(path), names_only)
 
@@ -295,6 +306,15 @@ def _layout_from_names(names) -> str:
         if re.split(r"[./]", n)[-1] in torch_words:
             return "torch"
     return "keras"
+
+
+def _read_onnx(p: Path, names_only: bool) -> WeightFile:
+    from reuse.formats.onnx_file import read_onnx
+
+    found, notes = read_onnx(p, names_only)
+    tensors = [TensorInfo(**t) for t in found]
+    layout = _layout_from_names(t.name for t in tensors if t.kind == "weight")
+    return WeightFile(str(p), "onnx", layout, tensors, notes)
 
 
 def _read_npz(p: Path, names_only: bool) -> WeightFile:

@@ -117,5 +117,30 @@ def inspect_model(model, *, path: str = "", weights: bool = False) -> Inspection
         columns=columns,
         rows=rows,
         totals=summary.totals(model),
-        info={"model": model.name},
+        info={"model": model.name, **inputs_outputs(model)},
     )
+
+
+def inputs_outputs(model) -> dict:
+    """{"inputs": [{name, shape}], "outputs": [{name, shape}]} of a loaded Keras model."""
+    from reuse.formats.outputs import output_names
+
+    def shape(t):
+        return [None if d is None else int(d) for d in t.shape]
+
+    def producer(t, fallback):
+        history = getattr(t, "_keras_history", None)
+        return getattr(getattr(history, "operation", None), "name", None) or fallback
+
+    try:
+        inputs = [
+            {"name": producer(t, f"input_{i}"), "shape": shape(t)}
+            for i, t in enumerate(model.inputs)
+        ]
+        names = output_names(model)
+        outputs = [
+            {"name": n, "shape": shape(t)} for n, t in zip(names, model.outputs, strict=True)
+        ]
+    except (AttributeError, ValueError):  # a subclassed model that was never called
+        return {}
+    return {"inputs": inputs, "outputs": outputs}

@@ -121,7 +121,7 @@ def _describe(config: dict, stored: int | None, path: str) -> Inspection:
         raise _Decline(config.get("class_name"))
     rows: list[dict] = []
     counter = [0]
-    _, weights = _container(config, None, rows, "", 0, True, counter, top=True)
+    outs, weights = _container(config, None, rows, "", 0, True, counter, top=True)
     trainable = sum(n for n, t in weights if t)
     frozen = sum(n for n, t in weights if not t)
     if stored is not None and trainable + frozen != stored:
@@ -132,9 +132,32 @@ def _describe(config: dict, stored: int | None, path: str) -> Inspection:
         columns=list(MODEL_COLUMNS),
         rows=rows,
         totals=param_totals(trainable, frozen),
-        info={"model": config["config"]["name"]},
+        info={"model": config["config"]["name"], **_inputs_outputs(config, rows, outs)},
         fast_path=True,
     )
+
+
+def _inputs_outputs(config: dict, rows: list[dict], outs: list) -> dict:
+    """{"inputs": [{name, shape}], "outputs": [{name, shape}]} of the top-level model."""
+    cfg = config["config"]
+    layers = cfg.get("layers", [])
+    if config["class_name"] == "Sequential":
+        first = layers[0] if layers else {}
+        ins = (
+            [first.get("config", {}).get("name")] if first.get("class_name") == "InputLayer" else []
+        )
+        out_names = [(layers[-1].get("config", {}).get("name") if layers else "output")]
+    else:
+        ins = [r[0] for r in _refs(cfg["input_layers"])]
+        out_names = [r[0] for r in _refs(cfg["output_layers"])]
+    shape_of = {r["name"]: r["output_shape"] for r in rows}
+    return {
+        "inputs": [{"name": n, "shape": shape_of.get(n)} for n in ins],
+        "outputs": [
+            {"name": n, "shape": [None if d is None else int(d) for d in s]}
+            for n, s in zip(out_names, outs, strict=False)
+        ],
+    }
 
 
 _CONTAINERS = ("Sequential", "Functional", "Model")

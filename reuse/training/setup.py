@@ -29,6 +29,7 @@ class RunSetup:
             per-class or row limits), or None.
         features: the feature cache to train from, or None.
         cut: the cut to use: the one given, else the one the upstream record proposes.
+        output_key: the output of the base model that is reused (None: its only output).
     """
 
     model_path: str
@@ -38,6 +39,7 @@ class RunSetup:
     val: object
     features: Path | None
     cut: str | None
+    output_key: str | None = None
 
 
 def prepare_run(
@@ -51,6 +53,7 @@ def prepare_run(
     cut: str | None = None,
     unsafe: bool = False,
     what: str = "training data",
+    output_key: str | None = None,
 ) -> RunSetup:
     """Resolve and load a training command's model, data and cache.
 
@@ -62,12 +65,15 @@ def prepare_run(
         val: validation data path, read with the same options (class selection kept,
             `per_class` and `limit` dropped).
         what: what the "no data" error calls the data ("training data").
+        output_key: the output to reuse of a base model with several (`--output-key`); the
+            upstream record's `output_key` when None.
 
     Raises:
-        UsageError: neither data nor a feature cache. DataError, ModelLoadError: from the
-        readers.
+        UsageError: neither data nor a feature cache, or a base model with several outputs
+        and no `output_key`. DataError, ModelLoadError: from the readers.
     """
     from reuse.formats import model_io
+    from reuse.formats.outputs import require_single_output
 
     upstream = upstream or {}
     if features is None and upstream.get("features") and not no_cache:
@@ -78,12 +84,16 @@ def prepare_run(
     val_set = (
         replace(data_options, per_class=None, limit=None).load(val) if val is not None else None
     )
+    output_key = output_key or upstream.get("output_key")
+    model = model_io.load_model(model_path, unsafe=unsafe, output_key=output_key)
+    require_single_output(model)
     return RunSetup(
         model_path=str(model_path),
         upstream=upstream or None,
-        model=model_io.load_model(model_path, unsafe=unsafe),
+        model=model,
         data=dataset,
         val=val_set,
         features=Path(features) if features is not None else None,
         cut=cut or upstream.get("cut_finetune"),
+        output_key=output_key,
     )

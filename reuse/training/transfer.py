@@ -29,10 +29,20 @@ class TransferModel:
 
 
 def default_cut(model) -> str:
-    """The reused layers end below the output layer by default."""
+    """The reused layers end below the output layer by default; a model that is one frozen
+    SavedModel block (a SavedModel folder loaded by reuse) is reused whole, cut at the block.
+
+    Raises:
+        UsageError: the model has fewer than two layers and is not a SavedModel block.
+    """
+    import keras
+
     from reuse.surgery.layer_tree import leaves
 
-    names = [e.path for e in leaves(model) if type(e.layer).__name__ != "InputLayer"]
+    entries = [e for e in leaves(model) if type(e.layer).__name__ != "InputLayer"]
+    names = [e.path for e in entries]
+    if len(entries) == 1 and isinstance(entries[0].layer, keras.layers.TFSMLayer):
+        return names[0]
     if len(names) < 2:
         raise UsageError(
             "the model has fewer than two layers, so there is nothing to reuse",

@@ -37,8 +37,10 @@ import numpy as np
 from reuse.core import report as notes
 from reuse.core.errors import ModelLoadError, UsageError, WeightImportError
 from reuse.weights.layouts import (
+    FLATTEN_ORDERS,
     bn_epsilon_warnings,
     convert,
+    expand_torch_tensors,
     mismatch_hint,
     refuse_recurrent,
     short_name,
@@ -65,6 +67,7 @@ class SourceTensor:
     kind: str = "weight"
     layer: str | None = None  # Keras sources: the layer path
     index: int | None = None  # Keras sources: position among the layer's weights
+    origin: str | None = None  # how the tensor was made from the file's (split, stacked)
 
 
 @dataclass
@@ -126,6 +129,7 @@ def import_weights(
     check_outputs=None,
     tolerance: float = 1e-4,
     unsafe: bool = False,
+    flatten_order: str = "auto",
 ) -> ImportReport:
     """Fill a Keras model with the weights of `source`, converting layouts, and report.
 
@@ -151,6 +155,8 @@ def import_weights(
             an `nn.Module`, the module computes them.
         tolerance: the largest max-abs difference the check accepts.
         unsafe: allow Lambda layers in Keras model files.
+        flatten_order: how a PyTorch Linear after a Flatten is reordered: "auto" (C·H·W rows
+            to Keras' H·W·C, unless a Permute feeds the Flatten), "nchw" (always), "none".
 
     Returns:
         An ImportReport; `report.model` is the filled Keras model.
@@ -161,12 +167,17 @@ def import_weights(
             The error's `report` attribute holds the report so far.
         ModelLoadError: the source or target cannot be read.
     """
+    if flatten_order not in FLATTEN_ORDERS:
+        raise UsageError(
+            f"--flatten-order must be one of {', '.join(FLATTEN_ORDERS)}. Received: {flatten_order!r}",
+            "auto reorders PyTorch's C·H·W rows unless a Permute feeds the Flatten",
+        )
     model = _resolve_target(into, unsafe=unsafe)
     selector = compile_layers(layers)
     rules = parse_mapping(mapping)
     src = _read_source(source, unsafe=unsafe)
     rep = ImportReport(source=src.label)
-    plan = _match(src, model, rules, selector, rep)
+    plan = _match(src, model, rules, selector, rep, flatten_order)
     _finish(src, model, plan, selector, rep, strict=strict, skip_mismatched=skip_mismatched)
     rep.model = model
     if check_inputs is not None:
@@ -174,12 +185,13 @@ def import_weights(
             model, check_inputs, check_outputs, torch_module=src.module, tolerance=tolerance
         )
         if not rep.check["passed"]:
+            others = [o for o in FLATTEN_ORDERS if o != flatten_order]
             _raise(
                 rep,
                 f"the imported model's outputs differ from the reference by {rep.check['max_abs_diff']:.3g} "
                 f"(tolerance {tolerance:g})",
-                "check the layer order, activations, epsilons and the flatten order (see the report), "
-                "or raise --tolerance",
+                "check the layer order, activations and epsilons (see the report); if a Dense follows "
+                f"a Flatten, try --flatten-order {' or '.join(others)}; or raise --tolerance",
             )
     elif check_outputs is not None:
         raise UsageError(
@@ -215,7 +227,7 @@ def _read_source(source, *, unsafe: bool) -> _Source:
         return _keras_model_source(source, getattr(source, "name", "model"))
     if isinstance(source, dict):
         tensors = [SourceTensor(k, np.asarray(v)) for k, v in source.items()]
-        return _Source("dict", tensors, keras_native=False)
+        return _Source("dict", _expanded(tensors), keras_native=False)
     if type(source).__module__.startswith("torch") or hasattr(source, "state_dict"):
         return _torch_module_source(source)
     p = Path(source)
@@ -228,7 +240,15 @@ def _read_source(source, *, unsafe: bool) -> _Source:
     wf = weight_files.read_weight_file(p)
     tensors = [SourceTensor(t.name, t.value, t.kind, t.layer, t.index) for t in wf.tensors]
     native = wf.format in ("keras_h5", "keras_h5_legacy")
-    return _Source(str(p), tensors, keras_native=native)
+    return _Source(str(p), tensors if native else _expanded(tensors), keras_native=native)
+
+
+def _expanded(tensors: list[SourceTensor]) -> list[SourceTensor]:
+    """PyTorch-layout tensors with recurrent biases stacked and attention projections split
+    (`reuse.weights.layouts.expand_torch_tensors`); optimizer and bookkeeping tensors kept."""
+    weights = [(t.name, t.value) for t in tensors if t.kind == "weight"]
+    others = [t for t in tensors if t.kind != "weight"]
+    return [SourceTensor(n, v, origin=o) for n, v, o in expand_torch_tensors(weights)] + others
 
 
 def _is_keras_model_file(p: Path) -> bool:
@@ -256,7 +276,9 @@ def _keras_model_source(model, label: str) -> _Source:
 
 
 def _torch_module_source(module) -> _Source:
-    tensors = [SourceTensor(k, v.detach().cpu().numpy()) for k, v in module.state_dict().items()]
+    tensors = _expanded(
+        [SourceTensor(k, v.detach().cpu().numpy()) for k, v in module.state_dict().items()]
+    )
     eps = {
         name: float(m.eps)
         for name, m in module.named_modules()
@@ -344,7 +366,9 @@ class _Targets:
         return [e.path for e in self.weighted]
 
 
-def _match(src: _Source, model, rules, selector, rep: ImportReport) -> list[_Assignment]:
+def _match(
+    src: _Source, model, rules, selector, rep: ImportReport, flatten_order: str
+) -> list[_Assignment]:
     targets = _Targets(model)
     plan: list[_Assignment] = []
     for t in src.tensors:
@@ -355,7 +379,7 @@ def _match(src: _Source, model, rules, selector, rep: ImportReport) -> list[_Ass
             "target": None,
             "target_shape": None,
             "conversion": None,
-            "note": None,
+            "note": t.origin,
         }
         rep.tensors.append(row)
         if t.kind != "weight":
@@ -388,13 +412,15 @@ def _match(src: _Source, model, rules, selector, rep: ImportReport) -> list[_Ass
             row["status"] = STATUS_NOT_SELECTED
             row["target"] = entry.path
             continue
-        assignment = _plan_tensor(t, src, entry, param, row)
+        assignment = _plan_tensor(t, src, entry, param, row, flatten_order)
         if assignment is not None:
             plan.append(assignment)
     return plan
 
 
-def _plan_tensor(t: SourceTensor, src: _Source, entry, param: str, row: dict) -> _Assignment | None:
+def _plan_tensor(
+    t: SourceTensor, src: _Source, entry, param: str, row: dict, flatten_order: str
+) -> _Assignment | None:
     layer = entry.layer
     cls = type(layer).__name__
     if not src.keras_native:
@@ -402,6 +428,7 @@ def _plan_tensor(t: SourceTensor, src: _Source, entry, param: str, row: dict) ->
     weights = list(layer.weights)
     value = t.value
     conversion = None
+    label = None  # the weight's name in the report: its own, or `query/kernel` in a sublayer
     if param.isdigit():
         i = int(param)
         if i >= len(weights):
@@ -409,15 +436,25 @@ def _plan_tensor(t: SourceTensor, src: _Source, entry, param: str, row: dict) ->
             return None
         weight = weights[i]
     else:
-        wanted, value, conversion = convert(param, value, layer, entry.path, row)
+        wanted, value, conversion = convert(
+            param, value, layer, entry.path, row, flatten_order=flatten_order
+        )
         if wanted is None:
             return None
-        weight = next((w for w in weights if short_name(w) == wanted), None)
+        weight = next(
+            (
+                w
+                for w in weights
+                if (w.path.endswith("/" + wanted) if "/" in wanted else short_name(w) == wanted)
+            ),
+            None,
+        )
         if weight is None:
             row["note"] = f"layer '{entry.path}' ({cls}) has no weight '{wanted}'"
             return None
+        label = wanted if "/" in wanted else None
     target_shape = tuple(int(d) for d in weight.shape)
-    row["target"] = f"{entry.path}/{short_name(weight)}"
+    row["target"] = f"{entry.path}/{label or short_name(weight)}"
     row["target_shape"] = list(target_shape)
     row["conversion"] = conversion
     if tuple(value.shape) != target_shape:

@@ -4,7 +4,9 @@
     result["passed"], result["max_abs_diff"]
 
 The reference outputs come from a `.npy` file or array, or are computed by a PyTorch module
-(`torch_reference`, which moves channels-last inputs to channels-first).
+(`torch_reference`, which moves channels-last inputs to channels-first). A model (or module)
+with several outputs is compared on its outputs flattened per sample and joined in order, so
+the reference for MTCNN's O-Net is `np.concatenate([b, c, a], axis=1)`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ def run_check(model, inputs, reference=None, *, torch_module=None, tolerance: fl
         model: the Keras model.
         inputs: array or `.npy` path of shape (n, *input_shape), channels-last.
         reference: expected outputs (array or `.npy`) of the model's output shape (n, ...);
-            computed by `torch_module` when None.
+            computed by `torch_module` when None. For several outputs: each flattened per
+            sample and joined along axis 1, in the model's output order.
         torch_module: a PyTorch module run in eval mode on channels-first inputs.
         tolerance: the largest accepted max-abs difference (default 1e-4).
 
@@ -45,8 +48,7 @@ def run_check(model, inputs, reference=None, *, torch_module=None, tolerance: fl
             )
         reference = torch_reference(torch_module, x)
     y = _load_array(reference, "--reference")
-    out = model(x.astype("float32"), training=False)
-    out = np.asarray(out.numpy() if hasattr(out, "numpy") else out)
+    out = joined_outputs(model(x.astype("float32"), training=False))
     if out.shape != y.shape:
         raise DataError(
             f"--reference has shape {y.shape} but the model's outputs have shape {out.shape}",
@@ -77,7 +79,21 @@ def torch_reference(module, x: np.ndarray) -> np.ndarray:
     xt = x if x.ndim <= 2 else np.moveaxis(x, -1, 1)
     module.eval()
     with torch.no_grad():
-        return module(torch.from_numpy(np.ascontiguousarray(xt, dtype=np.float32))).numpy()
+        out = module(torch.from_numpy(np.ascontiguousarray(xt, dtype=np.float32)))
+    return joined_outputs(out)
+
+
+def joined_outputs(out) -> np.ndarray:
+    """One array from a model's outputs: a single output as it is; several (a list, tuple or
+    dict, in order) flattened per sample and joined along axis 1, shape (n, total)."""
+    if isinstance(out, dict):
+        out = list(out.values())
+    if not isinstance(out, (list, tuple)):
+        return np.asarray(out.numpy() if hasattr(out, "numpy") else out)
+    arrays = [np.asarray(o.numpy() if hasattr(o, "numpy") else o) for o in out]
+    if len(arrays) == 1:
+        return arrays[0]
+    return np.concatenate([a.reshape(len(a), -1) for a in arrays], axis=1)
 
 
 def _load_array(value, option: str) -> np.ndarray:

@@ -102,7 +102,7 @@ def test_lambda_refused_without_unsafe(tmp_path):
             "not a valid .keras",
         ),
         (
-            lambda d: (d / "model.onnx").write_bytes(b"x") and d / "model.onnx",
+            lambda d: (d / "model.tflite").write_bytes(b"x") and d / "model.tflite",
             "unsupported model format",
         ),
     ],

@@ -49,8 +49,8 @@ def test_demo_prints_each_step_and_ends_with_the_stage_table_and_test_accuracy(t
     )
     assert positions == sorted(positions), "steps printed out of order"
     # The stage table: stage 0 trains the head from the top tap; later stages use lower taps.
-    table = err[err.index("stages\n") :]
-    rows = re.findall(r"│\s+(\d+) │ ([\w ,]+?)\s+│ (\w+)\s+│\s+(\d+) │", table)
+    table = err[err.index("stages (") :]
+    rows = re.findall(r"│\s+(\d+) │ ([\w ,.]+?)\s+│ (\w+)\s+│\s+(\d+) │", table)
     assert rows and rows[0][:3] == ("0", "head only", "hidden4"), table
     # Two layers per stage (the default --unfreeze-step): hidden4+3 train from hidden2, then
     # hidden4..1 from the raw input.
@@ -65,6 +65,18 @@ def test_demo_prints_each_step_and_ends_with_the_stage_table_and_test_accuracy(t
     assert evaluation["metrics"]["accuracy"] > CHANCE
     assert result.stdout.rstrip().endswith("}") and "Done in" in err.splitlines()[-1]
     assert (tmp_path / "demo" / "tuned.keras").exists()
+    # A quiet terminal: no TensorFlow start-up lines; the commands are the README's.
+    assert "absl" not in err and "oneDNN" not in err, err
+    readme = (ROOT / "README.md").read_text()
+    walk = readme[readme.index("$ make demo") : readme.index("# Done in")]
+    shown = [line for line in err.splitlines() if line.startswith(("$ ", "    | "))]
+    documented = [
+        line for line in walk.splitlines() if line.startswith(("$ reuse", "$ python", "    | "))
+    ]
+    shown = [
+        line.replace(str(tmp_path / "demo"), "demo").replace(" --epochs 3", "") for line in shown
+    ]
+    assert shown == documented
 
 
 def test_pipeline_passes_only_records_between_the_commands(tmp_path):

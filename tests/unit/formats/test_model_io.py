@@ -12,13 +12,15 @@ from tests.helpers import mlp
 
 
 def test_load_export_folder_as_frozen_block(tmp_path):
+    import keras
+
     from reuse.formats.model_io import load_model
 
     model = mlp()
     folder = tmp_path / "exported"
     model.export(folder, verbose=False)
     loaded = load_model(folder)
-    block = [layer for layer in loaded.layers if type(layer).__name__ == "TFSMLayer"]
+    block = [layer for layer in loaded.layers if isinstance(layer, keras.layers.TFSMLayer)]
     assert len(block) == 1 and not block[0].trainable and not loaded.trainable_weights
     x = np.random.default_rng(0).normal(size=(5, 8)).astype("float32")
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)

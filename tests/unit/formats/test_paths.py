@@ -78,7 +78,8 @@ def _idx(path):
         (lambda d: (d / "t.csv").write_text("a,b\n1,2\n") and d / "t.csv", PathKind.CSV),
         (lambda d: _idx(d / "train-images-idx3-ubyte"), PathKind.IDX),
         (lambda d: _idx(d / "t10k-labels-idx1-ubyte.gz"), PathKind.IDX),
-        (lambda d: (d / "model.onnx").write_bytes(b"x") and d / "model.onnx", PathKind.UNKNOWN),
+        (lambda d: (d / "model.tflite").write_bytes(b"x") and d / "model.tflite", PathKind.UNKNOWN),
+        (lambda d: (d / "model.onnx").write_bytes(b"x") and d / "model.onnx", PathKind.ONNX),
         (lambda d: d / "nothing.keras", PathKind.MISSING),
     ],
     ids=lambda v: v.value if isinstance(v, PathKind) else "",
@@ -176,12 +177,12 @@ def test_model_kind_maps_kinds_and_keeps_its_errors(tmp_path):
     assert model_kind(sm) == "keras_export"
     (tmp_path / "empty").mkdir()
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
-    (tmp_path / "model.onnx").write_bytes(b"x")
+    (tmp_path / "model.tflite").write_bytes(b"x")
     cases = [
         ("missing.keras", "no such file or folder"),
         ("empty", "is a folder but not a SavedModel"),
         ("junk.keras", "not a valid .keras file"),
-        ("model.onnx", "unsupported model format '.onnx'"),
+        ("model.tflite", "unsupported model format '.tflite'"),
     ]
     for name, message in cases:
         with pytest.raises(ModelLoadError, match=message):

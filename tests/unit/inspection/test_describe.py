@@ -41,7 +41,7 @@ def test_npz_is_weights_to_inspect(tmp_path):
         (lambda d: d / "missing.h5", "no such file or folder"),
         (lambda d: (d / "folder").mkdir() or d / "folder", "is a folder but not a SavedModel"),
         (
-            lambda d: (d / "model.onnx").write_bytes(b"x") and d / "model.onnx",
+            lambda d: (d / "model.tflite").write_bytes(b"x") and d / "model.tflite",
             "unsupported model format",
         ),
         (

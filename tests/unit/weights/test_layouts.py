@@ -75,7 +75,10 @@ def test_unknown_and_recurrent_layouts_are_refused():
     with pytest.raises(WeightImportError, match="does not know how PyTorch lays out"):
         convert("weight", np.ones((3, 3)), keras.layers.Activation("relu"), "a", _row())
     with pytest.raises(WeightImportError, match="does not convert recurrent weight layouts"):
-        refuse_recurrent(keras.layers.LSTM(3), "rnn", "rnn.weight_ih_l0")
+        refuse_recurrent(keras.layers.GRU(3, reset_after=False), "rnn", "rnn.weight_ih_l0")
+    with pytest.raises(WeightImportError, match="does not convert recurrent weight layouts"):
+        refuse_recurrent(keras.layers.ConvLSTM2D(3, 3), "rnn", "rnn.weight_ih_l0")
+    refuse_recurrent(keras.layers.LSTM(3), "rnn", "rnn.weight_ih_l0")  # converted: no error
     refuse_recurrent(keras.layers.Dense(3), "d", "d.weight")  # not recurrent: no error
 
 
