@@ -352,7 +352,7 @@ def finetune_command(
     csv_path, report_path = saved.history_csv, saved.report
     stage_rows = [s.row() for s in result.stages]
     if len(stage_rows) > 1 or unfreeze == "gradual" or lora is not None:
-        _render_stage_table(stage_rows)
+        _render_stage_table(stage_rows, params=lora is not None)
     metrics = {
         k: round(v, 6)
         for k, v in result.metrics.items()
@@ -451,8 +451,9 @@ def compact_layers(trainable: str) -> str:
     return trainable
 
 
-def _render_stage_table(rows: list[dict]) -> None:
-    """The stage table on stderr, narrow enough for 80 columns with the usual layer names."""
+def _render_stage_table(rows: list[dict], *, params: bool = False) -> None:
+    """The stage table on stderr, narrow enough for 80 columns with the usual layer names;
+    `params` adds the parameters each stage trained (shown with --lora)."""
     from rich.table import Table
 
     from reuse.core import report
@@ -463,7 +464,7 @@ def _render_stage_table(rows: list[dict]) -> None:
     title = f"stages (best: lowest {shared}; time in seconds)" if shared else "stages"
     table = Table(title=title, title_justify="left", pad_edge=False)
     columns = ("stage", "trainable", "tap", "epochs", "best", "lr", "params", "time", "kept")
-    for col in columns:
+    for col in [c for c in columns if params or c != "params"]:
         table.add_column(
             col,
             justify="right"
@@ -483,7 +484,7 @@ def _render_stage_table(rows: list[dict]) -> None:
             str(r["epochs"]),
             best,
             f"{r['lr']:.3g}",
-            "" if r.get("params") is None else f"{r['params']:,}",
+            *([] if not params else ["" if r.get("params") is None else f"{r['params']:,}"]),
             f"{r['seconds']:.1f}",
             "yes" if r["kept"] else "no",
         )

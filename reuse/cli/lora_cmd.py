@@ -12,8 +12,7 @@ from reuse.cli.common import JsonOpt, UnsafeOpt, command, emit_record
 
 app = typer.Typer(
     name="lora",
-    help="LoRA adapters: merge the adapters of `finetune --lora R --lora-save adapters` into "
-    "their base model.",
+    help="Merge LoRA adapters into their base model",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
