@@ -7,7 +7,9 @@ layers every epoch.
 
 Modules: `layout` (names, marks, compression), `fingerprints` (what the cache depends on),
 `writer` (`cache_features`, resume), `streaming` (batched forward pass, background writes),
-`verify` (spot check against the live model), `reader` (`open_cache`, `FeatureCache`).
+`verify` (spot check against the live model), `reader` (`open_cache`, `FeatureCache`),
+`shards` (a cache made in shards, joined by HDF5 virtual datasets: `merge_parts`), `engines`
+(one shard per job: `cache_shard`; every shard on Ray Data actors: `cache_with_ray`).
 `reuse inspect feats.h5` describes a cache through `reuse.inspection.cache`.
 
 File layout (format 1):
@@ -23,6 +25,8 @@ weight digests, to say what differs), `taps` (JSON list), `tap_datasets` (JSON),
 (JSON), `tap_dtypes` (JSON), `data_identity` (JSON: path, size, sha256, selection),
 `class_map` (JSON), `rows`, `rows_done`, `batch_size`, `compression`, `input_adapter`,
 `model_name`, `model_path`, `created` (the only timing attribute), and `complete`, written last.
+A shard's part adds `shard` ("i/n"), `shard_start`, `shard_stop`, `total_rows`; a joined
+cache adds `parts` (JSON: the part files, relative to it) and holds virtual datasets.
 
 Trust: the file is written as `.<name>.part.h5` beside the output and renamed when complete;
 `rows_done` is updated after each flushed forward call (a group of whole batches) so

@@ -39,7 +39,24 @@ __all__ = [
 
 FORMAT_VERSION = 1  # the value of the CACHE_MARK root attribute
 DEFAULT_COMPRESSION = "none"
-TIMING_ATTRS = ("created",)  # the only attributes that differ between identical runs
+TIMING_ATTRS = ("created",)
+# The root attributes that say what a cache holds and how it was made: two files (a partial
+# file and the run resuming it, or two shards of one cache) agree on all of them.
+SETTINGS_ATTRS = (
+    "fingerprint",
+    "tap_dtypes",  # float16 storage (cache-features --dtype float16)
+    "mixed_precision",
+    "taps",
+    "data_identity",
+    "batch_size",
+    "compression",
+    "input_adapter",
+    "augment",
+    "views",
+    "augment_seed",
+    "image_shape",
+    "input_views",
+)
 
 
 def is_cache(path: str | os.PathLike) -> bool:

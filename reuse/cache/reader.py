@@ -367,6 +367,9 @@ def open_cache(
                 f"{p} is an HDF5 file but not a reuse feature cache",
                 "make one with reuse cache-features",
             )
+        from reuse.cache.shards import check_parts
+
+        check_parts(p, handle.attrs)
         if not bool(handle.attrs.get("complete", False)):
             done = int(handle.attrs.get("rows_done", 0))
             raise CacheIncomplete(

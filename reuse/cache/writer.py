@@ -27,6 +27,7 @@ from reuse.cache.layout import (
     DIGEST_ATTR,
     FORMAT_VERSION,
     INPUT_VIEWS_DATASET,
+    SETTINGS_ATTRS,
     attr_value,
     digest,
     parse_compression,
@@ -146,22 +147,7 @@ def _plan_attrs(
 # Attributes that must agree for --resume to continue a partial file.
 # How features may be stored: float16 halves the file (`cache-features --dtype float16`).
 STORAGE_DTYPES = ("float32", "float16")
-_RESUME_KEYS = (
-    "fingerprint",
-    "tap_dtypes",
-    "mixed_precision",
-    "taps",
-    "data_identity",
-    "rows",
-    "batch_size",
-    "compression",
-    "input_adapter",
-    "augment",
-    "views",
-    "augment_seed",
-    "image_shape",
-    "input_views",
-)
+_RESUME_KEYS = (*SETTINGS_ATTRS, "rows", "shard", "shard_start", "shard_stop", "total_rows")
 
 
 def check_options(output, *, batch_size: int, verify: int, compression: str | None) -> None:
@@ -208,6 +194,7 @@ def cache_features(
     dtype: str = "float32",
     mixed_precision: str | None = None,
     input_views: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> CacheResult:
     """Run the layers below `taps` once over `data` and stream their outputs to HDF5.
 
@@ -241,6 +228,10 @@ def cache_features(
             (`input_views`, shape (K, N, *model input shape), float32): the stages that
             train the lowest reused layers then train from the cache too, with no
             augmentation on the fly. Costs K times the input's size on disk. Default False.
+        shard: (i, n): cache only shard i of n, the contiguous rows
+            `reuse.cache.shards.shard_range(len(data), i, n)`, into `output` as a part file
+            (fingerprint and data identity of the whole cache); join the parts with
+            `reuse.cache.shards.merge_parts`. The views of a shard are drawn per shard.
 
     Returns:
         A CacheResult.
@@ -275,6 +266,12 @@ def cache_features(
             f"model {model.name} has {len(model.inputs)} inputs",
             "cache-features handles single-input models",
         )
+    whole = data
+    if shard is not None:
+        from reuse.cache.shards import shard_range
+
+        start, stop = shard_range(len(whole), *shard)
+        data = whole.subset(np.arange(start, stop), f"shard {shard[0]}/{shard[1]}")
     n = len(data)
     if n == 0:
         raise DataError(
@@ -328,9 +325,13 @@ def cache_features(
     if dtype == "float16":
         dtypes = dict.fromkeys(paths, "float16")
     attrs = _plan_attrs(
-        model, paths, fp, data, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path
+        model, paths, fp, whole, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path
     )
     attrs["mixed_precision"] = mixed_precision or "none"
+    if shard is not None:
+        from reuse.cache.shards import shard_attrs
+
+        attrs.update(shard_attrs(*shard, start, stop, len(whole)), rows=n)
     augmenter = None
     if spec:
         from reuse.augment.pipeline import build_augmenter, infer_value_range

@@ -17,6 +17,13 @@ SeedOpt = seed_option("the rows --limit and --per-class pick, and the augmented 
 @command
 def cache_features_command(
     model: ModelArg = None,
+    parts: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="With --merge: the part files to join (MODEL is then the first part).",
+            show_default=False,
+        ),
+    ] = None,
     data: D.DataOpt = None,
     at: Annotated[
         str | None,
@@ -93,6 +100,52 @@ def cache_features_command(
     ] = "float32",
     mixed_precision: T.MixedPrecisionOpt = None,
     output_key: OutputKeyOpt = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="I/N",
+            help="Cache only shard I of N (contiguous rows) into <output stem>.part-I-of-N.h5, "
+            "for job arrays; join the parts with --merge.",
+        ),
+    ] = None,
+    merge: Annotated[
+        bool,
+        typer.Option(
+            "--merge",
+            help="Join the part files given as arguments into -o (HDF5 virtual datasets: no copy).",
+        ),
+    ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="local (this process) or ray (shards on Ray Data actors, each loading the model once).",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="With --engine ray: join this Ray cluster (e.g. auto, ray://head:10001); default: a local Ray.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="With --engine ray: actors running shards at once.")
+    ] = 2,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            "--shards", help="With --engine ray: parts to cut the rows into (default: --workers)."
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            help="With --engine ray: TensorFlow threads (and CPUs reserved) per actor.",
+        ),
+    ] = None,
     unsafe: UnsafeOpt = False,
     json_flag: JsonOpt = False,
 ) -> None:
@@ -114,6 +167,11 @@ def cache_features_command(
 
         reuse cache-features frozen.keras --data train.npz --dtype float16
         reuse cache-features base.keras --data train.npz --at hidden1,hidden3,hidden5 --augment digits --views 8 --image-shape 28,28,1 --input-views
+        reuse cache-features frozen.keras --data train.npz -o feats.h5 --shard 0/4   (then 1/4, 2/4, 3/4)
+
+        reuse cache-features --merge feats.part-*-of-00004.h5 -o feats.h5
+
+        reuse cache-features frozen.keras --data train.npz -o feats.h5 --engine ray --workers 4 --threads 4
     """
     from reuse.cache import cache_features
     from reuse.cli.common import emit_record
@@ -131,6 +189,28 @@ def cache_features_command(
             "--input-views stores augmented views of the raw rows: it needs --augment SPEC --views K",
             "add e.g. --augment digits --views 8, or drop --input-views",
         )
+    if merge:
+        return _merge([model, *(parts or [])] if model else list(parts or []), output, json_flag)
+    if parts:
+        from reuse.core.errors import UsageError
+
+        raise UsageError(
+            f"unexpected argument(s): {' '.join(parts)}",
+            "pass one model; several files are for --merge PARTS... -o CACHE.h5",
+        )
+    if engine not in ("local", "ray"):
+        from reuse.core.errors import UsageError
+
+        raise UsageError(f"unknown --engine {engine!r}", "use --engine local or ray")
+    if engine == "ray":
+        from reuse.cache.engines import require_ray
+
+        require_ray()  # before anything slow: say how to install it
+    shard_spec = None
+    if shard is not None:
+        from reuse.cache.shards import parse_shard
+
+        shard_spec = parse_shard(shard)
     if augment is not None or views:
         from reuse.cache.writer import views_spec
         from reuse.training.options import parse_image_shape
@@ -149,23 +229,15 @@ def cache_features_command(
         raise UsageError(
             "no data given", "pass --data DATA (the rows to run through the frozen layers)"
         )
-    dataset = D.data_options_from(locals()).load()
-    output_key = output_key or (upstream or {}).get("output_key")
-    keras_model = load_model(model_path, unsafe=unsafe, output_key=output_key)
-    require_single_output(keras_model)
+    data_opts = D.data_options_from(locals())
     taps = [t.strip() for t in at.split(",") if t.strip()] if at else None
-    result = cache_features(
-        keras_model,
-        dataset,
-        out,
+    settings = dict(
         taps=taps,
         batch_size=batch_size,
         compression=compression,
-        resume=resume,
         verify=verify,
         allow_augmentation_skip=allow_augmentation_skip,
         model_path=model_path,
-        progress=report.track,
         augment=augment,
         views=views,
         image_shape=image_shape,
@@ -173,6 +245,58 @@ def cache_features_command(
         input_views=input_views,
         dtype=dtype,
         mixed_precision=mixed_precision,
+    )
+    output_key = output_key or (upstream or {}).get("output_key")
+    if engine == "ray":
+        if output_key:
+            from reuse.core.errors import UsageError
+
+            raise UsageError(
+                "--output-key is for --engine local",
+                "export the one output first, or use --shard I/N jobs with --output-key",
+            )
+        if shard_spec is not None:
+            from reuse.core.errors import UsageError
+
+            raise UsageError("--shard is for --engine local", "with --engine ray, set --shards N")
+        ray_options = dict(
+            workers=workers,
+            shards=shards,
+            threads=threads,
+            address=ray_address,
+            resume=resume,
+            unsafe=unsafe,
+        )
+        return _ray(model_path, data_opts, out, settings, ray_options, upstream, data, json_flag)
+    dataset = data_opts.load()
+    keras_model = load_model(model_path, unsafe=unsafe, output_key=output_key)
+    require_single_output(keras_model)
+    if shard_spec is not None:
+        from reuse.cache.engines import cache_shard
+        from reuse.cache.shards import shard_file
+
+        result = cache_shard(
+            keras_model, dataset, out, *shard_spec, resume=resume, progress=report.track, **settings
+        )
+        part = shard_file(out, *shard_spec)
+        if result is None:
+            report.info(f"{part} is already complete (--resume); kept")
+        else:
+            report.info(
+                f"Cached shard {shard} ({result.rows:,} rows) to {part} in {result.seconds:.1f} s"
+            )
+        rec = records.make_record(
+            "cache-features", upstream, model=model_path, part=part, shard=shard, data=data
+        )
+        emit_record(rec, json_flag, human=lambda: typer.echo(f"{part}  (shard {shard})"))
+        return
+    result = cache_features(
+        keras_model,
+        dataset,
+        out,
+        resume=resume,
+        progress=report.track,
+        **settings,
     )
     shapes = ", ".join(f"{t} {tuple(s)}" for t, s in result.shapes.items())
     report.info(
@@ -202,4 +326,72 @@ def cache_features_command(
         human=lambda: typer.echo(
             f"{result.path}  ({result.rows:,} rows; taps: {', '.join(result.taps)})"
         ),
+    )
+
+
+def _merge(parts: list[str], output, json_flag: bool) -> None:
+    """`--merge PARTS... -o CACHE.h5`: join shard parts into one cache (no copy)."""
+    from reuse.cache.shards import merge_parts
+    from reuse.cli.common import emit_record
+    from reuse.core import record as records
+    from reuse.core import report
+    from reuse.core.errors import UsageError
+
+    if not parts or output is None:
+        raise UsageError(
+            "--merge needs the part files and -o",
+            "reuse cache-features --merge PARTS... -o CACHE.h5",
+        )
+    joined = merge_parts(parts, output)
+    report.info(
+        f"Joined {len(joined['parts'])} parts ({joined['rows']:,} rows) into {joined['path']}"
+    )
+    rec = records.make_record(
+        "cache-features",
+        None,
+        features=joined["path"],
+        taps=joined["taps"],
+        rows=joined["rows"],
+        cut=joined["taps"][-1],
+        parts=[str(p) for p in joined["parts"]],
+    )
+    emit_record(
+        rec, json_flag, human=lambda: typer.echo(f"{joined['path']}  ({joined['rows']:,} rows)")
+    )
+
+
+def _ray(model_path, data_opts, out, settings, ray_options, upstream, data, json_flag) -> None:
+    """`--engine ray`: every shard on a Ray Data actor, then the parts joined."""
+    from reuse.cache.engines import cache_with_ray
+    from reuse.cli.common import emit_record
+    from reuse.core import record as records
+    from reuse.core import report
+
+    joined = cache_with_ray(
+        model_path,
+        data_opts,
+        out,
+        **ray_options,
+        **settings,
+    )
+    kept = f"; kept {len(joined['shards_kept'])} finished parts" if joined["shards_kept"] else ""
+    report.info(
+        f"Cached {joined['rows']:,} rows in {len(joined['parts'])} parts on {joined['actors']} Ray "
+        f"actor(s) in {joined['seconds']:.1f} s (Ray start {joined['ray_start_seconds']:.1f} s){kept}"
+    )
+    rec = records.make_record(
+        "cache-features",
+        upstream,
+        model=model_path,
+        features=joined["path"],
+        taps=joined["taps"],
+        rows=joined["rows"],
+        cut=joined["taps"][-1],
+        data=data,
+        augment=settings["augment"],
+        views=settings["views"] or None,
+        parts=[str(p) for p in joined["parts"]],
+    )
+    emit_record(
+        rec, json_flag, human=lambda: typer.echo(f"{joined['path']}  ({joined['rows']:,} rows)")
     )

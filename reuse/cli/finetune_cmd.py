@@ -218,6 +218,22 @@ def finetune_command(
             help="Continue the run checkpointed in --checkpoint-dir: same stage, epoch, trainable layers, optimizer state and schedule position.",
         ),
     ] = False,
+    distribute: Annotated[
+        str,
+        typer.Option(
+            "--distribute",
+            help="none | mirrored (tf.distribute over all local GPUs, else the --cpu-devices) | "
+            "multi-worker (several hosts, configured from TF_CONFIG). --batch-size is the global batch.",
+        ),
+    ] = "none",
+    cpu_devices: Annotated[
+        int | None,
+        typer.Option(
+            "--cpu-devices",
+            metavar="N",
+            help="Split the CPU into N logical devices (trials and tests of --distribute without GPUs).",
+        ),
+    ] = None,
     labels: D.LabelsOpt = None,
     x_key: D.XKeyOpt = None,
     y_key: D.YKeyOpt = None,
@@ -249,6 +265,8 @@ def finetune_command(
         reuse finetune base.keras --data train.npz --val valid.npz --unfreeze gradual --augment shift:0.08,rotate:0.04,zoom:0.08 --image-shape 28,28,1
 
         reuse finetune base.keras --data train.npz --val valid.npz --lora 4 --lora-layers 'hidden[45]'
+
+        reuse finetune base.keras --data train.npz --distribute mirrored --batch-size 256
     """
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
@@ -326,17 +344,22 @@ def finetune_command(
         from reuse.training.checkpoints import require_checkpoint
 
         require_checkpoint(checkpoint_dir)
-    setup = prepare_run(
-        path,
-        opts,
-        upstream=upstream,
-        val=val,
-        features=features,
-        no_cache=no_cache,
-        cut=cut,
-        unsafe=unsafe,
-        output_key=output_key,
-    )
+    # The strategy comes first: splitting the CPU and joining workers precede any other TF use.
+    from reuse.training.distribute import is_chief, make_strategy, scope
+
+    strategy = make_strategy(distribute, cpu_devices)
+    with scope(strategy):  # the base model's variables are made replicated
+        setup = prepare_run(
+            path,
+            opts,
+            upstream=upstream,
+            val=val,
+            features=features,
+            no_cache=no_cache,
+            cut=cut,
+            unsafe=unsafe,
+            output_key=output_key,
+        )
     options.cut = setup.cut
     features, base, dataset, val_set = setup.features, setup.model, setup.data, setup.val
     result = finetune(
@@ -347,7 +370,11 @@ def finetune_command(
         options=options,
         checkpoint_dir=checkpoint_dir,
         resume=resume,
+        strategy=strategy,
     )
+    if not is_chief(strategy):
+        report.info("this worker is not the chief: the chief (worker 0) writes the model")
+        return
     saved = result.save(out, history=history, base=str(path))
     csv_path, report_path = saved.history_csv, saved.report
     stage_rows = [s.row() for s in result.stages]

@@ -51,6 +51,7 @@ def GroupedOptimizerModel(inner, factory, lr, scales: dict[str, float]):  # noqa
     """
     import keras
     import tensorflow as tf
+    from keras.src.losses.loss import unscale_loss_for_distribution
 
     groups = group_variables(inner, scales)
 
@@ -80,7 +81,8 @@ def GroupedOptimizerModel(inner, factory, lr, scales: dict[str, float]):  # noqa
                 start += len(vs)
             for metric in self.metrics:
                 if metric.name == "loss":
-                    metric.update_state(loss)
+                    # Under tf.distribute the loss is scaled by 1/replicas for the gradient.
+                    metric.update_state(unscale_loss_for_distribution(loss))
                 else:
                     metric.update_state(y, y_pred)
             return {m.name: m.result() for m in self.metrics}

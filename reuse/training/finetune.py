@@ -125,6 +125,7 @@ def finetune(
     options: FinetuneOptions | None = None,
     checkpoint_dir=None,
     resume: bool = False,
+    strategy=None,
     **kwargs,
 ) -> FinetuneResult:
     """Reuse the lower layers of `model`, add a new head, and train it.
@@ -143,6 +144,10 @@ def finetune(
         options: a FinetuneOptions; keyword arguments override its fields.
         checkpoint_dir: write a checkpoint after every epoch into this folder.
         resume: continue the run checkpointed in `checkpoint_dir`.
+        strategy: a `tf.distribute` strategy (`reuse.training.distribute.make_strategy`) to
+            train under: the model (cloned into its scope unless made there), the head and
+            every optimizer are replicated, and `batch_size` is the global batch. Under a
+            multi-worker strategy only the chief writes checkpoints.
 
     Returns:
         FinetuneResult with the whole trained model, the history and the stage table.
@@ -152,14 +157,36 @@ def finetune(
         UsageError: contradictory options (e.g. a cache with --unfreeze all).
         TrainingDiverged: the loss became NaN or Inf before anything useful was learned.
     """
-    import keras
-
     options = FinetuneOptions(**{**asdict(options or FinetuneOptions()), **kwargs})
     options.check()
     if isinstance(model, (str, os.PathLike)):
         from reuse.formats.model_io import load_model
 
         model = load_model(model)
+    if strategy is None:
+        return _finetune(model, data, val, features, options, checkpoint_dir, resume)
+    from reuse.training.distribute import adopt, is_multi_worker
+
+    if is_multi_worker(strategy) and options.stage_lr == "find" and options.unfreeze == "gradual":
+        raise UsageError(
+            "--stage-lr find is not available with --distribute multi-worker: its sweep runs "
+            "Keras' own train_on_batch, which keras-team/keras#20585 reports broken under "
+            "MultiWorkerMirroredStrategy",
+            "use --stage-lr div (the default) or set --lr",
+        )
+    if options.seed is None and is_multi_worker(strategy):
+        # Every worker must shuffle alike: the order of epoch e comes from (seed, e).
+        options.seed = 0
+        report.info("note: multi-worker training shuffles with --seed 0 (none given)")
+    with strategy.scope():
+        model = adopt(model, strategy)
+        return _finetune(model, data, val, features, options, checkpoint_dir, resume)
+
+
+def _finetune(model, data, val, features, options, checkpoint_dir, resume) -> FinetuneResult:
+    """`finetune` once the options are checked, inside the strategy's scope if any."""
+    import keras
+
     if options.seed is not None:
         keras.utils.set_random_seed(options.seed)
     if features is not None and options.unfreeze == "all":

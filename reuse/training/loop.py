@@ -20,6 +20,7 @@ logs then show the non-finite loss), so a diverging run wastes no more work.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class _OwnRetracing:
 
     @staticmethod
     def filter(record) -> bool:
-        return "fit_arrays.<locals>" not in record.getMessage()
+        return "Steps.__init__.<locals>" not in record.getMessage()
 
 
 def _quiet_retracing_warning() -> None:
@@ -86,6 +87,69 @@ def shuffled_order(rows: int, seed: int | None, epoch: int) -> np.ndarray:
     return rng.permutation(rows)
 
 
+class LocalSteps:
+    """The compiled training and evaluation steps of `fit_arrays` on one device.
+
+    `start_epoch(order, view)` sets the epoch's row order (and augmented view);
+    `train(count)` runs the next `count` batches in one compiled call and returns the metric
+    results; `evaluate()` runs the validation rows. `ReplicatedSteps`
+    (`reuse.training.distribute`) is the same interface under a `tf.distribute` strategy.
+    """
+
+    def __init__(self, model, x_all, y_all, batch_size, *, views, augment, validation):
+        import tensorflow as tf
+
+        from reuse.training.distribute import one_step
+
+        self.steps = max(1, math.ceil(int(y_all.shape[0]) / batch_size))
+        self._order = self._view = None
+        self._first = 0
+
+        @tf.function
+        def train_steps(order, first, count, view):
+            source = x_all[view] if views else x_all
+            for step in tf.range(first, first + count):
+                rows_now = order[step * batch_size : (step + 1) * batch_size]
+                x_now, y_now = tf.gather(source, rows_now), tf.gather(y_all, rows_now)
+                if not one_step(model, augment, x_now, y_now):
+                    break
+            return model.get_metrics_result()
+
+        self._train_steps = train_steps
+        self._evaluate = None
+        if validation is not None:
+            val_x, val_y = validation
+            val_steps = max(1, math.ceil(int(val_y.shape[0]) / batch_size))
+
+            @tf.function
+            def evaluate():
+                for step in tf.range(val_steps):
+                    start = step * batch_size
+                    model.test_step(
+                        (val_x[start : start + batch_size], val_y[start : start + batch_size])
+                    )
+                return model.get_metrics_result()
+
+            self._evaluate = evaluate
+
+    def start_epoch(self, order: np.ndarray, view: int) -> None:
+        import tensorflow as tf
+
+        self._order, self._view, self._first = tf.constant(order), tf.constant(view), 0
+
+    def train(self, count: int):
+        import tensorflow as tf
+
+        logs = self._train_steps(
+            self._order, tf.constant(self._first), tf.constant(count), self._view
+        )
+        self._first += count
+        return logs
+
+    def evaluate(self):
+        return None if self._evaluate is None else self._evaluate()
+
+
 def fit_arrays(
     model,
     x,
@@ -115,14 +179,18 @@ def fit_arrays(
         augment: a callable `(x_batch, y_batch) -> (x_batch, y_batch)` traced into the
             training step (an `reuse.augment.Augmenter`); training batches only.
 
+    Inside a `tf.distribute` strategy's scope (`reuse.training.distribute`), the steps run
+    replicated (`ReplicatedSteps`): `batch_size` is then the global batch, split across the
+    replicas, and the model and its optimizer must have been made in that scope.
+
     Returns:
         The epoch logs (train metrics, then `val_`-prefixed ones), one dict per epoch run.
 
     Raises:
+        UsageError: under a strategy, fewer rows than replicas.
         DataError: no rows, or `x` and `y` of different lengths.
     """
     import keras
-    import tensorflow as tf
 
     _quiet_retracing_warning()
     rows = len(y)
@@ -133,40 +201,23 @@ def fit_arrays(
             f"fit_arrays: {x.shape[1] if views else len(x)} input rows but {rows} targets",
             "pass inputs and targets of the same length",
         )
-    steps = max(1, math.ceil(rows / batch_size))
     x_all, y_all = _as_tensor(x), _as_tensor(y)
     n_views = int(x_all.shape[0]) if views else 0
     first_batch = (x_all[0] if views else x_all)[:batch_size], y_all[:batch_size]
     if augment is not None:
         first_batch = augment(*first_batch)
     model._maybe_symbolic_build(data_batch=first_batch)
-
-    @tf.function
-    def train_steps(order, first, count, view):
-        source = x_all[view] if views else x_all
-        for step in tf.range(first, first + count):
-            rows_now = order[step * batch_size : (step + 1) * batch_size]
-            batch = (tf.gather(source, rows_now), tf.gather(y_all, rows_now))
-            if augment is not None:
-                batch = augment(*batch)
-            logs = model.train_step(batch)
-            if "loss" in logs and not tf.reduce_all(tf.math.is_finite(logs["loss"])):
-                break
-        return model.get_metrics_result()
-
-    evaluate = None
+    validation = None
     if validation_data is not None:
-        val_x, val_y = (_as_tensor(a) for a in validation_data)
-        val_steps = max(1, math.ceil(len(validation_data[1]) / batch_size))
+        validation = tuple(_as_tensor(a) for a in validation_data)
+    from reuse.training.distribute import ReplicatedSteps, active_strategy
 
-        @tf.function
-        def evaluate():
-            for step in tf.range(val_steps):
-                start = step * batch_size
-                model.test_step(
-                    (val_x[start : start + batch_size], val_y[start : start + batch_size])
-                )
-            return model.get_metrics_result()
+    strategy = active_strategy()
+    step_kind = LocalSteps if strategy is None else partial(ReplicatedSteps, strategy)
+    runner = step_kind(
+        model, x_all, y_all, batch_size, views=views, augment=augment, validation=validation
+    )
+    steps = runner.steps
 
     callbacks = list(callbacks)
     callback_list = keras.callbacks.CallbackList(
@@ -187,21 +238,20 @@ def fit_arrays(
         if augment is not None and hasattr(augment, "reseed"):
             augment.reseed(epoch)  # the draws of epoch e depend on e only: resume-safe
         callback_list.on_epoch_begin(epoch)
-        order = tf.constant(shuffled_order(rows, seed, epoch))
+        runner.start_epoch(shuffled_order(rows, seed, epoch), epoch % n_views if views else 0)
         logs: dict = {}
         for first in range(0, steps, steps_per_call):
             count = min(steps_per_call, steps - first)
             callback_list.on_train_batch_begin(first)
-            view = tf.constant(epoch % n_views if views else 0)
-            logs = _python_logs(train_steps(order, tf.constant(first), tf.constant(count), view))
+            logs = _python_logs(runner.train(count))
             callback_list.on_train_batch_end(first + count - 1, logs)
             if model.stop_training or not math.isfinite(logs.get("loss", 0.0)):
                 break
         epoch_logs = dict(logs)
-        if evaluate is not None:
+        if validation is not None:
             model.reset_metrics()
             callback_list.on_test_begin()
-            val_logs = _python_logs(evaluate())
+            val_logs = _python_logs(runner.evaluate())
             callback_list.on_test_end(val_logs)
             epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
         callback_list.on_epoch_end(epoch, epoch_logs)

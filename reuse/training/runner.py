@@ -56,7 +56,7 @@ def run_stages(
     """
     from dataclasses import asdict
 
-    from reuse.training import checkpoints
+    from reuse.training import checkpoints, distribute
     from reuse.training.stage import StageProgress
     from reuse.training.transfer import apply_trainable
 
@@ -74,7 +74,11 @@ def run_stages(
     fingerprint = {
         k: v for k, v in asdict(options).items() if k not in ("epochs_hint", "tensorboard")
     }
-    saver = checkpoints.Checkpointer(checkpoint_dir, fingerprint) if checkpoint_dir else None
+    # Under a multi-worker strategy every worker trains alike, and only the chief writes.
+    chief = distribute.is_chief(distribute.active_strategy())
+    saver = (
+        checkpoints.Checkpointer(checkpoint_dir, fingerprint) if checkpoint_dir and chief else None
+    )
     if resume:
         state = checkpoints.load_state(checkpoint_dir, fingerprint)
         transfer.model.set_weights(checkpoints.load_arrays(state.weights))
