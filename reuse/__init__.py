@@ -41,6 +41,8 @@ _API = {
     "merged_model": "reuse.training.lora",
     "merge_adapters": "reuse.training.lora",
     "quantize_model": "reuse.inference.quantize",
+    "pretrain_autoencoder": "reuse.pretrain.autoencoder",
+    "pretrain_pairs": "reuse.pretrain.pairs",
 }
 
 __all__ = ["__version__", *_API]

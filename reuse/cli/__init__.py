@@ -87,8 +87,10 @@ def _register() -> None:
         lora_cmd,
         lr_find_cmd,
         plot_cmd,
+        pretrain_cmd,
         quantize_cmd,
         sparsify_cmd,
+        tune_cmd,
     )
 
     def command(name: str):
@@ -109,6 +111,8 @@ def _register() -> None:
     command("quantize")(quantize_cmd.quantize_command)
     lora_cmd.app.command("merge")(_keep_examples(lora_cmd.lora__merge_command))
     app.add_typer(lora_cmd.app, name="lora")
+    app.add_typer(pretrain_cmd.app, name="pretrain")
+    command("tune")(tune_cmd.tune_command)
 
 
 _register()

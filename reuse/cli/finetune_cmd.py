@@ -32,6 +32,7 @@ from reuse.cli.training_options import (
 
 @command
 def finetune_command(
+    ctx: typer.Context,
     model: ModelArg = None,
     data: D.DataOpt = None,
     val: D.ValOpt = None,
@@ -245,6 +246,14 @@ def finetune_command(
     limit: D.LimitOpt = None,
     val_split: D.ValSplitOpt = None,
     seed: SeedOpt = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Take the training options from this JSON file (the best.json of `reuse tune`); "
+            "flags given on the command line override it.",
+        ),
+    ] = None,
     json_flag: JsonOpt = False,
     output_key: OutputKeyOpt = None,
     unsafe: UnsafeOpt = False,
@@ -267,6 +276,7 @@ def finetune_command(
         reuse finetune base.keras --data train.npz --val valid.npz --lora 4 --lora-layers 'hidden[45]'
 
         reuse finetune base.keras --data train.npz --distribute mirrored --batch-size 256
+        reuse finetune base.keras --data train.npz --val valid.npz --config best.json --epochs 30
     """
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
@@ -339,6 +349,7 @@ def finetune_command(
         lora_save=lora_save,
         mixed_precision=mixed_precision,
     )
+    taken = _apply_config(ctx, config, options) if config is not None else []
     options.check()  # every value refused before TensorFlow starts
     if resume:
         from reuse.training.checkpoints import require_checkpoint
@@ -356,7 +367,7 @@ def finetune_command(
             val=val,
             features=features,
             no_cache=no_cache,
-            cut=cut,
+            cut=options.cut,
             unsafe=unsafe,
             output_key=output_key,
         )
@@ -378,8 +389,8 @@ def finetune_command(
     saved = result.save(out, history=history, base=str(path))
     csv_path, report_path = saved.history_csv, saved.report
     stage_rows = [s.row() for s in result.stages]
-    if len(stage_rows) > 1 or unfreeze == "gradual" or lora is not None:
-        _render_stage_table(stage_rows, params=lora is not None)
+    if len(stage_rows) > 1 or options.unfreeze == "gradual" or options.lora is not None:
+        _render_stage_table(stage_rows, params=options.lora is not None)
     metrics = {
         k: round(v, 6)
         for k, v in result.metrics.items()
@@ -409,6 +420,8 @@ def finetune_command(
         data=str(data) if data else None,
         augment=options.augment,
         image_shape=list(options.image_shape) if options.image_shape else None,
+        config=str(Path(config).resolve()) if config is not None else None,
+        from_config=taken or None,
     )
 
     def human():
@@ -429,6 +442,21 @@ def finetune_command(
         report.console().print(f"  history: {csv_path}")
 
     emit_record(rec, json_flag, human)
+
+
+def _apply_config(ctx: typer.Context, path: Path, options) -> list[str]:
+    """Set the options of the file at `path` that were not typed on the command line."""
+    from reuse.training.config import apply_config, read_config
+
+    values = read_config(path)
+    given = {name for name in ctx.params if _typed(ctx, name)}
+    return apply_config(options, values, given)
+
+
+def _typed(ctx: typer.Context, name: str) -> bool:
+    # By the source's name: Typer vendors Click in newer releases, so no Click import here.
+    source = ctx.get_parameter_source(name)
+    return getattr(source, "name", "") in ("COMMANDLINE", "ENVIRONMENT")
 
 
 def _trainable(model, name) -> bool:

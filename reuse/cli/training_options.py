@@ -59,6 +59,7 @@ UnfreezeOpt = Annotated[
     typer.Option(
         "--unfreeze",
         help="none: reused layers keep their frozen state; all: every reused layer trains; "
+        "top:N: the top N reused layers with weights train, the others are frozen; "
         "gradual: stages from the top (lr-find and check prepare its first stage, the head alone).",
     ),
 ]

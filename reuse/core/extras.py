@@ -27,6 +27,9 @@ EXTRAS = {
     "safetensors": "safetensors",
     "sklearn": "demo",
     "tensorboard": "tensorboard",
+    "optuna": "tune",
+    "ray": "ray",
+    "onnx": "onnx",
 }
 
 

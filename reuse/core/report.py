@@ -63,10 +63,22 @@ def warn(message: str) -> None:
     console().print(f"Warning: {message}", style="yellow", markup=False)
 
 
-def render(renderable) -> None:
-    """Print a rich renderable (table, panel) on stderr unless --quiet."""
-    if not _state["quiet"]:
-        console().print(renderable)
+def render(renderable, *, min_width: int | None = None) -> None:
+    """Print a rich renderable (table, panel) on stderr unless --quiet.
+
+    Args:
+        min_width: when stderr is not a terminal (a log file), lay it out at least this wide
+            rather than at rich's 80 columns, so that a wide table keeps every column.
+    """
+    if _state["quiet"]:
+        return
+    out = console()
+    if min_width and not out.is_terminal and out.width < min_width:
+        from rich.console import Console
+
+        # A console of that width for this one print (rich caps print's width at the console's).
+        out = Console(stderr=True, highlight=False, soft_wrap=True, width=min_width)
+    out.print(renderable)
 
 
 def track(iterable: Iterable[T], total: int | None = None, description: str = "") -> Iterator[T]:
@@ -74,6 +86,16 @@ def track(iterable: Iterable[T], total: int | None = None, description: str = ""
     if _state["quiet"] or not sys.stderr.isatty():
         yield from iterable
         return
+    with _rich_progress() as bar:
+        task = bar.add_task(description, total=total, status="")
+        for item in iterable:
+            yield item
+            bar.advance(task)
+
+
+def _rich_progress(*, status: bool = False):
+    """The rich Progress every bar uses (on the stderr console, gone when done); `status` adds
+    a column for a task's `status` field."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -82,15 +104,46 @@ def track(iterable: Iterable[T], total: int | None = None, description: str = ""
         TimeRemainingColumn,
     )
 
-    with Progress(
+    columns = [
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=console(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        for item in iterable:
-            yield item
-            bar.advance(task)
+    ]
+    if status:
+        columns.append(TextColumn("{task.fields[status]}"))
+    return Progress(*columns, console=console(), transient=True)
+
+
+class _NoBar:
+    """What `bar` yields when no bar is shown: every call does nothing."""
+
+    def advance(self, status: str = "") -> None:
+        pass
+
+
+def bar(total: int, description: str = ""):
+    """A progress bar on stderr that the caller advances (`.advance(status)`), as a context
+    manager; a silent stand-in when stderr is not a terminal or --quiet.
+
+    Args:
+        total: steps in all (e.g. epochs).
+        description: the text before the bar.
+    """
+    from contextlib import contextmanager
+
+    @contextmanager
+    def shown():
+        if _state["quiet"] or not sys.stderr.isatty():
+            yield _NoBar()
+            return
+        with _rich_progress(status=True) as progress:
+            task = progress.add_task(description, total=total, status="")
+
+            class Shown:
+                def advance(self, status: str = "") -> None:
+                    progress.update(task, advance=1, status=status)
+
+            yield Shown()
+
+    return shown()

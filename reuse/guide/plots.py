@@ -2,6 +2,7 @@
 
     plot_history(["run_a.history.csv", "run_b.history.csv"], "curves.png", smooth=3)
     plot_lr_find(result, "lr.png")
+    plot_search(rows, "val_accuracy", "search.png")   # reuse tune --plot
 
 Reading a loss curve is step 5 of the practical tuning guide: the training and validation
 loss per epoch (smoothed with a moving average when noisy), where each stage of gradual
@@ -330,6 +331,75 @@ def plot_lr_find(result, output, *, title: str | None = None) -> Path:
         ax.set_ylim(low - 0.05 * (top - low + 1e-12), top + 0.25 * (top - low + 1e-12))
     ax.legend(fontsize=8)
     ax.set_title(title or "learning-rate range test")
+    fig.tight_layout()
+    return _save(fig, plt, output, atomic_path)
+
+
+def plot_search(rows: list[dict], metric: str, output, *, title: str | None = None) -> Path:
+    """Plot a hyperparameter search to a PNG: the validation metric against the learning rate
+    (log scale), one colour per weight decay; coarse trials as dots (hollow when pruned, at the
+    last value they reported), fine trials as stars.
+
+    Example:
+        >>> plot_search([r.to_dict() for r in result.rows], "val_accuracy", "search.png")
+        PosixPath('search.png')
+
+    Args:
+        rows: trial rows with `phase`, `state`, `value` and `config` (`lr`, `l2`).
+        metric: the metric's name, for the axis.
+        output: the PNG to write.
+
+    Raises:
+        UsageError: an output that is not .png. DataError: no trial has a value to plot.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from reuse.core.atomic import atomic_path
+
+    points = [
+        r
+        for r in rows
+        if r.get("value") is not None
+        and math.isfinite(r["value"])
+        and r.get("config", {}).get("lr") is not None
+    ]
+    if not points:
+        raise DataError("no trial has a value to plot", "run more trials, or a lower lr range")
+    decays = sorted({float(r["config"].get("l2", 0.0) or 0.0) for r in points})
+    colour = {wd: f"C{i % 10}" for i, wd in enumerate(decays)}
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for wd in decays:
+        for phase, marker, size in (("coarse", "o", 40), ("fine", "*", 160)):
+            for pruned in (False, True):
+                sel = [
+                    r
+                    for r in points
+                    if float(r["config"].get("l2", 0.0) or 0.0) == wd
+                    and r["phase"] == phase
+                    and (r["state"] == "pruned") == pruned
+                ]
+                if not sel:
+                    continue
+                label = f"wd {wd:g}" + ("" if phase == "coarse" else " (fine)")
+                label += " (pruned)" if pruned else ""
+                ax.scatter(
+                    [r["config"]["lr"] for r in sel],
+                    [r["value"] for r in sel],
+                    marker=marker,
+                    s=size,
+                    facecolors="none" if pruned else colour[wd],
+                    edgecolors=colour[wd],
+                    label=label,
+                )
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel(metric)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, title="weight decay (--l2)", title_fontsize=7)
+    ax.set_title(title or f"search: {metric} vs learning rate")
     fig.tight_layout()
     return _save(fig, plt, output, atomic_path)
 

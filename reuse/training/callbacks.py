@@ -138,3 +138,21 @@ class DivergenceGuard:
                     self.model.set_weights(self.good)
 
         return Guard()
+
+
+class EpochBar:
+    """Advances a `reuse.core.report.bar` after every epoch, showing the epoch's loss (and the
+    validation loss when there is one)."""
+
+    def __new__(cls, shown_bar):
+        base = keras_callback_base()
+
+        class Bar(base):
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                status = "  ".join(
+                    f"{k} {float(logs[k]):.4g}" for k in ("loss", "val_loss") if k in logs
+                )
+                shown_bar.advance(status)
+
+        return Bar()

@@ -126,6 +126,7 @@ def finetune(
     checkpoint_dir=None,
     resume: bool = False,
     strategy=None,
+    callbacks: list | None = None,
     **kwargs,
 ) -> FinetuneResult:
     """Reuse the lower layers of `model`, add a new head, and train it.
@@ -148,6 +149,8 @@ def finetune(
             train under: the model (cloned into its scope unless made there), the head and
             every optimizer are replicated, and `batch_size` is the global batch. Under a
             multi-worker strategy only the chief writes checkpoints.
+        callbacks: more Keras callbacks for every stage's fit (e.g. a tuner's pruning
+            callback); their `on_epoch_end` logs hold the epoch's loss and metrics.
 
     Returns:
         FinetuneResult with the whole trained model, the history and the stage table.
@@ -164,7 +167,7 @@ def finetune(
 
         model = load_model(model)
     if strategy is None:
-        return _finetune(model, data, val, features, options, checkpoint_dir, resume)
+        return _finetune(model, data, val, features, options, checkpoint_dir, resume, callbacks)
     from reuse.training.distribute import adopt, is_multi_worker
 
     if is_multi_worker(strategy) and options.stage_lr == "find" and options.unfreeze == "gradual":
@@ -180,10 +183,12 @@ def finetune(
         report.info("note: multi-worker training shuffles with --seed 0 (none given)")
     with strategy.scope():
         model = adopt(model, strategy)
-        return _finetune(model, data, val, features, options, checkpoint_dir, resume)
+        return _finetune(model, data, val, features, options, checkpoint_dir, resume, callbacks)
 
 
-def _finetune(model, data, val, features, options, checkpoint_dir, resume) -> FinetuneResult:
+def _finetune(
+    model, data, val, features, options, checkpoint_dir, resume, callbacks
+) -> FinetuneResult:
     """`finetune` once the options are checked, inside the strategy's scope if any."""
     import keras
 
@@ -235,6 +240,7 @@ def _finetune(model, data, val, features, options, checkpoint_dir, resume) -> Fi
                 prior=prior,
                 checkpoint_dir=checkpoint_dir,
                 resume=resume,
+                callbacks=callbacks,
             )
             stages = stages + later[len(prior) :]
         else:
@@ -246,6 +252,7 @@ def _finetune(model, data, val, features, options, checkpoint_dir, resume) -> Fi
                 plans=policies.gradual_unfreezing(transfer, options, inputs.taps),
                 checkpoint_dir=checkpoint_dir,
                 resume=resume,
+                callbacks=callbacks,
             )
     else:
         trainable, tap = run.trainable, run.tap
@@ -271,6 +278,7 @@ def _finetune(model, data, val, features, options, checkpoint_dir, resume) -> Fi
             judge=False,
             checkpoint_dir=checkpoint_dir,
             resume=resume,
+            callbacks=callbacks,
         )
     if stages and stages[-1].diverged and not history_has_finite(history):
         raise TrainingDiverged(
@@ -377,12 +385,8 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
 
         # The adapted layers train (their adapters only); every other reused layer is frozen.
         trainable = enable_lora(transfer, options.lora, options.lora_alpha, options.lora_layers)
-    elif options.unfreeze == "all":
-        trainable = list(transfer.reused)
-    elif options.unfreeze == "gradual":
-        trainable = []
     else:
-        trainable = [n for n in transfer.reused if _layer(transfer, n).trainable]
+        trainable = first_trainable(transfer, options)
     tap = deepest_tap_below(transfer, trainable, inputs.taps) if cache is not None else None
     if cache is not None and tap is None:
         raise UsageError(
@@ -391,6 +395,22 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
             "freeze those layers first (reuse freeze --upto TAP), cache a lower tap, or drop --features",
         )
     return PreparedRun(transfer, inputs, trainable, tap, cache)
+
+
+def first_trainable(transfer: TransferModel, options: FinetuneOptions) -> list[str]:
+    """The reused layers the first stage trains: every one (`--unfreeze all`), none (gradual
+    starts with the head), the top N that can learn (`top:N`, as `plans.unfreeze_order`
+    counts them), or those the model marks trainable (`none`)."""
+    if options.unfreeze == "all":
+        return list(transfer.reused)
+    if options.unfreeze == "gradual":
+        return []
+    top = options.unfreeze_top()
+    if top is not None:
+        from reuse.training.plans import unfreeze_order
+
+        return unfreeze_order(transfer, train_bn=options.train_bn)[:top]
+    return [n for n in transfer.reused if _layer(transfer, n).trainable]
 
 
 def _layer(transfer: TransferModel, path: str):

@@ -123,6 +123,24 @@ class FinetuneOptions:
             if getattr(self, name) is None:
                 setattr(self, name, table[name])
 
+    def unfreeze_top(self) -> int | None:
+        """N of `--unfreeze top:N` (the top N reused layers with weights train, the rest are
+        frozen), or None for the other modes.
+
+        Raises:
+            UsageError: an unfreeze mode that is none of none, all, gradual, top:N (N >= 0).
+        """
+        text = str(self.unfreeze)
+        if text in UNFREEZE_MODES:
+            return None
+        name, _, count = text.partition(":")
+        if name.strip().lower() == "top" and count.strip().isdigit():
+            return int(count)
+        raise UsageError(
+            f"--unfreeze must be one of {', '.join(UNFREEZE_MODES)} or top:N. Received: {self.unfreeze!r}",
+            "use --unfreeze none, all, gradual, or top:2 (the top two reused layers train)",
+        )
+
     def check(self) -> None:
         """Refuse bad values where they enter, naming the option and echoing the value."""
         if self.augment is not None:
@@ -144,10 +162,7 @@ class FinetuneOptions:
         check_val_split(self.val_split)
         self._check_specs()
         if self.unfreeze not in UNFREEZE_MODES:
-            raise UsageError(
-                f"--unfreeze must be one of {', '.join(UNFREEZE_MODES)}. Received: {self.unfreeze!r}",
-                "use --unfreeze none, all or gradual",
-            )
+            self.unfreeze_top()  # top:N, or a UsageError naming the modes
         positive = {
             "epochs": self.epochs,
             "batch_size": self.batch_size,

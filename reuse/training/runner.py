@@ -36,6 +36,9 @@ def run_stages(
     resume: bool = False,
     judge: bool = True,
     prior: list[StageResult] | None = None,
+    callbacks=(),
+    extra_fingerprint: dict | None = None,
+    announce: bool = True,
 ) -> list[StageResult]:
     """Run `plans` in order; with `judge`, keep a stage only if the validation metric improves.
 
@@ -48,6 +51,10 @@ def run_stages(
         plans: the stages, from a policy in `reuse.training.plans`.
         prior: stage results already run (the reuse-depth search), counted as kept stages.
         checkpoint_dir, resume: checkpoint after every epoch; continue a checkpointed run.
+        callbacks: more Keras callbacks for every stage (a progress bar).
+        extra_fingerprint: more option values the checkpoint records and a resume must match
+            (a caller's own options, e.g. `reuse.pretrain`'s architecture).
+        announce: print one line per finished stage on stderr.
 
     Returns the stage table (one StageResult per stage run; `kept` tells which counted).
     With `checkpoint_dir`, a checkpoint is written after every epoch; with `resume`, the run
@@ -74,6 +81,7 @@ def run_stages(
     fingerprint = {
         k: v for k, v in asdict(options).items() if k not in ("epochs_hint", "tensorboard")
     }
+    fingerprint.update(extra_fingerprint or {})
     # Under a multi-worker strategy every worker trains alike, and only the chief writes.
     chief = distribute.is_chief(distribute.active_strategy())
     saver = (
@@ -140,6 +148,7 @@ def run_stages(
             initial_epoch=epoch,
             progress=progress,
             on_epoch=save if saver else None,
+            callbacks=list(callbacks),
         )
         progress = None
         epoch = len(history)
@@ -148,7 +157,8 @@ def run_stages(
         )
         result.kept = (bool(improved) or not judge) and result.best_metric is not None
         results.append(result)
-        _announce(result)
+        if announce:
+            _announce(result)
         if result.kept:
             best_metric, best_weights = result.best_metric, _weights(transfer.model)
             if result.diverged:
