@@ -20,9 +20,10 @@ from reuse.cli.training_options import OPTIMIZER_HELP, SCHEDULE_HELP
 
 app = typer.Typer(
     name="pretrain",
-    help="Make a base when no pretrained model fits: an autoencoder on unlabeled data, or a "
-    "siamese network on 'same class?' pairs. Either writes the encoder as a base model for "
+    help="Pretrain a base when none fits. An autoencoder on unlabeled data, or a siamese "
+    "network on 'same class?' pairs; either writes the encoder as a base model for "
     "freeze | cache-features | finetune.",
+    short_help="Pretrain a base when none fits",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,

@@ -148,7 +148,7 @@ def run_stages(
             initial_epoch=epoch,
             progress=progress,
             on_epoch=save if saver else None,
-            callbacks=list(callbacks),
+            callbacks=list(callbacks or ()),
         )
         progress = None
         epoch = len(history)
