@@ -38,6 +38,9 @@ _API = {
     "plot_history": "reuse.guide.plots",
     "build_augmenter": "reuse.augment.pipeline",
     "tta_predict": "reuse.augment.tta",
+    "merged_model": "reuse.training.lora",
+    "merge_adapters": "reuse.training.lora",
+    "quantize_model": "reuse.inference.quantize",
     "pretrain_autoencoder": "reuse.pretrain.autoencoder",
     "pretrain_pairs": "reuse.pretrain.pairs",
 }

@@ -44,6 +44,8 @@ TIMING_ATTRS = ("created",)
 # file and the run resuming it, or two shards of one cache) agree on all of them.
 SETTINGS_ATTRS = (
     "fingerprint",
+    "tap_dtypes",  # float16 storage (cache-features --dtype float16)
+    "mixed_precision",
     "taps",
     "data_identity",
     "batch_size",

@@ -88,7 +88,7 @@ class FeatureCache:
         Raises:
             CacheMismatch: the cache has no such tap (bare layer names are accepted).
         """
-        return self._checked(self.dataset(tap))
+        return _float32(self._checked(self.dataset(tap)))
 
     def shape(self, tap: str) -> tuple:
         """The per-row feature shape of a tap (without the row axis)."""
@@ -135,7 +135,7 @@ class FeatureCache:
         buffer_x, buffer_y = [], []
         for s in starts:
             try:
-                xb = ds[s : s + chunk]
+                xb = _float32(ds[s : s + chunk])
             except OSError as err:  # a chunk that fails its fletcher32 checksum
                 raise self._damaged(ds, _chunk_failure(err)) from None
             yb = None if y is None else y[s : s + chunk]
@@ -206,7 +206,7 @@ class FeatureCache:
             raise CacheMismatch(
                 f"{self.path} holds no augmented views", f"rebuild it: {self.rebuild_command()}"
             )
-        return self._checked(self._f[views_dataset_name(name)])
+        return _float32(self._checked(self._f[views_dataset_name(name)]))
 
     def _checked(self, ds) -> np.ndarray:
         """All of `ds`, read through its per-chunk checksums and compared with the digest
@@ -302,6 +302,11 @@ class FeatureCache:
             f"{self.path} has no tap '{tap}' (taps: {', '.join(self.taps)})",
             f"did you mean: {', '.join(near)}" if near else "rebuild it with --at " + tap,
         )
+
+
+def _float32(array: np.ndarray) -> np.ndarray:
+    """Features stored as float16 (`--dtype float16`) as the float32 that training expects."""
+    return array.astype(np.float32) if array.dtype == np.float16 else array
 
 
 def _chunk_failure(err: OSError) -> str:

@@ -145,6 +145,8 @@ def _plan_attrs(
 
 
 # Attributes that must agree for --resume to continue a partial file.
+# How features may be stored: float16 halves the file (`cache-features --dtype float16`).
+STORAGE_DTYPES = ("float32", "float16")
 _RESUME_KEYS = (*SETTINGS_ATTRS, "rows", "shard", "shard_start", "shard_stop", "total_rows")
 
 
@@ -189,6 +191,8 @@ def cache_features(
     views: int = 0,
     image_shape: tuple | None = None,
     seed: int = 0,
+    dtype: str = "float32",
+    mixed_precision: str | None = None,
     input_views: bool = False,
     shard: tuple[int, int] | None = None,
 ) -> CacheResult:
@@ -216,6 +220,10 @@ def cache_features(
         image_shape: (H, W, C) that flat rows are viewed as for image augmentations.
         seed: seeds the views; view k of the rows at offset o depends on (seed, o, k) only,
             so `resume` gives the same file as an uninterrupted run.
+        dtype: "float32" (default) or "float16": how the features are stored (float16 halves
+            the file; the reader hands float32 to training either way).
+        mixed_precision: "float16" or "bfloat16": run the layers below the taps in that
+            precision (`reuse.surgery.precision`); the fingerprint is the float32 model's.
         input_views: with `views`, also store the K augmented views of the raw input rows
             (`input_views`, shape (K, N, *model input shape), float32): the stages that
             train the lowest reused layers then train from the cache too, with no
@@ -242,6 +250,11 @@ def cache_features(
     started = time.perf_counter()
     check_options(output, batch_size=batch_size, verify=verify, compression=compression)
     spec = views_spec(augment, views)
+    if dtype not in STORAGE_DTYPES:
+        raise UsageError(
+            f"--dtype must be float32 or float16. Received: {dtype!r}",
+            "use --dtype float16 to store the features at half the size",
+        )
     if input_views and not spec:
         raise UsageError(
             "input views are augmented views of the raw rows: they need --augment SPEC --views K",
@@ -292,6 +305,11 @@ def cache_features(
 
     fit = fit_model(data.input_shape, model, source=getattr(data, "path", "data"))
     adapter, adapter_name = (fit.apply if fit.changes else None), fit.kind
+    fp = fingerprint(model, paths, graph)  # before any dtype policy changes the configs
+    if mixed_precision:
+        from reuse.surgery.precision import set_mixed_precision
+
+        set_mixed_precision(model, mixed_precision)
     bottom = cuts.bottom_model(model, paths, graph)
     # The forward pass runs on groups of batches (fewer calls into TensorFlow); rows are still
     # chunked to the batch size in the file.
@@ -304,10 +322,12 @@ def cache_features(
         p: (str(r.dtype) if str(r.dtype) in ("float16", "float32", "float64") else "float32")
         for p, r in zip(paths, refs, strict=False)
     }
-    fp = fingerprint(model, paths, graph)
+    if dtype == "float16":
+        dtypes = dict.fromkeys(paths, "float16")
     attrs = _plan_attrs(
         model, paths, fp, whole, batch_size, comp_spec, adapter_name, shapes, dtypes, model_path
     )
+    attrs["mixed_precision"] = mixed_precision or "none"
     if shard is not None:
         from reuse.cache.shards import shard_attrs
 
@@ -413,6 +433,8 @@ def cache_features(
         if renamed is None:
             raise
         raise renamed from err
+    if mixed_precision:
+        set_mixed_precision(model, None)  # the caller's model computes in float32 again
     return CacheResult(
         path=out,
         taps=paths,

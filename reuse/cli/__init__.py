@@ -84,9 +84,11 @@ def _register() -> None:
         freeze_cmd,
         import_cmd,
         inspect_cmd,
+        lora_cmd,
         lr_find_cmd,
         plot_cmd,
         pretrain_cmd,
+        quantize_cmd,
         sparsify_cmd,
         tune_cmd,
     )
@@ -106,6 +108,9 @@ def _register() -> None:
     command("check")(check_cmd.check_command)
     command("plot")(plot_cmd.plot_command)
     command("sparsify")(sparsify_cmd.sparsify_command)
+    command("quantize")(quantize_cmd.quantize_command)
+    lora_cmd.app.command("merge")(_keep_examples(lora_cmd.lora__merge_command))
+    app.add_typer(lora_cmd.app, name="lora")
     app.add_typer(pretrain_cmd.app, name="pretrain")
     command("tune")(tune_cmd.tune_command)
 

@@ -90,6 +90,15 @@ def cache_features_command(
         ),
     ] = False,
     image_shape: T.ImageShapeOpt = None,
+    dtype: Annotated[
+        str,
+        typer.Option(
+            "--dtype",
+            help="float32, or float16: store the features at half the size (training reads "
+            "them back as float32).",
+        ),
+    ] = "float32",
+    mixed_precision: T.MixedPrecisionOpt = None,
     output_key: OutputKeyOpt = None,
     shard: Annotated[
         str | None,
@@ -156,6 +165,7 @@ def cache_features_command(
 
         reuse cache-features frozen.keras --data train.npz --at hidden1,hidden2 --augment digits --views 8 --image-shape 28,28,1
 
+        reuse cache-features frozen.keras --data train.npz --dtype float16
         reuse cache-features base.keras --data train.npz --at hidden1,hidden3,hidden5 --augment digits --views 8 --image-shape 28,28,1 --input-views
         reuse cache-features frozen.keras --data train.npz -o feats.h5 --shard 0/4   (then 1/4, 2/4, 3/4)
 
@@ -233,6 +243,8 @@ def cache_features_command(
         image_shape=image_shape,
         seed=seed or 0,
         input_views=input_views,
+        dtype=dtype,
+        mixed_precision=mixed_precision,
     )
     output_key = output_key or (upstream or {}).get("output_key")
     if engine == "ray":
@@ -303,6 +315,8 @@ def cache_features_command(
         data=data,
         augment=result.augment,
         views=views or None,
+        dtype=dtype if dtype != "float32" else None,
+        mixed_precision=mixed_precision,
         input_views=input_views or None,
         output_key=output_key,
     )

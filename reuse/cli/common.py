@@ -92,12 +92,20 @@ def command(func):
     TensorFlow turned the KeyboardInterrupt into another exception on its way up (a SIGINT
     handler notes that it came). With REUSE_DEBUG=1 the traceback is printed above the
     `Error:` line; the exit code stays the same. A closed stdout (`| head`) is not an error.
+    A command outside `reuse.core.backend.ANY_BACKEND_COMMANDS` refuses at start when Keras
+    would run on another backend than TensorFlow.
     """
+    from reuse.core import backend
+
+    # finetune_command -> "finetune"; a sub-command's double underscore: lora__merge -> "lora merge"
+    name = func.__name__.removesuffix("_command").replace("__", " ").replace("_", "-")
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         with _watch_interrupts() as interrupted:
             try:
+                if name not in backend.ANY_BACKEND_COMMANDS:
+                    backend.require_tensorflow(name)
                 return func(*args, **kwargs)
             except (typer.Exit, typer.Abort, SystemExit):
                 raise

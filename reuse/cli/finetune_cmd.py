@@ -172,6 +172,42 @@ def finetune_command(
     ] = None,
     augment: T.AugmentOpt = None,
     image_shape: T.ImageShapeOpt = None,
+    lora: Annotated[
+        int | None,
+        typer.Option(
+            "--lora",
+            metavar="RANK",
+            help="Train low-rank adapters (Keras' LoRA) of this rank on the reused layers "
+            "instead of unfreezing them: their kernels stay frozen, bit for bit; the head trains "
+            "in full. The stage table shows the parameters trained.",
+        ),
+    ] = None,
+    lora_layers: Annotated[
+        str | None,
+        typer.Option(
+            "--lora-layers",
+            metavar="REGEX",
+            help="Reused layers that get adapters (full match of the name or path). Default: "
+            "every Dense, EinsumDense, Embedding and Conv reused layer.",
+        ),
+    ] = None,
+    lora_alpha: Annotated[
+        float | None,
+        typer.Option(
+            "--lora-alpha",
+            help="Scale of the adapters' update, alpha / rank (default: alpha = rank).",
+        ),
+    ] = None,
+    lora_save: Annotated[
+        str,
+        typer.Option(
+            "--lora-save",
+            help="merged: the model with the adapters folded into its kernels (plain Keras "
+            "loads it); adapters: only the adapters and the head, a small .npz for "
+            "`reuse lora merge BASE ADAPTERS`.",
+        ),
+    ] = "merged",
+    mixed_precision: T.MixedPrecisionOpt = None,
     checkpoint_dir: Annotated[
         Path | None,
         typer.Option("--checkpoint-dir", help="Write a checkpoint after every epoch into DIR."),
@@ -237,6 +273,8 @@ def finetune_command(
 
         reuse finetune base.keras --data train.npz --val valid.npz --unfreeze gradual --augment shift:0.08,rotate:0.04,zoom:0.08 --image-shape 28,28,1
 
+        reuse finetune base.keras --data train.npz --val valid.npz --lora 4 --lora-layers 'hidden[45]'
+
         reuse finetune base.keras --data train.npz --distribute mirrored --batch-size 256
         reuse finetune base.keras --data train.npz --val valid.npz --config best.json --epochs 30
     """
@@ -249,7 +287,20 @@ def finetune_command(
 
     path, upstream = record.resolve_input(model)
     learning_rate = _learning_rate(lr, upstream)
-    out = Path(output) if output else default_output(path, "tuned")
+    adapters_only = lora is not None and lora_save == "adapters"
+    out = (
+        Path(output)
+        if output
+        else default_output(path, "adapters", ".npz")
+        if adapters_only
+        else default_output(path, "tuned")
+    )
+    if adapters_only and out.suffix.lower() != ".npz":
+        from reuse.core.errors import OutputError
+
+        raise OutputError(
+            f"--lora-save adapters writes a .npz file. Received: -o {out}", "use -o NAME.npz"
+        )
     check_output_path(out, [path, data, features, (upstream or {}).get("features")])
     if history is not None:
         check_output_path(Path(f"{history}.csv"), [path, data])
@@ -292,6 +343,11 @@ def finetune_command(
         tensorboard=str(tensorboard) if tensorboard else None,
         augment=augment,
         image_shape=image_shape,
+        lora=lora,
+        lora_layers=lora_layers,
+        lora_alpha=lora_alpha,
+        lora_save=lora_save,
+        mixed_precision=mixed_precision,
     )
     taken = _apply_config(ctx, config, options) if config is not None else []
     options.check()  # every value refused before TensorFlow starts
@@ -330,11 +386,11 @@ def finetune_command(
     if not is_chief(strategy):
         report.info("this worker is not the chief: the chief (worker 0) writes the model")
         return
-    saved = result.save(out, history=history)
+    saved = result.save(out, history=history, base=str(path))
     csv_path, report_path = saved.history_csv, saved.report
     stage_rows = [s.row() for s in result.stages]
-    if len(stage_rows) > 1 or options.unfreeze == "gradual":
-        _render_stage_table(stage_rows)
+    if len(stage_rows) > 1 or options.unfreeze == "gradual" or options.lora is not None:
+        _render_stage_table(stage_rows, params=options.lora is not None)
     metrics = {
         k: round(v, 6)
         for k, v in result.metrics.items()
@@ -343,8 +399,17 @@ def finetune_command(
     rec = record.make_record(
         "finetune",
         upstream,
-        drop=(*record.MODEL_BOUND_FIELDS, "augment", "image_shape", "views"),
-        model=out,
+        drop=(
+            *record.MODEL_BOUND_FIELDS,
+            "augment",
+            "image_shape",
+            "views",
+            *(("model",) if adapters_only else ()),
+        ),
+        model=None if adapters_only else out,
+        adapters=str(out.resolve()) if adapters_only else None,
+        lora=result.lora,
+        mixed_precision=mixed_precision,
         cut=result.transfer.cut,
         frozen=[n for n in result.transfer.reused if not _trainable(result.model, n)],
         metrics=metrics,
@@ -363,6 +428,14 @@ def finetune_command(
         report.console().print(
             f"wrote {out}  ({'trained from the cache' if result.used_cache else 'trained through the reused layers'})"
         )
+        if result.lora:
+            info = result.lora
+            share = info["trainable_params"] / max(1, info["full_finetune_params"])
+            report.console().print(
+                f"  LoRA rank {info['rank']} on {', '.join(info['layers'])}: trained "
+                f"{info['trainable_params']:,} parameters, {share:.1%} of full fine-tuning's "
+                f"{info['full_finetune_params']:,}"
+            )
         report.console().print(
             "  " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
         )
@@ -433,8 +506,9 @@ def compact_layers(trainable: str) -> str:
     return trainable
 
 
-def _render_stage_table(rows: list[dict]) -> None:
-    """The stage table on stderr, narrow enough for 80 columns with the usual layer names."""
+def _render_stage_table(rows: list[dict], *, params: bool = False) -> None:
+    """The stage table on stderr, narrow enough for 80 columns with the usual layer names;
+    `params` adds the parameters each stage trained (shown with --lora)."""
     from rich.table import Table
 
     from reuse.core import report
@@ -444,9 +518,13 @@ def _render_stage_table(rows: list[dict]) -> None:
     shared = monitors.pop() if len(monitors) == 1 else None
     title = f"stages (best: lowest {shared}; time in seconds)" if shared else "stages"
     table = Table(title=title, title_justify="left", pad_edge=False)
-    for col in ("stage", "trainable", "tap", "epochs", "best", "lr", "time", "kept"):
+    columns = ("stage", "trainable", "tap", "epochs", "best", "lr", "params", "time", "kept")
+    for col in [c for c in columns if params or c != "params"]:
         table.add_column(
-            col, justify="right" if col in ("stage", "epochs", "best", "lr", "time") else "left"
+            col,
+            justify="right"
+            if col in ("stage", "epochs", "best", "lr", "params", "time")
+            else "left",
         )
     for r in rows:
         best = (
@@ -461,6 +539,7 @@ def _render_stage_table(rows: list[dict]) -> None:
             str(r["epochs"]),
             best,
             f"{r['lr']:.3g}",
+            *([] if not params else ["" if r.get("params") is None else f"{r['params']:,}"]),
             f"{r['seconds']:.1f}",
             "yes" if r["kept"] else "no",
         )

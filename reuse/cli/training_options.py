@@ -107,3 +107,13 @@ ImageShapeOpt = Annotated[
         show_default=False,
     ),
 ]
+MixedPrecisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mixed-precision",
+        metavar="float16|bfloat16",
+        help="Compute in float16 or bfloat16 with float32 weights and outputs (Keras' mixed "
+        "precision policy; float16 scales the loss). Pays off on GPUs; on CPUs it is slower.",
+        show_default=False,
+    ),
+]

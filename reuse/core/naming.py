@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 # Longest first, so that `.weights.h5` is stripped whole.
-FORMAT_SUFFIXES = (".weights.h5", ".features.h5", ".keras", ".hdf5", ".h5")
+FORMAT_SUFFIXES = (".weights.h5", ".features.h5", ".adapters.npz", ".keras", ".hdf5", ".h5", ".npz")
 
 
 def stem(path: str | os.PathLike) -> str:

@@ -8,4 +8,6 @@ discriminative.py, checkpointing as it goes (checkpoints.py) and recording histo
 setup.py is the model/data/cache resolution that every training command shares.
 distribute.py runs it all under a `tf.distribute` strategy (`finetune --distribute`):
 `fit_arrays` then trains with its replicated steps.
+lora.py puts Keras' LoRA adapters on the reused layers and merges or saves them; precision.py
+scales the loss of float16 mixed-precision training.
 """

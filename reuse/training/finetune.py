@@ -45,13 +45,21 @@ class FinetuneResult:
     metrics: dict
     used_cache: bool
     options: FinetuneOptions | None = None
+    lora: dict | None = None  # rank, alpha, layers, trainable vs full fine-tuning params
 
     def save(
-        self, path: str | os.PathLike, *, history: str | os.PathLike | None = None
+        self,
+        path: str | os.PathLike,
+        *,
+        history: str | os.PathLike | None = None,
+        base: str | None = None,
     ) -> SavedRun:
         """Write the model to `path` and, beside it, `<stem>.history.csv/.json` and
         `<stem>.report.json` (cut, head, reused layers, stage table, final metrics).
 
+        With LoRA the model is saved with its adapters merged (a plain model), or, with
+        `options.lora_save == "adapters"`, `path` (a .npz) gets only the adapters and the head
+        (`reuse.training.lora.save_adapters`; `base` names the base model in it).
         Each file is written atomically (`reuse.core.atomic`). `history` overrides the
         history files' base name. Raises OutputError for a path that cannot be written.
         """
@@ -59,7 +67,20 @@ class FinetuneResult:
         from reuse.formats import model_io
 
         out = Path(path)
-        model_io.save_model(loads_anywhere(self.model), out)
+        model = self.model
+        lora = self.options is not None and self.options.lora
+        if lora and self.options.lora_save == "adapters":
+            from reuse.training.lora import save_adapters
+
+            save_adapters(out, self.transfer, base_name=base or model.name)
+            csv_path, json_path = write_history(self.history, history or sidecar(out, "history"))
+            report_path = write_report(sidecar(out, "report", ".json"), self)
+            return SavedRun(out, csv_path, json_path, report_path)
+        if lora:
+            from reuse.training.lora import merged_model
+
+            model = merged_model(model)  # plain layers, uncompiled
+        model_io.save_model(loads_anywhere(model), out)
         csv_path, json_path = write_history(self.history, history or sidecar(out, "history"))
         report_path = write_report(sidecar(out, "report", ".json"), self)
         return SavedRun(out, csv_path, json_path, report_path)
@@ -181,6 +202,10 @@ def _finetune(
 
     run = prepare(model, data, val=val, features=features, options=options)
     transfer, inputs, cache = run.transfer, run.inputs, run.cache
+    if options.mixed_precision:
+        from reuse.surgery.precision import set_mixed_precision
+
+        set_mixed_precision(transfer.model, options.mixed_precision)
     x, y, val_arrays = (
         inputs.x,
         inputs.y,
@@ -233,6 +258,7 @@ def _finetune(
         trainable, tap = run.trainable, run.tap
         if (
             options.unfreeze == "none"
+            and not options.lora
             and transfer.reused
             and len(trainable) == len(transfer.reused)
         ):
@@ -241,9 +267,8 @@ def _finetune(
                 "usually wants `reuse freeze` first or --unfreeze gradual"
             )
         if trainable and cache is not None:
-            report.info(
-                f"note: {len(trainable)} reused layer(s) are trainable in the model; they train from tap {tap}"
-            )
+            what = "carry LoRA adapters" if options.lora else "are trainable in the model"
+            report.info(f"note: {len(trainable)} reused layer(s) {what}; they train from tap {tap}")
         stages = run_stages(
             transfer,
             inputs,
@@ -264,7 +289,21 @@ def _finetune(
         report.warn(
             "the loss became NaN or Inf; kept the weights of the last good epoch — try a lower --lr"
         )
+    if options.mixed_precision:
+        set_mixed_precision(transfer.model, None)  # the saved model computes in float32
     metrics = final_metrics(history, stages, restored=options.early_stopping is not None)
+    lora = None
+    if options.lora:
+        from reuse.training.lora import full_finetune_params, lora_layers
+
+        adapted = lora_layers(transfer.model)
+        lora = {
+            "rank": options.lora,
+            "alpha": options.lora_alpha or float(options.lora),
+            "layers": list(adapted),
+            "trainable_params": stages[-1].params if stages else None,
+            "full_finetune_params": full_finetune_params(transfer, train_bn=options.train_bn),
+        }
     return FinetuneResult(
         model=transfer.model,
         transfer=transfer,
@@ -273,6 +312,7 @@ def _finetune(
         metrics={k: v for k, v in metrics.items() if isinstance(v, float)},
         used_cache=cache is not None,
         options=options,
+        lora=lora,
     )
 
 
@@ -340,7 +380,13 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
         val_split=options.val_split,
         seed=options.seed,
     )
-    trainable = first_trainable(transfer, options)
+    if options.lora:
+        from reuse.training.lora import enable_lora
+
+        # The adapted layers train (their adapters only); every other reused layer is frozen.
+        trainable = enable_lora(transfer, options.lora, options.lora_alpha, options.lora_layers)
+    else:
+        trainable = first_trainable(transfer, options)
     tap = deepest_tap_below(transfer, trainable, inputs.taps) if cache is not None else None
     if cache is not None and tap is None:
         raise UsageError(

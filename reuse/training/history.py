@@ -65,6 +65,8 @@ def write_report(path: str | Path, result) -> Path:
     }
     if result.options is not None:
         payload["options"] = asdict(result.options)
+    if getattr(result, "lora", None):
+        payload["lora"] = result.lora
     path = Path(path)
     atomic.write_text(path, jsonio.dumps(payload, indent=1, lenient=True) + "\n")
     return path

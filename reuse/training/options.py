@@ -7,6 +7,7 @@ refuses bad values with one UsageError naming the flag and echoing the value.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from reuse.core.errors import SpecError, UsageError
@@ -41,6 +42,7 @@ OTHER_DEFAULTS = {
     "batch_size": 32,
 }
 STAGE_LR_MODES = ("div", "find")
+LORA_SAVE = ("merged", "adapters")
 
 
 @dataclass
@@ -86,6 +88,15 @@ class FinetuneOptions:
     # are viewed as for image operations (--image-shape)
     augment: str | None = None
     image_shape: tuple | None = None
+    # LoRA (reuse.training.lora): adapters of this rank on the reused layers matching
+    # lora_layers (default: every LoRA-capable one), scaled by lora_alpha / lora (default 1);
+    # the run saves the merged model, or only the adapters and the head (lora_save="adapters").
+    lora: int | None = None
+    lora_layers: str | None = None
+    lora_alpha: float | None = None
+    lora_save: str = "merged"
+    # compute in float16 / bfloat16 with float32 weights and outputs (reuse.training.precision)
+    mixed_precision: str | None = None
 
     def resolve_defaults(self) -> None:
         """Fill the defaults that depend on the mode (`GRADUAL_DEFAULTS`, measured on the
@@ -189,6 +200,24 @@ class FinetuneOptions:
                 f"--layer-lr-decay must be > 0. Received: {self.layer_lr_decay}",
                 "e.g. --layer-lr-decay 2.6",
             )
+        check_lora_options(
+            self.lora, self.lora_alpha, self.lora_layers, self.lora_save, self.unfreeze
+        )
+        if self.mixed_precision is not None:
+            from reuse.surgery.precision import policy_name
+
+            policy_name(self.mixed_precision)
+            if self.layer_lr_decay and self.mixed_precision == "float16":
+                raise UsageError(
+                    "--mixed-precision float16 cannot scale the loss of --layer-lr-decay's "
+                    "grouped optimizers",
+                    "use --mixed-precision bfloat16 with --layer-lr-decay",
+                )
+            if self.reuse_depth != "keep":
+                raise UsageError(
+                    "--mixed-precision does not cover --reuse-depth search",
+                    "drop one of the two",
+                )
         if self.early_stopping is not None and self.early_stopping < 0:
             raise UsageError(
                 f"--early-stopping must be >= 0. Received: {self.early_stopping}",
@@ -214,6 +243,49 @@ class FinetuneOptions:
                 f"unknown optimizer '{name}'",
                 spec_grammar.did_you_mean(name, optimizers.OPTIMIZER_NAMES),
             )
+
+
+def check_lora_options(rank, alpha, layers, save, unfreeze: str) -> None:
+    """Refuse bad LoRA options, naming the flag and echoing the value.
+
+    Raises:
+        UsageError: rank < 1, alpha <= 0, a regex that does not compile, an unknown
+            --lora-save, LoRA options without --lora, or --lora with --unfreeze all/gradual.
+    """
+    if rank is None:
+        given = [
+            flag
+            for flag, value in (("--lora-layers", layers), ("--lora-alpha", alpha))
+            if value is not None
+        ]
+        if given or save not in (None, "merged"):
+            raise UsageError(
+                f"{(given or ['--lora-save'])[0]} needs --lora RANK",
+                "add --lora 4 (the adapters' rank)",
+            )
+        return
+    if rank < 1:
+        raise UsageError(f"--lora must be a rank >= 1. Received: {rank}", "e.g. --lora 4")
+    if alpha is not None and not alpha > 0:
+        raise UsageError(f"--lora-alpha must be > 0. Received: {alpha}", "e.g. --lora-alpha 8")
+    if save not in (None, *LORA_SAVE):
+        raise UsageError(
+            f"--lora-save must be merged or adapters. Received: {save!r}",
+            "use --lora-save merged (a plain model) or adapters (a small .npz)",
+        )
+    if layers is not None:
+        try:
+            re.compile(layers)
+        except re.error as err:
+            raise UsageError(
+                f"--lora-layers is not a valid regular expression ({err}). Received: {layers!r}",
+                "e.g. --lora-layers 'hidden[45]'",
+            ) from None
+    if unfreeze != "none":
+        raise UsageError(
+            f"--lora trains adapters on frozen layers in one stage; it cannot be combined with --unfreeze {unfreeze}",
+            "drop --unfreeze (LoRA replaces unfreezing), or drop --lora",
+        )
 
 
 def default_lr(optimizer_text: str) -> float:

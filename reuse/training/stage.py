@@ -51,6 +51,7 @@ class StageResult:
     diverged: bool = False
     kept: bool = True
     cut: str | None = None
+    params: int | None = None  # parameters the stage trained (adapters + head with LoRA)
 
     def row(self) -> dict:
         return {
@@ -64,6 +65,7 @@ class StageResult:
             "lr": self.lr,
             "seconds": round(self.seconds, 2),
             "kept": self.kept,
+            "params": self.params,
         }
 
 
@@ -101,6 +103,7 @@ def run_stage(
     from reuse.surgery import cuts
     from reuse.training import optimizers, schedules
     from reuse.training.loop import fit_arrays
+    from reuse.training.precision import loss_scaled
 
     started = time.perf_counter()
     progress = progress or StageProgress()
@@ -160,7 +163,7 @@ def run_stage(
     else:
         model_to_fit = train_model
         model_to_fit.compile(
-            optimizer=factory(lr_value),
+            optimizer=loss_scaled(factory(lr_value), options.mixed_precision),
             loss=loss,
             metrics=list(transfer.metrics),
         )
@@ -225,6 +228,7 @@ def run_stage(
         seconds=time.perf_counter() - started,
         diverged=guard.diverged,
         cut=transfer.cut,
+        params=int(sum(int(np.prod(v.shape)) for v in train_model.trainable_weights)),
     )
 
 

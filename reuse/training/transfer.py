@@ -146,7 +146,29 @@ def apply_trainable(
 
     entries = leaves(transfer.model)
     set_trainable(transfer.model, {e.path: flag(e) for e in entries})
+    freeze_bases(transfer.model)
     return [e.path for e in entries if e.path in wanted and flag(e) and e.layer.trainable_weights]
+
+
+# The weights `enable_lora` adds (Dense/EinsumDense/Conv: kernel; Embedding: embeddings).
+LORA_VARS = ("lora_kernel_a", "lora_kernel_b", "lora_embeddings_a", "lora_embeddings_b")
+
+
+def is_lora_var(variable) -> bool:
+    """Whether `variable` is a LoRA adapter matrix (A or B) added by Keras' `enable_lora`."""
+    return variable.name in LORA_VARS
+
+
+def freeze_bases(model) -> None:
+    """Keep every weight of a LoRA layer but its adapters frozen, bit for bit (Keras'
+    `trainable` setter would make the kernel and bias train again). No-op without LoRA."""
+    from reuse.surgery.layer_tree import leaves
+
+    for entry in leaves(model):
+        if getattr(entry.layer, "lora_enabled", False):
+            for variable in entry.layer.weights:
+                if not is_lora_var(variable):
+                    variable.trainable = False
 
 
 def regularize_reused(
@@ -161,7 +183,7 @@ def regularize_reused(
     for path in trainable:
         layer = find(transfer.model, path).layer
         kernel = getattr(layer, "kernel", None)
-        if kernel is None:
+        if kernel is None or getattr(layer, "lora_enabled", False):
             continue
         # On the variable (what training uses) and on the layer (what its config saves).
         if options.l1 or options.l2:
