@@ -159,4 +159,7 @@ def single_stage(
     learners = [p for p in unfreeze_order(transfer, train_bn=options.train_bn) if p in trainable]
     scales = layer_lr_scales(learners, options.layer_lr_decay)
     lr = options.lr or default_lr(options.optimizer)
-    return [StagePlan(0, list(trainable), lr, tap, lr_scales=scales)]
+    # Listed from the top down, as gradual stages list theirs.
+    top_down = {p: i for i, p in enumerate(unfreeze_order(transfer, train_bn=True))}
+    ordered = sorted(trainable, key=lambda p: top_down.get(p, len(top_down)))
+    return [StagePlan(0, ordered, lr, tap, lr_scales=scales)]

@@ -129,7 +129,8 @@ def apply_trainable(
 
     Returns:
         The reused layers that do train now: those of `trainable` that have trainable weights
-        (not Dropout, Flatten, pooling; not a BatchNormalization kept frozen), bottom first.
+        (not Dropout, Flatten, pooling; not a BatchNormalization kept frozen), in the order
+        of `trainable`.
     """
     from reuse.surgery.freezing import set_trainable
     from reuse.surgery.layer_tree import leaves
@@ -147,7 +148,8 @@ def apply_trainable(
     entries = leaves(transfer.model)
     set_trainable(transfer.model, {e.path: flag(e) for e in entries})
     freeze_bases(transfer.model)
-    return [e.path for e in entries if e.path in wanted and flag(e) and e.layer.trainable_weights]
+    trains = {e.path for e in entries if e.path in wanted and flag(e) and e.layer.trainable_weights}
+    return [p for p in trainable if p in trains]
 
 
 # The weights `enable_lora` adds (Dense/EinsumDense/Conv: kernel; Embedding: embeddings).

@@ -171,6 +171,7 @@ def test_shell_record_file_on_stdin_keeps_passthrough_fields(mlp_path):
     assert "features" not in out and out["cut"] == "hidden2"  # about the old model: replaced
 
 
+@pytest.mark.slow  # over 10 s on 2 shared cores
 def test_shell_chain_reads_the_record_of_a_previous_command(mlp_path):
     proc = shell(
         "reuse freeze base.keras --upto hidden1 -o a.keras "
@@ -213,6 +214,7 @@ def run_on_tty(args: list[str], cwd: Path) -> tuple[int, str, str]:
     return proc.returncode, b"".join(chunks).decode().replace("\r\n", "\n"), stderr
 
 
+@pytest.mark.slow  # over 10 s on 2 shared cores
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 def test_tty_json_flag_prints_record_and_plain_tty_prints_human_view(mlp_path):
     code, out, err = run_on_tty(

@@ -80,6 +80,7 @@ def test_gradual_from_cache_keeps_untouched_layers_and_reports_stages(frozen_tas
             assert np.array_equal(a, b), name
 
 
+@pytest.mark.slow  # over 10 s on 2 shared cores
 def test_resume_after_sigkill_in_a_later_stage(frozen_task, tmp_path):
     """Kill a real run mid-way through stage 1 or later; --resume continues with the right
     trainable set (the unfrozen layers really train after the resume)."""

@@ -19,6 +19,7 @@ def test_lr_find_bad_range_is_one_error_line(tuning_task):
     assert result.exit_code == 2 and "--plot writes a PNG" in result.stderr
 
 
+@pytest.mark.slow  # over 10 s on 2 shared cores
 def test_lr_find_pipes_its_suggestion_into_finetune(tuning_task):
     tmp, path, train, _ = tuning_task
     proc = shell(

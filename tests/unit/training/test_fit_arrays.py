@@ -182,6 +182,7 @@ def test_float64_inputs_are_cast_like_keras():
     assert all(np.asarray(w).dtype == np.float32 for w in model.get_weights())
 
 
+@pytest.mark.slow  # over 10 s on 2 shared cores
 def test_a_new_loop_per_call_does_not_warn_about_retracing(caplog):
     import logging
 

@@ -4,6 +4,7 @@ same files as `reuse finetune`."""
 import json
 
 import numpy as np
+import pytest
 
 from tests.helpers import classification_data, mlp
 
@@ -30,6 +31,7 @@ def test_save_writes_model_history_and_report(tmp_path):
     assert leftovers == []
 
 
+@pytest.mark.slow  # over 10 s on 2 shared cores
 def test_a_model_trained_with_label_smoothing_loads_in_plain_keras(tmp_path):
     import subprocess
     import sys

@@ -250,6 +250,7 @@ def test_custom_schedule_config_round_trip(text):
     np.testing.assert_allclose(lrs(clone), lrs(s))
 
 
+@pytest.mark.slow  # over 10 s on 2 shared cores
 def test_saved_models_reload_with_custom_schedules_and_loss(tmp_path):
     """A compiled model whose optimizer uses a reuse schedule reloads (compile=True) in a fresh
     process that only went through reuse.formats.model_io's registration, and gives the same lr."""

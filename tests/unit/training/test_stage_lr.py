@@ -8,6 +8,7 @@ from reuse.training.lr_range import valley
 from tests.helpers import classification_data, mlp
 
 
+@pytest.mark.slow  # over 10 s on 2 shared cores
 def test_each_stage_finds_its_own_rate_and_weights_are_restored_before_training():
     import reuse
 
