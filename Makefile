@@ -25,7 +25,7 @@ $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
-	@echo "Installing reuse, the test tools, PyTorch and tf_keras into $(VENV) (once: about 3.3 GB to download, 7.2 GB on disk)"
+	@echo "Installing reuse, the test tools, PyTorch and tf_keras into $(VENV) (once: about 3.5 GB to download, 7.7 GB on disk)"
 	@$(PIP) -e '.[test]'
 	@$(PIP) 'torch>=2.1,<=2.14.1' || echo "torch not installed: PyTorch tests will skip"
 	@# tf_keras reads legacy tf.keras files; --no-deps keeps it from replacing tensorflow-cpu.
