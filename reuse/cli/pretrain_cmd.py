@@ -333,8 +333,12 @@ def _default_output(data: str, kind: str) -> Path:
 def _register() -> None:
     from reuse.cli import _keep_examples
 
-    app.command("autoencoder")(_keep_examples(autoencoder_command))
-    app.command("pairs")(_keep_examples(pairs_command))
+    app.command("autoencoder", short_help="Pretrain an autoencoder; its encoder is the base")(
+        _keep_examples(autoencoder_command)
+    )
+    app.command("pairs", short_help='Pretrain a siamese tower on "same class?" pairs')(
+        _keep_examples(pairs_command)
+    )
 
 
 _register()
