@@ -115,7 +115,10 @@ def command(func):
             except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the one boundary
                 if debug_enabled():
                     traceback.print_exception(err, file=sys.stderr)
-                if interrupted or _came_from_interrupt(err):
+                # A library error that already answers the interrupt (exit 130) keeps its
+                # words, e.g. tune's "the finished trials are kept in ...".
+                explained = getattr(err, "exit_code", None) == exit_codes.INTERRUPTED
+                if (interrupted or _came_from_interrupt(err)) and not explained:
                     err = KeyboardInterrupt()
                 failure = errors.failure_for(err)
                 fail(failure.message, failure.exit_code)
