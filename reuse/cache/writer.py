@@ -249,16 +249,11 @@ def cache_features(
 
     started = time.perf_counter()
     check_options(output, batch_size=batch_size, verify=verify, compression=compression)
-    spec = views_spec(augment, views)
+    spec = views_spec(augment, views, input_views)
     if dtype not in STORAGE_DTYPES:
         raise UsageError(
             f"--dtype must be float32 or float16. Received: {dtype!r}",
             "use --dtype float16 to store the features at half the size",
-        )
-    if input_views and not spec:
-        raise UsageError(
-            "input views are augmented views of the raw rows: they need --augment SPEC --views K",
-            "add e.g. --augment digits --views 8, or drop --input-views",
         )
     comp, comp_opts, comp_spec = parse_compression(compression)
     if len(model.inputs) != 1:
@@ -525,8 +520,14 @@ def _resumable_rows(part: Path, attrs: dict) -> int:
     return done
 
 
-def views_spec(augment, views):
-    """The AugmentSpec of the views, or None; refuses views without a spec and vice versa."""
+def views_spec(augment, views, input_views: bool = False):
+    """The AugmentSpec of the views, or None; refuses views without a spec and vice versa, and
+    input views (`--input-views`) without both."""
+    if input_views and not (augment and views):
+        raise UsageError(
+            "--input-views stores augmented views of the raw rows: it needs --augment SPEC --views K",
+            "add e.g. --augment digits --views 8, or drop --input-views",
+        )
     if not augment and not views:
         return None
     if not augment or not views or int(views) < 1:

@@ -182,13 +182,6 @@ def cache_features_command(
     from reuse.formats.model_io import load_model
     from reuse.formats.outputs import require_single_output
 
-    if input_views and not (augment and views):
-        from reuse.core.errors import UsageError
-
-        raise UsageError(
-            "--input-views stores augmented views of the raw rows: it needs --augment SPEC --views K",
-            "add e.g. --augment digits --views 8, or drop --input-views",
-        )
     if merge:
         return _merge([model, *(parts or [])] if model else list(parts or []), output, json_flag)
     if parts:
@@ -211,11 +204,11 @@ def cache_features_command(
         from reuse.cache.shards import parse_shard
 
         shard_spec = parse_shard(shard)
-    if augment is not None or views:
+    if augment is not None or views or input_views:
         from reuse.cache.writer import views_spec
         from reuse.training.options import parse_image_shape
 
-        augment = views_spec(augment, views).canonical()
+        augment = views_spec(augment, views, input_views).canonical()
         image_shape = parse_image_shape(image_shape) if image_shape else None
     model_path, upstream = records.resolve_input(model)
     out = output or default_output(model_path, "features", ".h5")
