@@ -19,7 +19,13 @@ from pathlib import Path
 from reuse.core import report
 from reuse.core.errors import DataError, TrainingDiverged, UsageError
 from reuse.training.history import final_metrics, history_has_finite, write_history, write_report
-from reuse.training.inputs import TrainingInputs, data_arrays, deepest_tap_below, resolve_cache
+from reuse.training.inputs import (
+    TrainingInputs,
+    as_dataset,
+    data_arrays,
+    deepest_tap_below,
+    resolve_cache,
+)
 from reuse.training.options import FinetuneOptions
 from reuse.training.stage import StageResult
 from reuse.training.transfer import TransferModel, build_transfer_model
@@ -166,6 +172,8 @@ def finetune(
         from reuse.formats.model_io import load_model
 
         model = load_model(model)
+    # A path is read once here, so the cache's data check sees the Dataset's identity.
+    data, val = as_dataset(data), as_dataset(val)
     if strategy is None:
         return _finetune(model, data, val, features, options, checkpoint_dir, resume, callbacks)
     from reuse.training.distribute import adopt, is_multi_worker

@@ -167,19 +167,23 @@ def resolve_cache(path, transfer: TransferModel, data=None):
     return cache
 
 
-def data_arrays(data):
-    """(x, y, identity) from a Dataset, a data file's path (read with `load_data`), an (x, y)
-    pair, or None.
+def as_dataset(data):
+    """`data` itself, or the Dataset `load_data` reads from a data file's path.
 
     Raises:
         DataError: a path that is not readable data (see `reuse.data.dataset.load_data`).
     """
-    if data is None:
-        return None, None, None
     if isinstance(data, (str, os.PathLike)):
         from reuse.data.dataset import load_data
 
-        data = load_data(data)
+        return load_data(data)
+    return data
+
+
+def data_arrays(data):
+    """(x, y, identity) from a Dataset, an (x, y) pair, or None."""
+    if data is None:
+        return None, None, None
     if isinstance(data, tuple):
         x, y = data
         return np.asarray(x, dtype=np.float32), None if y is None else np.asarray(y), None
