@@ -22,6 +22,30 @@ def learning_rate_now(model) -> float | None:
         return None
 
 
+class WeightSnapshot:
+    """Copies of a model's weights as NumPy arrays, read in one compiled call.
+
+    `model.get_weights()` reads each variable with its own eager call; the divergence guard
+    copies the weights after every epoch, so on a small head that cost 1.3 ms an epoch.
+    `take()` returns what `get_weights()` returns (same order, same values) in one call.
+    Under a `tf.distribute` strategy it falls back to `get_weights()`.
+    """
+
+    def __init__(self, model):
+        import tensorflow as tf
+
+        self.model = model
+        self._read = None
+        if not tf.distribute.has_strategy():
+            variables = list(model.weights)
+            self._read = tf.function(lambda: [tf.identity(v) for v in variables])
+
+    def take(self) -> list[np.ndarray]:
+        if self._read is None:
+            return [np.array(w) for w in self.model.get_weights()]
+        return [np.array(t) for t in self._read()]
+
+
 def keras_callback_base():
     import keras
 
@@ -72,6 +96,8 @@ class StageEarlyStopping:
         base = keras_callback_base()
 
         class Stopper(base):
+            snapshot = None
+
             def should_stop_now(self):
                 return (
                     patience is not None
@@ -89,7 +115,9 @@ class StageEarlyStopping:
                 ):
                     progress.best, progress.wait = float(value), 0
                     if patience is not None:
-                        progress.best_weights = [np.array(w) for w in self.model.get_weights()]
+                        if self.snapshot is None:
+                            self.snapshot = WeightSnapshot(self.model)
+                        progress.best_weights = self.snapshot.take()
                 else:
                     progress.wait += 1
                 if self.should_stop_now():
@@ -122,7 +150,8 @@ class DivergenceGuard:
                 self.good = None
 
             def on_train_begin(self, logs=None):
-                self.good = [np.array(w) for w in self.model.get_weights()]
+                self.snapshot = WeightSnapshot(self.model)
+                self.good = self.snapshot.take()
 
             def on_epoch_end(self, epoch, logs=None):
                 # fit_arrays ends an epoch at the first batch whose loss is not finite.
@@ -131,7 +160,7 @@ class DivergenceGuard:
                     self.diverged = True
                     self.model.stop_training = True
                 if not self.diverged:
-                    self.good = [np.array(w) for w in self.model.get_weights()]
+                    self.good = self.snapshot.take()
 
             def restore(self):
                 if self.good is not None:

@@ -214,7 +214,7 @@ class ReplicatedSteps:
 
     Same interface as the one-device steps in `reuse.training.loop`: `start_epoch(order,
     view)`, then `train(count)` for the next `count` global batches (returns the metric
-    results, summed over replicas), `evaluate()` over the validation rows.
+    results, summed over replicas), `evaluate()` over the validation rows, `reset_metrics()`.
     """
 
     def __init__(self, strategy, model, x_all, y_all, batch_size, *, views, augment, validation):
@@ -246,7 +246,11 @@ class ReplicatedSteps:
         self._evaluate = None
         if validation is not None:
             val_x, val_y = validation
-            val_bounds = chunk_bounds(int(val_y.shape[0]), batch_size, self.replicas)
+            from reuse.training.loop import validation_batch_size
+
+            val_bounds = chunk_bounds(
+                int(val_y.shape[0]), validation_batch_size(val_x, batch_size), self.replicas
+            )
             val_order = tf.range(int(val_y.shape[0]), dtype=tf.int64)
 
             @tf.function
@@ -293,6 +297,9 @@ class ReplicatedSteps:
         source = self.x_all[view] if self.views else self.x_all
         dataset = self._distribute(source, self.y_all, tf.constant(order), self.bounds)
         self.iterator = iter(dataset)
+
+    def reset_metrics(self) -> None:
+        self.model.reset_metrics()
 
     def train(self, count: int):
         import tensorflow as tf

@@ -28,6 +28,10 @@ from reuse.core.errors import DataError
 
 # Batches per compiled call when a callback has batch-level hooks.
 STEPS_PER_CALL = 32
+# Validation batches hold up to this many bytes of inputs (at least `batch_size` rows): no
+# gradients are kept, and per-batch overhead, not arithmetic, is what a small validation
+# set costs (150 MNIST rows: 8 batches of 20 took 4.4 ms an epoch, one batch 1 ms).
+VALIDATION_BATCH_BYTES = 16 * 2**20
 _BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
 
 
@@ -50,6 +54,28 @@ def _quiet_retracing_warning() -> None:
     logger = tf.get_logger()
     if not any(isinstance(f, _OwnRetracing) for f in logger.filters):
         logger.addFilter(_OwnRetracing())
+
+
+def build_state(model, batch) -> None:
+    """Create every variable a training step needs (the model's, the compiled loss's and
+    metrics', the optimizer's slots) before the step is traced.
+
+    Keras' TensorFlow trainer defers this to the first trace unless a `tf.distribute`
+    strategy is set; variables created inside a `tf.function` make TensorFlow trace it
+    twice and wrap every initializer in a `cond`. Building them first, as Keras does under
+    a strategy (`Trainer._symbolic_build`, from symbolic tensors: no step is run), halves
+    the compile time of a stage: 1.7 s to 0.7 s for a 4-layer MLP with Adam on this
+    machine. Falls back to Keras' own deferred build if that private API changes.
+    """
+    try:
+        from keras.src.trainers.trainer import Trainer
+
+        symbolic_build = Trainer._symbolic_build
+    except (ImportError, AttributeError):  # pragma: no cover - a Keras without it
+        model._maybe_symbolic_build(data_batch=batch)
+        return
+    with model.distribute_strategy.scope():
+        symbolic_build(model, data_batch=batch)
 
 
 def _as_tensor(array):
@@ -81,6 +107,16 @@ def has_batch_hooks(callbacks) -> bool:
     )
 
 
+def validation_batch_size(val_x, batch_size: int) -> int:
+    """Rows per validation batch: as many as fit in `VALIDATION_BATCH_BYTES` of inputs, at
+    least `batch_size`, at most every row. Metrics are means weighted by batch size, so the
+    validation logs equal those of `batch_size` batches up to float rounding."""
+    rows = int(val_x.shape[0])
+    itemsize = np.dtype(getattr(val_x.dtype, "as_numpy_dtype", val_x.dtype)).itemsize
+    row_bytes = max(1, math.prod(int(d) for d in val_x.shape[1:]) * itemsize)
+    return max(1, min(rows, max(batch_size, VALIDATION_BATCH_BYTES // row_bytes)))
+
+
 def shuffled_order(rows: int, seed: int | None, epoch: int) -> np.ndarray:
     """The order of the rows in `epoch`: a permutation fixed by (seed, epoch) when seeded."""
     rng = np.random.default_rng(None if seed is None else [seed, epoch])
@@ -92,8 +128,9 @@ class LocalSteps:
 
     `start_epoch(order, view)` sets the epoch's row order (and augmented view);
     `train(count)` runs the next `count` batches in one compiled call and returns the metric
-    results; `evaluate()` runs the validation rows. `ReplicatedSteps`
-    (`reuse.training.distribute`) is the same interface under a `tf.distribute` strategy.
+    results; `evaluate()` runs the validation rows; `reset_metrics()` zeroes the metrics.
+    `ReplicatedSteps` (`reuse.training.distribute`) is the same interface under a
+    `tf.distribute` strategy.
     """
 
     def __init__(self, model, x_all, y_all, batch_size, *, views, augment, validation):
@@ -116,17 +153,21 @@ class LocalSteps:
             return model.get_metrics_result()
 
         self._train_steps = train_steps
+        # Zeroing the metric variables eagerly costs one dispatch per variable, 2 ms an epoch
+        # on a small head (a tenth of its epoch); compiled, it is one call.
+        self.reset_metrics = tf.function(model.reset_metrics)
         self._evaluate = None
         if validation is not None:
             val_x, val_y = validation
-            val_steps = max(1, math.ceil(int(val_y.shape[0]) / batch_size))
+            val_batch = validation_batch_size(val_x, batch_size)
+            val_steps = max(1, math.ceil(int(val_y.shape[0]) / val_batch))
 
             @tf.function
             def evaluate():
                 for step in tf.range(val_steps):
-                    start = step * batch_size
+                    start = step * val_batch
                     model.test_step(
-                        (val_x[start : start + batch_size], val_y[start : start + batch_size])
+                        (val_x[start : start + val_batch], val_y[start : start + val_batch])
                     )
                 return model.get_metrics_result()
 
@@ -206,7 +247,7 @@ def fit_arrays(
     first_batch = (x_all[0] if views else x_all)[:batch_size], y_all[:batch_size]
     if augment is not None:
         first_batch = augment(*first_batch)
-    model._maybe_symbolic_build(data_batch=first_batch)
+    build_state(model, first_batch)
     validation = None
     if validation_data is not None:
         validation = tuple(_as_tensor(a) for a in validation_data)
@@ -234,7 +275,7 @@ def fit_arrays(
     epoch_logs: dict = {}
     all_logs: list[dict] = []
     for epoch in range(initial_epoch, epochs):
-        model.reset_metrics()
+        runner.reset_metrics()
         if augment is not None and hasattr(augment, "reseed"):
             augment.reseed(epoch)  # the draws of epoch e depend on e only: resume-safe
         callback_list.on_epoch_begin(epoch)
@@ -249,7 +290,7 @@ def fit_arrays(
                 break
         epoch_logs = dict(logs)
         if validation is not None:
-            model.reset_metrics()
+            runner.reset_metrics()
             callback_list.on_test_begin()
             val_logs = _python_logs(runner.evaluate())
             callback_list.on_test_end(val_logs)

@@ -209,3 +209,72 @@ def test_rows_of_x_and_y_must_match():
 
     with pytest.raises(DataError, match="5 input rows but 4 targets"):
         fit_arrays(_compiled(), np.zeros((5, 8), np.float32), np.zeros(4), batch_size=4, epochs=1)
+
+
+def test_validation_batches_hold_up_to_the_byte_budget_and_at_least_batch_size():
+    from reuse.training import loop
+
+    small = np.zeros((150, 784), np.float32)  # 470 kB: one batch
+    assert loop.validation_batch_size(small, 20) == 150
+    big = np.zeros((500, 224 * 224 * 3), np.float32)  # 602 kB a row
+    rows = loop.VALIDATION_BATCH_BYTES // (224 * 224 * 3 * 4)
+    assert loop.validation_batch_size(big, 20) == rows
+    assert loop.validation_batch_size(big, 64) == 64  # never below the training batch
+    assert loop.validation_batch_size(np.zeros((5, 3), np.float32), 32) == 5
+
+
+def test_metrics_restart_every_epoch_and_for_validation():
+    """The compiled reset: each epoch's training metrics count that epoch's rows only (two
+    views of different rows, nothing learns), and validation does not carry them."""
+    from reuse.training.loop import fit_arrays
+
+    x, y = _data(rows=200)
+    other, _ = _data(rows=150, seed=1)
+    model = _compiled(lr=0.0)
+    logs = fit_arrays(
+        model,
+        np.stack([x[:150], other]),
+        y[:150],
+        views=True,
+        batch_size=50,
+        epochs=3,
+        seed=0,
+        validation_data=(x[150:], y[150:]),
+    )
+    for epoch, rows in ((0, x[:150]), (1, other), (2, x[:150])):
+        loss, acc = model.evaluate(rows, y[:150], batch_size=150, verbose=0)
+        assert logs[epoch]["accuracy"] == pytest.approx(acc)
+        assert logs[epoch]["loss"] == pytest.approx(loss, rel=1e-5)
+    val_loss, val_acc = model.evaluate(x[150:], y[150:], batch_size=150, verbose=0)
+    assert logs[1]["val_accuracy"] == pytest.approx(val_acc)
+    assert logs[1]["val_loss"] == pytest.approx(val_loss, rel=1e-5)
+
+
+def test_state_is_built_before_the_step_is_traced_so_it_traces_once():
+    """Optimizer slots and metric variables exist before the first compiled call: a
+    `tf.function` that creates variables is traced twice."""
+    from reuse.training.loop import build_state
+
+    x, y = _data()
+    model = _compiled()
+    assert not model.optimizer.built
+    build_state(model, (x[:32], y[:32]))
+    assert model.optimizer.built
+    assert all(v.shape is not None for v in model.metrics_variables)
+    before = [np.array(v) for v in model.trainable_weights]
+    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(model)[: len(before)]))
+
+
+def test_weight_snapshot_equals_get_weights():
+    from reuse.training.callbacks import WeightSnapshot
+    from reuse.training.loop import fit_arrays
+
+    x, y = _data()
+    model = _compiled()
+    fit_arrays(model, x, y, batch_size=32, epochs=1, seed=0)
+    taken = WeightSnapshot(model).take()
+    expected = model.get_weights()
+    assert len(taken) == len(expected)
+    assert all(np.array_equal(a, b) for a, b in zip(taken, expected, strict=True))
+    fit_arrays(model, x, y, batch_size=32, epochs=2, initial_epoch=1, seed=0)
+    assert not all(np.array_equal(a, b) for a, b in zip(taken, model.get_weights(), strict=True))
