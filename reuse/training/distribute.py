@@ -217,7 +217,9 @@ class ReplicatedSteps:
     results, summed over replicas), `evaluate()` over the validation rows, `reset_metrics()`.
     """
 
-    def __init__(self, strategy, model, x_all, y_all, batch_size, *, views, augment, validation):
+    def __init__(
+        self, strategy, model, x_all, y_all, batch_size, *, views, augment, validation, val_batch
+    ):
         import tensorflow as tf
 
         self.strategy, self.model = strategy, model
@@ -246,11 +248,7 @@ class ReplicatedSteps:
         self._evaluate = None
         if validation is not None:
             val_x, val_y = validation
-            from reuse.training.loop import validation_batch_size
-
-            val_bounds = chunk_bounds(
-                int(val_y.shape[0]), validation_batch_size(val_x, batch_size), self.replicas
-            )
+            val_bounds = chunk_bounds(int(val_y.shape[0]), val_batch, self.replicas)
             val_order = tf.range(int(val_y.shape[0]), dtype=tf.int64)
 
             @tf.function

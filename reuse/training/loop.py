@@ -133,7 +133,7 @@ class LocalSteps:
     `tf.distribute` strategy.
     """
 
-    def __init__(self, model, x_all, y_all, batch_size, *, views, augment, validation):
+    def __init__(self, model, x_all, y_all, batch_size, *, views, augment, validation, val_batch):
         import tensorflow as tf
 
         from reuse.training.distribute import one_step
@@ -159,7 +159,6 @@ class LocalSteps:
         self._evaluate = None
         if validation is not None:
             val_x, val_y = validation
-            val_batch = validation_batch_size(val_x, batch_size)
             val_steps = max(1, math.ceil(int(val_y.shape[0]) / val_batch))
 
             @tf.function
@@ -256,7 +255,14 @@ def fit_arrays(
     strategy = active_strategy()
     step_kind = LocalSteps if strategy is None else partial(ReplicatedSteps, strategy)
     runner = step_kind(
-        model, x_all, y_all, batch_size, views=views, augment=augment, validation=validation
+        model,
+        x_all,
+        y_all,
+        batch_size,
+        views=views,
+        augment=augment,
+        validation=validation,
+        val_batch=validation_batch_size(validation[0], batch_size) if validation else batch_size,
     )
     steps = runner.steps
 
