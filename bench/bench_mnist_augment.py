@@ -13,7 +13,11 @@ Rows (each over seeds 1-5, `REUSE_BENCH_SEEDS` to change):
 - `finetune --unfreeze gradual` with no tuning flags;
 - the same with `--augment shift:0.08,rotate:0.04,zoom:0.08 --image-shape 28,28,1`;
 - the same trained from an augmented feature cache (K views), and its cache-building time;
-- the same from a cache that holds views of the input rows too (`--input-views`).
+- the same from a cache that holds views of the input rows too (`--input-views`);
+- only when `REUSE_BENCH_MODES` names them (`frozen-aug,frozen-views`): the head alone on the
+  base frozen up to hidden5, augmenting on the fly or from a K-view cache at hidden5.
+Ratios: the on-the-fly wall time over the cached one, per seed; and the time per epoch over
+the stages the cache serves (`cached_stage_speedup`).
 
 Wall time runs from loading the model to the trained model (data already in memory).
 Skipped when MNIST is absent (../shared/data/mnist or $REUSE_MNIST).
@@ -103,16 +107,29 @@ def reuse_run(train, val, test, seed: int, *, features=None, tta: int = 0, stage
     return acc, seconds, len(result.history)
 
 
-def build_views(train, seed: int, tmp: Path, views: int = VIEWS, input_views: bool = False):
-    """An augmented cache at every reused layer of the base (with `input_views`, views of the
-    input rows too: `--input-views`): (path, seconds)."""
+def build_views(
+    train,
+    seed: int,
+    tmp: Path,
+    views: int = VIEWS,
+    input_views: bool = False,
+    taps=None,
+    frozen: bool = False,
+):
+    """An augmented cache at `taps` (default: every reused layer of the base; with
+    `input_views`, views of the input rows too: `--input-views`), of the base frozen up to
+    hidden5 when `frozen`: (path, seconds)."""
     from reuse.cache import cache_features
     from reuse.formats.model_io import load_model
 
     started = time.perf_counter()
     model = load_model(MODEL)
-    taps = [layer.name for layer in model.layers[:-1]]
-    out = tmp / f"views{seed}{'-inputs' if input_views else ''}.h5"
+    if frozen:
+        from reuse.surgery.freezing import freeze
+
+        freeze(model, upto="hidden5")
+    taps = taps or [layer.name for layer in model.layers[:-1]]
+    out = tmp / f"views{seed}{'-inputs' if input_views else ''}{'-frozen' if frozen else ''}.h5"
     cache_features(
         model,
         train,
@@ -179,7 +196,42 @@ def experiment(seed: int, tmp: Path, modes) -> dict:
             s,
             e,
         )
+    if "frozen-aug" in modes:
+        out[FROZEN_FLY] = frozen_run(train, val, test, seed)
+    if "frozen-views" in modes:
+        cache, _ = build_views(train, seed, tmp, taps=["hidden5"], frozen=True)
+        out[FROZEN_CACHED] = frozen_run(train, val, test, seed, features=cache)
     return out
+
+
+FROZEN_FLY = f"frozen base (freeze --upto hidden5), head only, --augment {AUGMENT}"
+FROZEN_CACHED = f"frozen base, head only, augmented cache K={VIEWS} at hidden5"
+
+
+def frozen_run(train, val, test, seed: int, features=None):
+    """The head alone on the base frozen up to hidden5 (`reuse freeze --upto hidden5`, then
+    `finetune` with default options and the augmentation): (acc, s, epochs)."""
+    import reference_keras
+
+    from reuse.formats.model_io import load_model
+    from reuse.surgery.freezing import freeze
+    from reuse.training.finetune import finetune
+
+    xs, ys = flat(test)
+    model = load_model(MODEL)
+    freeze(model, upto="hidden5")
+    started = time.perf_counter()
+    result = finetune(
+        model,
+        train,
+        val=val,
+        features=features,
+        seed=seed,
+        augment=AUGMENT,
+        image_shape=(28, 28, 1),
+    )
+    seconds = time.perf_counter() - started
+    return reference_keras.accuracy(result.model, xs, ys), seconds, len(result.history)
 
 
 def cached_stage_speedup(stages: dict) -> float:
@@ -195,6 +247,8 @@ def cached_stage_speedup(stages: dict) -> float:
 
 
 MODES = ("hand", "hand-aug", "gradual", "gradual-aug", "gradual-views", "gradual-input-views")
+# Not run by default (`REUSE_BENCH_MODES` names them): the head alone on a frozen base.
+FROZEN_MODES = ("frozen-aug", "frozen-views")
 
 
 def run(modes=None) -> list[dict]:
@@ -212,15 +266,25 @@ def run(modes=None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in SEEDS:
             runs.append(experiment(seed, Path(tmp), modes))
-            for name, (acc, s, e) in runs[-1].items():
+            for name, result in runs[-1].items():
                 if name == "stages":
                     continue
+                acc, s, e = result
                 report.info(f"seed {seed}: {name}: test accuracy {acc:.4f}, {s:.1f} s, {e} epochs")
     rows = []
-    fly = f"reuse finetune --unfreeze gradual --augment {AUGMENT}"
-    for cached in (
-        f"reuse finetune --unfreeze gradual, augmented cache K={VIEWS}",
-        f"reuse finetune --unfreeze gradual, augmented cache K={VIEWS} --input-views",
+    gradual_fly = f"reuse finetune --unfreeze gradual --augment {AUGMENT}"
+    for fly, cached, label in (
+        (
+            gradual_fly,
+            f"reuse finetune --unfreeze gradual, augmented cache K={VIEWS}",
+            f"augmented cache K={VIEWS}",
+        ),
+        (
+            gradual_fly,
+            f"reuse finetune --unfreeze gradual, augmented cache K={VIEWS} --input-views",
+            f"augmented cache K={VIEWS} --input-views",
+        ),
+        (FROZEN_FLY, FROZEN_CACHED, f"augmented cache K={VIEWS}, frozen base, head only"),
     ):
         if fly not in runs[0] or cached not in runs[0]:
             continue
@@ -228,7 +292,7 @@ def run(modes=None) -> list[dict]:
         ratios = np.array([r[fly][1] / r[cached][1] for r in runs])
         rows.append(
             {
-                "name": f"MNIST 5-9 (issue 14), training time on the fly / {cached.split(', ')[1]}",
+                "name": f"MNIST 5-9 (issue 14), training time on the fly / {label}",
                 "value": float(ratios.mean()),
                 "std": float(ratios.std(ddof=1)) if len(ratios) > 1 else 0.0,
                 "unit": "x",
