@@ -125,3 +125,24 @@ def test_bad_augment_options_are_refused_before_any_work(kwargs, words):
     with pytest.raises(UsageError) as info:
         pretrain_autoencoder(x, layers=(4,), epochs=1, **kwargs)
     assert words in f"{info.value} — {info.value.hint}"
+
+
+@pytest.mark.parametrize("kind", ["autoencoder", "pairs"])
+def test_an_interrupted_augmented_run_resumes_to_the_same_weights(tmp_path, kind):
+    from tests.unit.pretrain.test_autoencoder import _StopAt
+
+    x, y = _bars()
+    if kind == "autoencoder":
+        run, data = pretrain_autoencoder, x
+        kw = dict(layers=(8, 4), epochs=3, **AUG)
+    else:
+        run, data = pretrain_pairs, (x, y)
+        kw = dict(layers=(8, 4), epochs=3, pairs=96, **AUG)
+    whole = run(data, **kw).base.get_weights()
+    with pytest.raises(KeyboardInterrupt):
+        run(data, checkpoint_dir=tmp_path, callbacks=[_StopAt(2)], **kw)
+    resumed = run(data, checkpoint_dir=tmp_path, resume=True, **kw)
+    for a, b in zip(whole, resumed.base.get_weights(), strict=True):
+        assert np.allclose(a, b, atol=1e-6)
+    with pytest.raises(UsageError, match="other options"):
+        run(data, checkpoint_dir=tmp_path, resume=True, **{**kw, "augment": "shift:0.2"})
