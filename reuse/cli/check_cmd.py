@@ -131,6 +131,8 @@ def check_command(
     rec = record.make_record(
         "check",
         upstream,
+        drop=record.AUGMENT_FIELDS,
+        **record.augment_fields(options.augment, options.image_shape, options.seed),
         model=path,
         checks=[r.row() for r in results],
         passed=not failed,

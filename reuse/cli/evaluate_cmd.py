@@ -80,7 +80,8 @@ def evaluate_command(
     rec = record.make_record(
         "evaluate",
         upstream,
-        drop=("stages", "history", "report", "used_cache"),
+        drop=("stages", "history", "report", "used_cache", *_tta_drop(tta_options)),
+        **_tta_fields(tta_options),
         model=path,
         data=str(data),
         metrics=ev.metrics(),
@@ -178,6 +179,8 @@ def predict_command(
     rec = record.make_record(
         "predict",
         upstream,
+        drop=_tta_drop(tta_options),
+        **_tta_fields(tta_options),
         model=path,
         data=str(data),
         predictions=str(Path(out).resolve()),
@@ -186,6 +189,25 @@ def predict_command(
     emit_record(
         rec, json_flag, lambda: report.console().print(f"wrote {out} ({len(dataset)} rows)")
     )
+
+
+def _tta_drop(tta_options) -> tuple:
+    """The upstream fields evaluate / predict replace: `tta` always (it says what this
+    command did); the augmentation fields when --tta ran (else they pass through: they are
+    the model's training spec, the default of a later --tta)."""
+    from reuse.core.record import AUGMENT_FIELDS
+
+    return ("tta", *(AUGMENT_FIELDS if tta_options is not None else ()))
+
+
+def _tta_fields(tta_options) -> dict:
+    """The record fields of a --tta run: `tta` (K), `augment`, `image_shape`, `seed`."""
+    from reuse.core.record import augment_fields
+
+    if tta_options is None:
+        return {}
+    fields = augment_fields(tta_options.spec, tta_options.image_shape, tta_options.seed)
+    return {"tta": tta_options.k, **fields}
 
 
 def _tta(k: int, augment: str | None, image_shape: str | None, seed, upstream):

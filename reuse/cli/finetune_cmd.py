@@ -401,8 +401,7 @@ def finetune_command(
         upstream,
         drop=(
             *record.MODEL_BOUND_FIELDS,
-            "augment",
-            "image_shape",
+            *record.AUGMENT_FIELDS,
             "views",
             *(("model",) if adapters_only else ()),
         ),
@@ -418,8 +417,7 @@ def finetune_command(
         stages=stage_rows,
         used_cache=result.used_cache,
         data=str(data) if data else None,
-        augment=options.augment,
-        image_shape=list(options.image_shape) if options.image_shape else None,
+        **record.augment_fields(options.augment, options.image_shape, options.seed),
         config=str(Path(config).resolve()) if config is not None else None,
         from_config=taken or None,
     )

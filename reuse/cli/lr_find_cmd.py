@@ -179,6 +179,8 @@ def lr_find_command(
     rec = record.make_record(
         "lr-find",
         upstream,
+        drop=record.AUGMENT_FIELDS,
+        **record.augment_fields(options.augment, options.image_shape, options.seed),
         model=path,
         lr=result.suggestion,
         lr_rule=result.rule,

@@ -16,7 +16,12 @@ import typer
 
 from reuse.cli import data_options as D
 from reuse.cli.common import JsonOpt, SeedOpt, command, emit_record
-from reuse.cli.training_options import OPTIMIZER_HELP, SCHEDULE_HELP
+from reuse.cli.training_options import (
+    OPTIMIZER_HELP,
+    SCHEDULE_HELP,
+    PretrainAugmentOpt,
+    PretrainImageShapeOpt,
+)
 
 app = typer.Typer(
     name="pretrain",
@@ -56,15 +61,6 @@ ArchOpt = Annotated[
 ]
 ActivationOpt = Annotated[
     str, typer.Option("--activation", help="Activation of the encoder layers (He-normal init).")
-]
-ImageShapeOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--image-shape",
-        metavar="H,W,C",
-        help="View flat rows as H,W,C images for a convolutional encoder (e.g. 28,28,1).",
-        show_default=False,
-    ),
 ]
 EpochsOpt = Annotated[int, typer.Option("--epochs", help="Epochs (per level with --mode stacked).")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Rows (or pairs) per training step.")]
@@ -114,7 +110,8 @@ def autoencoder_command(
     layers: LayersOpt = "300,100",
     arch: ArchOpt = "auto",
     activation: ActivationOpt = "elu",
-    image_shape: ImageShapeOpt = None,
+    image_shape: PretrainImageShapeOpt = None,
+    augment: PretrainAugmentOpt = None,
     mode: Annotated[
         str,
         typer.Option(
@@ -175,6 +172,8 @@ def autoencoder_command(
 
         reuse pretrain autoencoder --data unlabeled.npz --layers 32,64 --image-shape 28,28,1 --noise 0.2 -o conv_base.keras
 
+        reuse pretrain autoencoder --data unlabeled.npz --layers 300,150 --arch dense --augment digits --image-shape 28,28,1 --seed 0 -o base.keras
+
         reuse pretrain autoencoder --data unlabeled.npz --layers 300,150 --mode stacked --sparsity 1e-4 -o base.keras | reuse freeze --all | reuse finetune --data train.npz -o tuned.keras
     """
     _run("autoencoder", locals())
@@ -202,7 +201,8 @@ def pairs_command(
     ] = "concat",
     arch: ArchOpt = "auto",
     activation: ActivationOpt = "elu",
-    image_shape: ImageShapeOpt = None,
+    image_shape: PretrainImageShapeOpt = None,
+    augment: PretrainAugmentOpt = None,
     epochs: EpochsOpt = 10,
     batch_size: BatchOpt = 32,
     optimizer: OptimizerOpt = "adam",
@@ -234,6 +234,8 @@ def pairs_command(
     Examples:
 
         reuse pretrain pairs --data labeled.npz --layers 300,100 --pairs 50000 -o base.keras
+
+        reuse pretrain pairs --data labeled.npz --layers 32,64 --image-shape 28,28,1 --augment digits --seed 0 -o tower.keras
 
         reuse pretrain pairs --data mnist/ --layers 100,100,100,100,100 --pairs 100000 --val-split 0.1 --seed 1 -o tower.keras | reuse freeze --all | reuse finetune --data few.npz -o tuned.keras
     """
@@ -269,6 +271,7 @@ def _run(kind: str, args: dict) -> None:
                 "clip_norm",
                 "seed",
                 "val_split",
+                "augment",
             )
         },
         **{name: args[name] for name in ("mode", "noise", "dropout", "sparsity") if name in args},
@@ -313,6 +316,7 @@ def _run(kind: str, args: dict) -> None:
         report=str(report_path),
         data=str(data),
         rows=result.rows,
+        **record.augment_fields(options.augment, options.image_shape, options.seed),
     )
 
     def human():

@@ -78,6 +78,10 @@ def _augment_help(use: str = "train") -> str:
         f"NAME[:VALUE],... with NAME one of {names} (mixup and cutmix are left out here).",
         "views": "Store --views K augmented views of every row besides the clean one: "
         f"NAME[:VALUE],... with NAME one of {names} (not mixup or cutmix, which mix batches).",
+        "pretrain": "Augment the training rows (never validation; seeded by --seed): the "
+        "autoencoder reconstructs each clean row from its augmented copy, pairs augment each "
+        f"row of a pair on its own. NAME[:VALUE],... with NAME one of {names} (not mixup or "
+        "cutmix, which mix rows and labels).",
         "tta": "The augmentation of the --tta views (default: the one the piped finetune record "
         f"carries): NAME[:VALUE],... with NAME one of {names}; mixup and cutmix are left out.",
     }[use]
@@ -98,15 +102,23 @@ AugmentOpt = _augment_opt("train")
 GuideAugmentOpt = _augment_opt("guide")
 ViewsAugmentOpt = _augment_opt("views")
 TtaAugmentOpt = _augment_opt("tta")
-ImageShapeOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--image-shape",
-        metavar="H,W,C",
-        help="View flat rows as H,W,C images for --augment, e.g. 28,28,1 for 784 floats.",
-        show_default=False,
-    ),
-]
+PretrainAugmentOpt = _augment_opt("pretrain")
+
+
+def _image_shape_opt(help_text: str):
+    return Annotated[
+        str | None,
+        typer.Option("--image-shape", metavar="H,W,C", help=help_text, show_default=False),
+    ]
+
+
+ImageShapeOpt = _image_shape_opt(
+    "View flat rows as H,W,C images for --augment, e.g. 28,28,1 for 784 floats."
+)
+PretrainImageShapeOpt = _image_shape_opt(
+    "View flat rows as H,W,C images (e.g. 28,28,1): for a convolutional encoder (--arch auto "
+    "then picks conv), and for --augment (also with --arch dense)."
+)
 MixedPrecisionOpt = Annotated[
     str | None,
     typer.Option(

@@ -18,6 +18,13 @@ omitted and stdin is a pipe. Fields (all optional except `reuse` and `command`):
     history    path of a training history (CSV/JSON)
     report     path of a JSON report
     lr         a suggested learning rate (from lr-find)
+    augment, image_shape, seed
+               the augmentation a command used (canonical `--augment` spec, the H,W,C flat
+               rows were viewed as, the seed): written by finetune, lr-find, check and
+               pretrain (a command that trains drops the upstream values and writes its own),
+               by evaluate / predict when they ran `--tta` (the default spec of a later
+               `--tta`), and (augment) by cache-features with --views
+    tta        the K of evaluate / predict --tta K (dropped when they ran without it)
 
 Fields a command does not own pass through from the record it read, so `features` written by
 `cache-features` reaches `finetune` through any step that does not change the model.
@@ -47,6 +54,21 @@ MODEL_BOUND_FIELDS = (
     "views",
     "output_key",
 )
+
+
+# The augmentation a command trained with: a command that trains owns these fields (it drops
+# the upstream values, even when it used no augmentation, and writes its own).
+AUGMENT_FIELDS = ("augment", "image_shape", "seed")
+
+
+def augment_fields(augment, image_shape, seed) -> dict:
+    """The record fields of an augmentation: `augment` (canonical spec), `image_shape` (a
+    list), `seed`; a None value is left out (and the upstream value is dropped by the caller)."""
+    return {
+        "augment": augment or None,
+        "image_shape": list(image_shape) if image_shape else None,
+        "seed": seed,
+    }
 
 
 def make_record(command: str, upstream: dict | None = None, *, drop=(), **fields: Any) -> dict:

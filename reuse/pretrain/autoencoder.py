@@ -14,8 +14,14 @@ Two ways to train it (`PretrainOptions.mode`):
 
 Denoising: Gaussian noise (`noise`, its std) and/or dropout (`dropout`, a rate) on the inputs
 while training (each level's inputs when stacked); the target stays the clean input (Vincent
-et al. 2008). Sparse code: an L1 penalty (`sparsity`) on the top encoder layer's outputs. Noise,
-dropout and the penalty live in the autoencoder only: the saved encoder has none of them.
+et al. 2008). Augmenting (`augment`, an `--augment` spec): the same rule, with the augmenter
+of `finetune` as the corruption: each training batch is augmented inside the training step
+and the autoencoder reconstructs the clean rows from it (a denoising autoencoder's objective,
+L(x, g(f(x~))) with x~ ~ q(x~ | x); Sundermeyer et al. 2018 train their "augmented
+autoencoder" the same way, so the code becomes invariant to the augmentations). With
+`stacked`, only level 1 (the raw rows) is augmented: the codes above are not images.
+Sparse code: an L1 penalty (`sparsity`) on the top encoder layer's outputs. Noise, dropout,
+the penalty and the augmentation live in training only: the saved encoder has none of them.
 
 The decoder's last layer is sigmoid when every input lies in [0, 1] (pixels), else linear
 (inner levels of a stacked autoencoder reconstruct codes: linear); the loss is the mean
@@ -33,6 +39,7 @@ from reuse.pretrain.run import (
     final_metrics,
     level_folder,
     require_resumable,
+    row_augmenter,
     split_rows,
     train_network,
 )
@@ -82,7 +89,9 @@ def pretrain_autoencoder(
     Args:
         data: a `reuse.data.dataset.Dataset`, or an array of rows (N, ...).
         val: validation rows (Dataset or array); else `options.val_split` of the rows, if set.
-        options: a PretrainOptions; keyword arguments override its fields.
+            Never augmented.
+        options: a PretrainOptions; keyword arguments override its fields. With `augment`,
+            the training inputs are augmented and the clean rows are the targets.
         checkpoint_dir: checkpoint after every epoch (stacked: one sub-folder per level).
         resume: continue the run checkpointed in `checkpoint_dir`.
         callbacks: more Keras callbacks for every network trained.
@@ -91,7 +100,8 @@ def pretrain_autoencoder(
         PretrainResult whose `base` is the encoder (input: the rows as given; output: the code).
 
     Raises:
-        UsageError: bad options, --resume without a checkpoint or with other options.
+        UsageError: bad options, --resume without a checkpoint or with other options; an
+            image augmentation on flat rows without `image_shape` (as in `finetune`).
         DataError: no rows, or too few to hold out validation rows.
         TrainingDiverged: the loss was NaN or Inf from the first epoch.
     """
@@ -116,6 +126,7 @@ def pretrain_autoencoder(
         train_rows, val_rows = split_rows(len(x), options.val_split, options.seed)
         x, vx = x[train_rows], x[val_rows]
     x, input_shape, arch = prepare_rows(x, options)
+    row_augmenter(options, x)  # a spec that does not fit the rows fails before any training
     if vx is not None:
         vx = prepare_rows(vx, options)[0].reshape((len(vx), *input_shape))
     output_activation = "sigmoid" if float(x.min()) >= 0 and float(x.max()) <= 1 else None
@@ -125,6 +136,7 @@ def pretrain_autoencoder(
     stages = []
 
     def fit(model, rows, val_rows, *, index, description, directory, resume_here):
+        # The inputs are augmented, the target is the clean rows (level 1 only when stacked).
         stages.append(
             train_network(
                 model,
@@ -140,6 +152,7 @@ def pretrain_autoencoder(
                 checkpoint_dir=directory,
                 resume=resume_here,
                 callbacks=callbacks,
+                augment=index == 0,
             )
         )
 

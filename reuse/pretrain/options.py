@@ -31,6 +31,9 @@ class PretrainOptions:
         sparsity: L1 weight on the code (the top encoder layer's outputs).
         pairs: "same class?" pairs drawn for the siamese network.
         combine: how the two towers' outputs meet: concat (Géron's exercise) or absdiff |a - b|.
+        augment: an `--augment` spec (`reuse.augment.spec`; mixup and cutmix refused), applied
+            to the training rows only, seeded by `seed`: the autoencoder reconstructs the clean
+            row from its augmented copy; pairs augment each row of a pair on its own.
         epochs, batch_size, optimizer, lr, schedule, early_stopping, clip_norm, seed,
         val_split: as in `finetune` (`reuse.training.options.FinetuneOptions`).
     """
@@ -45,6 +48,7 @@ class PretrainOptions:
     sparsity: float = 0.0
     pairs: int = 20000
     combine: str = "concat"
+    augment: str | None = None
     epochs: int = 10
     batch_size: int = 32
     optimizer: str = "adam"
@@ -73,10 +77,12 @@ class PretrainOptions:
         _one_of("--arch", self.arch, ARCHS)
         _one_of("--mode", self.mode, MODES)
         _one_of("--combine", self.combine, COMBINE)
-        if self.arch == "dense" and self.image_shape is not None:
+        self._check_augment()
+        if self.arch == "dense" and self.image_shape is not None and not self.augment:
             raise UsageError(
-                "--image-shape views rows as images for a convolutional encoder, and --arch is dense",
-                "drop --image-shape, or use --arch conv (or auto)",
+                "--image-shape views rows as images for a convolutional encoder or for "
+                "--augment, and --arch is dense with no --augment",
+                "drop --image-shape, or use --arch conv (or auto), or add --augment SPEC",
             )
         for name in ("epochs", "batch_size", "pairs"):
             if getattr(self, name) < 1:
@@ -106,11 +112,34 @@ class PretrainOptions:
         self.training_options()
         return self
 
-    def training_options(self):
-        """The `FinetuneOptions` the stage loop trains with (one stage, everything trains)."""
+    def _check_augment(self) -> None:
+        """Canonical `augment` (None when empty); mixup and cutmix refused: they mix rows and
+        labels of a batch, and a pretraining target is a row (autoencoder) or "same class?"
+        (pairs), not a class probability."""
+        if self.augment is None:
+            return
+        from reuse.augment.spec import parse_augment
+
+        spec = parse_augment(self.augment)
+        if spec.batch_level:
+            raise UsageError(
+                f"pretrain augments single rows, and --augment {spec} mixes rows and labels of "
+                "a batch (mixup, cutmix)",
+                f"drop mixup/cutmix, e.g. --augment {spec.per_sample() or 'digits'}",
+            )
+        self.augment = spec.canonical() if spec else None
+
+    def training_options(self, augment: bool = False):
+        """The `FinetuneOptions` the stage loop trains with (one stage, everything trains).
+
+        With `augment` (and an `augment` spec), the stage loop augments the training inputs
+        (`reuse.training.stage.stage_augmentation`): the targets stay as they are."""
         from reuse.training.options import FinetuneOptions, default_lr
 
+        augmenting = bool(augment and self.augment)
         options = FinetuneOptions(
+            augment=self.augment if augmenting else None,
+            image_shape=self.image_shape if augmenting else None,
             optimizer=self.optimizer,
             lr=self.lr or default_lr(self.optimizer),
             schedule=self.schedule,

@@ -10,6 +10,10 @@ sessions, sources) work as well as classes.
 A pair is two row indices, not two rows: the network looks the rows up in the data inside the
 training step (`_RowLookup`), so a million pairs cost 16 MB, not two copies of the images.
 Validation pairs are drawn from the validation rows only, so no image is seen on both sides.
+
+Augmentation (`augment`): inside the training step, after the rows are looked up, the two
+rows of every pair are augmented independently (each row of the batch draws its own
+transformation, `_pair_augmenter`); validation pairs and the saved tower see clean rows.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from reuse.pretrain.run import (
     PretrainResult,
     final_metrics,
     require_resumable,
+    row_augmenter,
     split_rows,
     train_network,
 )
@@ -101,17 +106,67 @@ def _row_lookup(table: np.ndarray):
     return _RowLookup()
 
 
-def build_siamese(tower, table: np.ndarray, combine: str = "concat", seed: int | None = None):
+def _pair_augmenter(augmenter, row_shape: tuple):
+    """A layer that augments (batch, 2, *row) pairs of rows while training, as is otherwise.
+
+    The 2 * batch rows go through `augmenter` (a `reuse.augment.pipeline.Augmenter`) as one
+    batch, so the two rows of a pair get independent transformations. The augmenter is kept
+    out of Keras' tracking: its random layers are not part of the network, its checkpoints or
+    its weights (`fit_arrays` reseeds it per epoch through `_Reseed`).
+    """
+    import keras
+
+    class _PairAugment(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(name="pair_augment", **kwargs)
+            object.__setattr__(self, "_augment", augmenter)  # untracked
+
+        def call(self, rows, training=None):
+            if not training:
+                return rows
+            flat = keras.ops.reshape(rows, (-1, *row_shape))
+            augmented = self._augment(flat, training=True)[0]
+            return keras.ops.reshape(augmented, (-1, 2, *row_shape))
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+    return _PairAugment()
+
+
+def _reseed_callback(augmenter):
+    """A Keras callback that puts `augmenter` in the state fixed by (seed, epoch) at the start
+    of every epoch, as `fit_arrays` does for the augmenter it is given: a resumed run draws
+    what an uninterrupted one would."""
+    import keras
+
+    class _Reseed(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            augmenter.reseed(epoch)
+
+    return _Reseed()
+
+
+def build_siamese(
+    tower,
+    table: np.ndarray,
+    combine: str = "concat",
+    seed: int | None = None,
+    augmenter=None,
+):
     """The siamese network on `tower`: (batch, 2) row indices into `table` -> P(same class).
 
     Both rows go through the same `tower` (one set of weights). Their outputs (flattened when
     they are feature maps) are concatenated (`concat`) or subtracted (`absdiff`: |a - b|),
-    then Dense(10, elu, he_normal) and Dense(1, sigmoid).
+    then Dense(10, elu, he_normal) and Dense(1, sigmoid). With `augmenter` (an Augmenter for
+    rows of `table`), each row of a pair is augmented on its own while training.
     """
     import keras
 
     pair = keras.Input(shape=(2,), dtype="int32", name="pair")
     rows = _row_lookup(table)(pair)
+    if augmenter is not None:
+        rows = _pair_augmenter(augmenter, tuple(table.shape[1:]))(rows)
     outputs = []
     for side in (0, 1):
         code = tower(rows[:, side])
@@ -152,8 +207,9 @@ def pretrain_pairs(
         data: a labelled `reuse.data.dataset.Dataset`, or an (x, y) pair.
         val: labelled validation data; else `options.val_split` of the rows, if set.
             Validation pairs (a tenth of `options.pairs`, at least 100) come from it alone.
-        options: a PretrainOptions (`layers`, `pairs`, `combine`, ...); keyword arguments
-            override its fields.
+        options: a PretrainOptions (`layers`, `pairs`, `combine`, `augment`, ...); keyword
+            arguments override its fields. With `augment`, each row of a training pair is
+            augmented on its own, inside the training step.
         checkpoint_dir, resume: as `finetune`'s --checkpoint-dir / --resume.
         callbacks: more Keras callbacks.
 
@@ -162,7 +218,8 @@ def pretrain_pairs(
 
     Raises:
         DataError: no labels, fewer than two classes, no class with two rows.
-        UsageError: bad options; --resume without a checkpoint or with other options.
+        UsageError: bad options; --resume without a checkpoint or with other options; an
+            image augmentation on flat rows without `image_shape` (as in `finetune`).
         TrainingDiverged: the loss was NaN or Inf from the first epoch.
     """
     import keras
@@ -182,6 +239,7 @@ def pretrain_pairs(
         train_rows, val_rows = split_rows(len(x), options.val_split, options.seed)
         x, y, vx, vy = x[train_rows], y[train_rows], x[val_rows], y[val_rows]
     x, input_shape, arch = prepare_rows(x, options)
+    augmenter = row_augmenter(options, x)  # fails here when the spec does not fit the rows
     table = x
     pairs, same = draw_pairs(y, options.pairs, options.seed)
     validation = None
@@ -193,7 +251,7 @@ def pretrain_pairs(
         table = np.concatenate([x, vx])
         validation = (val_pairs + len(x), val_same[:, None])
     tower = build_encoder(encoder_blocks(options, input_shape, arch), input_shape, name="tower")
-    siamese = build_siamese(tower, table, options.combine, options.seed)
+    siamese = build_siamese(tower, table, options.combine, options.seed, augmenter)
     report.info(
         f"pairs: {len(pairs)} drawn from {len(x)} rows of {len(np.unique(y, axis=0))} classes, half of them 'same class'"
     )
@@ -211,7 +269,7 @@ def pretrain_pairs(
         description="siamese",
         checkpoint_dir=checkpoint_dir,
         resume=resume,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *([_reseed_callback(augmenter)] if augmenter is not None else [])],
     )
     return PretrainResult(
         base=tower,

@@ -129,6 +129,30 @@ def split_rows(n: int, fraction: float, seed: int | None) -> tuple[np.ndarray, n
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
+def row_augmenter(options: PretrainOptions, x: np.ndarray, seed_offset: int = 0):
+    """The Augmenter of `options.augment` for rows like `x` (N, *input shape), or None.
+
+    Built before any network is, so that a spec that does not fit the rows fails first, with
+    the same error as `finetune`'s. Seeded by `options.seed` (+ `seed_offset`); the value
+    range is inferred from `x` (`reuse.augment.pipeline.infer_value_range`).
+
+    Raises:
+        UsageError: an image operation on rows that are not (H, W, C) and no --image-shape;
+            an --image-shape whose size is not the row size.
+    """
+    if not options.augment:
+        return None
+    from reuse.augment.pipeline import build_augmenter, infer_value_range
+
+    return build_augmenter(
+        options.augment,
+        input_shape=x.shape[1:],
+        image_shape=options.image_shape,
+        seed=(options.seed or 0) + seed_offset,
+        value_range=infer_value_range(x),
+    )
+
+
 def train_network(
     model,
     x,
@@ -145,6 +169,7 @@ def train_network(
     checkpoint_dir=None,
     resume: bool = False,
     callbacks=(),
+    augment: bool = False,
 ):
     """Train every layer of `model` on (x, y) as one stage of `run_stages`; returns its
     `StageResult`.
@@ -161,6 +186,8 @@ def train_network(
         checkpoint_dir, resume: as `finetune`'s --checkpoint-dir / --resume; a resume with
             other options is refused.
         callbacks: more Keras callbacks.
+        augment: augment the training inputs `x` with `options.augment` inside the training
+            step (never `y`, never `val`), seeded by `options.seed`, the stage and the epoch.
 
     Raises:
         TrainingDiverged: the loss was NaN or Inf from the first epoch.
@@ -173,7 +200,7 @@ def train_network(
     from reuse.training.stage import StagePlan
     from reuse.training.transfer import TransferModel
 
-    training = options.training_options()
+    training = options.training_options(augment=augment)
     transfer = TransferModel(
         model=model,
         reused=[],
