@@ -247,6 +247,7 @@ def _run(kind: str, args: dict) -> None:
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
     from reuse.core.errors import UsageError
+    from reuse.formats.model_io import check_model_output
     from reuse.pretrain.options import PretrainOptions
 
     data = args["data"]
@@ -281,6 +282,7 @@ def _run(kind: str, args: dict) -> None:
         require_resumable(args["checkpoint_dir"], options.mode)
     out = Path(args["output"]) if args["output"] else _default_output(data, kind)
     check_output_path(out, [data, args["val"]])
+    check_model_output(out)
     if args["history"] is not None:
         check_output_path(Path(f"{args['history']}.csv"), [data])
     opts = D.data_options_from(args)

@@ -60,6 +60,7 @@ def quantize_command(
     path, upstream = record.resolve_input(model)
     out = Path(output) if output else default_output(path, "int8")
     check_output_path(out, [path, data])
+    model_io.check_model_output(out)
     dataset = D.data_options_from(locals()).load() if data else None
     result = quantize_model(
         model_io.load_model(path, unsafe=unsafe),
