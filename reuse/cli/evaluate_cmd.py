@@ -16,6 +16,9 @@ BatchOpt = Annotated[
     int, typer.Option("--batch-size", help="Rows per forward pass (memory, not results).")
 ]
 SeedOpt = seed_option("the rows --limit and --per-class pick, and the --tta views")
+PredictSeedOpt = seed_option(
+    "the rows --limit picks, and the --tta views"
+)  # predict: no --per-class
 
 TtaOpt = Annotated[
     int,
@@ -141,7 +144,7 @@ def predict_command(
     tta: TtaOpt = 0,
     augment: T.TtaAugmentOpt = None,
     image_shape: T.ImageShapeOpt = None,
-    seed: SeedOpt = None,
+    seed: PredictSeedOpt = None,
     json_flag: JsonOpt = False,
     unsafe: UnsafeOpt = False,
 ) -> None:

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from reuse.cli import data_options as D
-from reuse.cli.common import JsonOpt, SeedOpt, command, emit_record
+from reuse.cli.common import JsonOpt, command, emit_record, seed_option
 from reuse.cli.training_options import OPTIMIZER_HELP, SCHEDULE_HELP
 
 app = typer.Typer(
@@ -67,6 +67,15 @@ ImageShapeOpt = Annotated[
     ),
 ]
 EpochsOpt = Annotated[int, typer.Option("--epochs", help="Epochs (per level with --mode stacked).")]
+PairsEpochsOpt = Annotated[int, typer.Option("--epochs", help="Epochs.")]
+AutoencoderSeedOpt = seed_option(
+    "the rows --limit picks, the --val-split rows, the data order, the new layers' "
+    "initialization, the noise and dropout"
+)
+PairsSeedOpt = seed_option(
+    "the rows --limit and --per-class pick, the --val-split rows, the pairs, the data order "
+    "and the new layers' initialization"
+)
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Rows (or pairs) per training step.")]
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", help=OPTIMIZER_HELP)]
 LrOpt = Annotated[
@@ -161,7 +170,7 @@ def autoencoder_command(
     classes: D.ClassesOpt = None,
     limit: D.LimitOpt = None,
     val_split: D.ValSplitOpt = None,
-    seed: SeedOpt = None,
+    seed: AutoencoderSeedOpt = None,
     json_flag: JsonOpt = False,
 ) -> None:
     """Train an autoencoder on unlabeled data; write its encoder as a base model.
@@ -203,7 +212,7 @@ def pairs_command(
     arch: ArchOpt = "auto",
     activation: ActivationOpt = "elu",
     image_shape: ImageShapeOpt = None,
-    epochs: EpochsOpt = 10,
+    epochs: PairsEpochsOpt = 10,
     batch_size: BatchOpt = 32,
     optimizer: OptimizerOpt = "adam",
     lr: LrOpt = None,
@@ -223,7 +232,7 @@ def pairs_command(
     per_class: D.PerClassOpt = None,
     limit: D.LimitOpt = None,
     val_split: D.ValSplitOpt = None,
-    seed: SeedOpt = None,
+    seed: PairsSeedOpt = None,
     json_flag: JsonOpt = False,
 ) -> None:
     """Train a siamese network on "same class?" pairs from labelled data; write its tower.

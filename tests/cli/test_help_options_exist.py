@@ -1,0 +1,37 @@
+"""Every `--option` an option's help text names is an option of that same command (a help text
+shared between commands used to promise --per-class to predict, --seed to quantize, --mode to
+pretrain pairs). Mentions of another command's options (`finetune --config`) are allowed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import typer.main
+
+from reuse.cli import app
+
+
+def _commands(cmd, name=""):
+    if hasattr(cmd, "commands"):
+        for sub, child in cmd.commands.items():
+            yield from _commands(child, f"{name} {sub}".strip())
+    else:
+        yield name, cmd
+
+
+def test_options_named_in_help_exist():
+    missing = []
+    for name, cmd in _commands(typer.main.get_command(app)):
+        declared = {opt for p in cmd.params for opt in getattr(p, "opts", [])}
+        for param in cmd.params:
+            for m in re.finditer(r"(\S+ )?(--[a-z][a-z0-9-]*)", getattr(param, "help", None) or ""):
+                other_command = "finetune" in (m.group(1) or "")
+                if m.group(2) not in declared and not other_command:
+                    missing.append(f"reuse {name} {param.opts[0]}: {m.group(0).strip()!r}")
+    assert missing == []
+
+
+def test_quantize_takes_the_seed_its_limit_help_names():
+    cmd = typer.main.get_command(app).commands["quantize"]
+    assert "--seed" in {opt for p in cmd.params for opt in p.opts}
