@@ -91,7 +91,7 @@ def finetune_command(
         int | None,
         typer.Option(
             "--early-stopping",
-            help="Stop after PATIENCE epochs without improvement and restore the best weights. "
+            help="Stop after N epochs without improvement and restore the best weights. "
             "Default: 3 per stage with --unfreeze gradual (20 with --augment); 5 when --epochs is "
             "not given.",
         ),

@@ -87,7 +87,7 @@ EarlyStoppingOpt = Annotated[
     int | None,
     typer.Option(
         "--early-stopping",
-        help="Stop after PATIENCE epochs without improvement (of val_loss with validation data, "
+        help="Stop after N epochs without improvement (of val_loss with validation data, "
         "else loss) and keep the best weights.",
     ),
 ]

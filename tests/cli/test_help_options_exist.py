@@ -35,3 +35,17 @@ def test_options_named_in_help_exist():
 def test_quantize_takes_the_seed_its_limit_help_names():
     cmd = typer.main.get_command(app).commands["quantize"]
     assert "--seed" in {opt for p in cmd.params for opt in p.opts}
+
+
+def test_metavars_match_the_help_text():
+    """--unfreeze's metavar lists top:N, which its help describes; --early-stopping's help
+    names its value N, as its metavar does (it said PATIENCE)."""
+    from tests.helpers import cli
+
+    for command in (["finetune"], ["lr-find"], ["check"], ["tune"], ["pretrain", "pairs"]):
+        result = cli([*command, "--help"], input=None)
+        assert result.exit_code == 0, result.stderr
+        text = " ".join(result.stdout.split())
+        assert "PATIENCE" not in text, command
+        if "--unfreeze" in text:
+            assert "--unfreeze none|all|top:N|gradual" in text, command
