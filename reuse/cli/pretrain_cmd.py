@@ -43,6 +43,7 @@ LayersOpt = Annotated[
     str,
     typer.Option(
         "--layers",
+        metavar="N[,N...]",
         help="Units per encoder layer (Dense), or filters per conv block (Conv 3x3 + max-pool 2), "
         "bottom first.",
     ),
@@ -51,11 +52,15 @@ ArchOpt = Annotated[
     str,
     typer.Option(
         "--arch",
+        metavar="dense|conv|auto",
         help="dense, conv, or auto: conv when --image-shape is given or the rows are H,W,C images.",
     ),
 ]
 ActivationOpt = Annotated[
-    str, typer.Option("--activation", help="Activation of the encoder layers (He-normal init).")
+    str,
+    typer.Option(
+        "--activation", metavar="NAME", help="Activation of the encoder layers (He-normal init)."
+    ),
 ]
 ImageShapeOpt = Annotated[
     str | None,
@@ -80,7 +85,9 @@ BatchOpt = Annotated[int, typer.Option("--batch-size", help="Rows (or pairs) per
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", help=OPTIMIZER_HELP)]
 LrOpt = Annotated[
     float | None,
-    typer.Option("--lr", help="Learning rate. Default: the optimizer's usual one (adam 1e-3)."),
+    typer.Option(
+        "--lr", metavar="F", help="Learning rate. Default: the optimizer's usual one (adam 1e-3)."
+    ),
 ]
 ScheduleOpt = Annotated[str | None, typer.Option("--schedule", help=SCHEDULE_HELP)]
 EarlyStoppingOpt = Annotated[
@@ -128,6 +135,7 @@ def autoencoder_command(
         str,
         typer.Option(
             "--mode",
+            metavar="end-to-end|stacked",
             help="end-to-end: train the whole autoencoder at once (the default: one run, every "
             "layer serves the final reconstruction); stacked: greedy layer-wise, one shallow "
             "autoencoder per layer on the codes of the one below (for deep encoders that do not "
@@ -206,6 +214,7 @@ def pairs_command(
         str,
         typer.Option(
             "--combine",
+            metavar="concat|absdiff",
             help="How the two towers' outputs meet: concat (Géron ch. 11 ex. 10) or absdiff |a-b|.",
         ),
     ] = "concat",
@@ -343,13 +352,16 @@ def _default_output(data: str, kind: str) -> Path:
 
 def _register() -> None:
     from reuse.cli import _keep_examples
+    from reuse.cli.help_format import ReuseCommand
 
-    app.command("autoencoder", short_help="Pretrain an autoencoder; its encoder is the base")(
-        _keep_examples(autoencoder_command)
-    )
-    app.command("pairs", short_help='Pretrain a siamese tower on "same class?" pairs')(
-        _keep_examples(pairs_command)
-    )
+    app.command(
+        "autoencoder",
+        cls=ReuseCommand,
+        short_help="Pretrain an autoencoder; its encoder is the base",
+    )(_keep_examples(autoencoder_command))
+    app.command(
+        "pairs", cls=ReuseCommand, short_help='Pretrain a siamese tower on "same class?" pairs'
+    )(_keep_examples(pairs_command))
 
 
 _register()

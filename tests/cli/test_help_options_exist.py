@@ -49,3 +49,18 @@ def test_metavars_match_the_help_text():
         assert "PATIENCE" not in text, command
         if "--unfreeze" in text:
             assert "--unfreeze none|all|top:N|gradual" in text, command
+
+
+def test_subcommands_follow_the_placeholder_convention():
+    """`lora merge` and `pretrain autoencoder|pairs` showed Typer's `<int>` / `<str>` /
+    `<path>`; pretrain's --layers (units) showed the selector's REGEX, --lr lr-find's record."""
+    from tests.helpers import cli
+
+    for command in (["lora", "merge"], ["pretrain", "autoencoder"], ["pretrain", "pairs"]):
+        result = cli([*command, "--help"])
+        assert result.exit_code == 0, result.stderr
+        text = " ".join(result.stdout.split())
+        assert re.search(r"<(int|str|path|float)>", text) is None, (command, text)
+        if command[0] == "pretrain":
+            assert "--layers N[,N...]" in text and "--arch dense|conv|auto" in text
+            assert "--lr F " in text and "REGEX" not in text
