@@ -48,3 +48,26 @@ def test_real_pickles_are_still_named(tmp_path, name):
         bad.write_bytes(pickle.dumps([1, 2]))
     line = _error_line(cli(["evaluate", BASE, "--data", bad, "--json"]))
     assert "pickled Python objects, which reuse never loads" in line, line
+
+
+@pytest.mark.parametrize("command", ["import-weights", "inspect"])
+def test_text_file_as_npz_weights(tmp_path, command):
+    """import-weights and inspect read a .npz of weights: a text file there was the generic
+    `ValueError: ... allow_pickle ... — rerun with REUSE_DEBUG=1` line."""
+    bad = tmp_path / "weights.npz"
+    bad.write_bytes(b"hello\n")
+    args = [command, bad] + (
+        ["--into", BASE, "-o", tmp_path / "c.keras"] if command != "inspect" else []
+    )
+    line = _error_line(cli(args))
+    assert "cannot read" in line and "neither a zip archive nor a NumPy array file" in line, line
+    assert "REUSE_DEBUG" not in line and "allow_pickle" not in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.npz"]
+
+
+def test_pickle_as_npz_weights_is_named(tmp_path):
+    bad = tmp_path / "weights.npz"
+    bad.write_bytes(pickle.dumps({"w": [1.0]}))
+    line = _error_line(cli(["import-weights", bad, "--into", BASE, "-o", tmp_path / "c.keras"]))
+    assert "pickled Python objects, which reuse never loads" in line, line
+    assert "allow_pickle" not in line
