@@ -160,13 +160,14 @@ def predict_command(
     from reuse.core.atomic import check_output_path
     from reuse.core.errors import UsageError
     from reuse.formats import model_io
-    from reuse.inference.evaluate import check_batch_size, predict
+    from reuse.inference.evaluate import check_batch_size, check_predictions_output, predict
 
     check_batch_size(batch_size)
     path, upstream = record.resolve_input(model)
     if data is None:
         raise UsageError("no data to predict on", "pass --data DATA")
     check_output_path(output, [path, data])
+    check_predictions_output(output)
     opts = D.data_options_from(locals())
     tta_options = _tta(tta, augment, image_shape, seed, upstream)
     dataset = opts.load()

@@ -66,3 +66,29 @@ def test_model_outputs_with_a_wrong_suffix_are_refused_before_tensorflow(work, t
         assert "Traceback" not in output
     assert not tf_loaded, "a command started TensorFlow before refusing its output name"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_predictions_with_a_wrong_suffix_are_refused_before_tensorflow(work, tmp_path):
+    """predict loaded the model and predicted every row before refusing -o preds.txt."""
+    args = ["predict", BASE, "--data", work / "train.npz", "-o", tmp_path / "preds.txt"]
+    script = (
+        "import json, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from reuse.cli import app, normalize_argv\n"
+        "r = CliRunner().invoke(app, normalize_argv(json.loads(sys.argv[1])))\n"
+        "print(json.dumps([r.exit_code, r.output, 'tensorflow' in sys.modules]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, json.dumps([str(a) for a in args])],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=120,
+    )
+    code, output, tf_loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert code == 1 and len(errors) == 1, output
+    assert "cannot write predictions as 'preds.txt'" in errors[0]
+    assert "use -o preds.npy or -o preds.csv" in errors[0]
+    assert not tf_loaded
+    assert list(tmp_path.iterdir()) == []
