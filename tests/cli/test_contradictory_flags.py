@@ -4,15 +4,10 @@ before TensorFlow starts and before anything is written; they used to be accepte
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, cli_fresh_process
 
 BASE = ROOT / "models" / "digits_0to4.keras"
 
@@ -27,28 +22,6 @@ def work(tmp_path_factory):
     return folder
 
 
-def _run(cases: list[list]) -> tuple[list, bool]:
-    """[[exit code, output], ...] of each case in one fresh process, and whether TF loaded."""
-    script = (
-        "import json, sys\n"
-        "from typer.testing import CliRunner\n"
-        "from reuse.cli import app, normalize_argv\n"
-        "out = []\n"
-        "for a in json.loads(sys.argv[1]):\n"
-        "    r = CliRunner().invoke(app, normalize_argv(a))\n"
-        "    out.append([r.exit_code, r.output])\n"
-        "print(json.dumps([out, 'tensorflow' in sys.modules]))\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script, json.dumps([[str(a) for a in c] for c in cases])],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        timeout=120,
-    )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def test_val_and_val_split_together_are_refused(work, tmp_path):
     both = ["--data", work / "train.npz", "--val", work / "valid.npz", "--val-split", "0.2"]
     cases = [
@@ -57,7 +30,7 @@ def test_val_and_val_split_together_are_refused(work, tmp_path):
         ["pretrain", "autoencoder", *both, "-o", tmp_path / "a.keras"],
         ["pretrain", "pairs", *both, "-o", tmp_path / "p.keras"],
     ]
-    results, tf_loaded = _run(cases)
+    results, tf_loaded = cli_fresh_process(cases)
     for args, (code, output) in zip(cases, results, strict=True):
         errors = [line for line in output.splitlines() if line.startswith("Error:")]
         assert code == 2, (args, output)
