@@ -184,3 +184,27 @@ def png_ok(path: Path, min_bytes: int = 5_000) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = matplotlib.image.imread(path)
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+def cli_fresh_process(cases: list[list]) -> tuple[list[tuple[int, str]], bool]:
+    """Run each `reuse ARGS` of `cases` in-process in one fresh Python process: each case's
+    (exit code, output), and whether TensorFlow was imported by any of them."""
+    script = (
+        "import json, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from reuse.cli import app, normalize_argv\n"
+        "out = []\n"
+        "for a in json.loads(sys.argv[1]):\n"
+        "    r = CliRunner().invoke(app, normalize_argv(a))\n"
+        "    out.append([r.exit_code, r.output])\n"
+        "print(json.dumps([out, 'tensorflow' in sys.modules]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, json.dumps([[str(a) for a in c] for c in cases])],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=120,
+    )
+    results, tf_loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    return [tuple(r) for r in results], tf_loaded

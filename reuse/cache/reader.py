@@ -169,7 +169,10 @@ class FeatureCache:
                 raise CacheMismatch(
                     f"{self.path} was made from other data ({what} differs: cache has "
                     f"{mine.get('path')} {mine.get('selection') or ''}, this is {theirs.get('path')} {theirs.get('selection') or ''})",
-                    f"rebuild it: {self.rebuild_command(data_path=theirs.get('path'))}",
+                    "rebuild it: "
+                    + self.rebuild_command(
+                        data_path=theirs.get("path"), selection=theirs.get("selection") or ""
+                    ),
                 )
 
     def verify(self, model, data, n: int = 3, rows=None) -> int:
@@ -263,17 +266,21 @@ class FeatureCache:
         input_views: bool = False,
         data_path: str | None = None,
         output_key: str | None = None,
+        selection: str | None = None,
     ) -> str:
         """The `reuse cache-features` command that rebuilds this cache (for error hints);
         with `augment`, one that stores augmented views made with that spec (and
         `image_shape`; with `input_views`, views of the input rows too). A cache with views
         keeps its own spec otherwise. `model_path` and `data_path` name the model and data
         to cache (default: those the cache was made from); `output_key`: the output of a
-        multi-output model the cache is for."""
+        multi-output model the cache is for; `selection`: the data identity's row selection
+        (default: the cache's), given back as --classes, --per-class, ... flags."""
         data = data_path or self.data_identity.get("path", "DATA")
+        if selection is None:
+            selection = str(self.data_identity.get("selection") or "")
         command = (
-            f"reuse cache-features {model_path or self.model_path or 'MODEL'} --data {data} "
-            f"--at {','.join(self.taps)} -o {self.path}"
+            f"reuse cache-features {model_path or self.model_path or 'MODEL'} --data {data}"
+            f"{_selection_flags(selection)} --at {','.join(self.taps)} -o {self.path}"
         )
         if output_key:
             command += f" --output-key {output_key}"
@@ -424,3 +431,25 @@ def _check_model(cache: FeatureCache, model, model_path: str | None) -> None:
         ]
         what = f"the weights of {', '.join(changed[:5]) or 'the frozen layers'} differ"
     raise CacheMismatch(f"{cache.path} was made with another model: {what}", hint)
+
+
+#: Data identity selection keys that are `cache-features` flags (`--per-class` for per_class).
+_SELECTION_FLAGS = ("classes", "per_class", "limit", "seed", "split", "label_col", "x_key", "y_key")
+
+
+def _selection_flags(selection: str) -> str:
+    """` --classes 1,2,3 --per-class 100 --seed 0` from a data identity's `k=v;...` selection
+    (the part before any `|` tag); array names x and y, the ones guessed anyway, left out.
+
+    >>> _selection_flags("classes=1,2,3;x_key=x;y_key=y")
+    ' --classes 1,2,3'
+    """
+    import shlex
+
+    flags = ""
+    for item in selection.split("|")[0].split(";"):
+        key, _, value = item.partition("=")
+        if key not in _SELECTION_FLAGS or (key, value) in (("x_key", "x"), ("y_key", "y")):
+            continue
+        flags += f" --{key.replace('_', '-')} {shlex.quote(value)}"
+    return flags

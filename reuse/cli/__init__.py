@@ -109,9 +109,9 @@ def _register() -> None:
     command("plot")(plot_cmd.plot_command)
     command("sparsify")(sparsify_cmd.sparsify_command)
     command("quantize")(quantize_cmd.quantize_command)
-    lora_cmd.app.command("merge", short_help="Apply LoRA adapters to their base model")(
-        _keep_examples(lora_cmd.lora__merge_command)
-    )
+    lora_cmd.app.command(
+        "merge", cls=ReuseCommand, short_help="Apply LoRA adapters to their base model"
+    )(_keep_examples(lora_cmd.lora__merge_command))
     app.add_typer(lora_cmd.app, name="lora")
     app.add_typer(pretrain_cmd.app, name="pretrain")
     command("tune")(tune_cmd.tune_command)

@@ -239,6 +239,11 @@ def data_options_from(args: dict) -> DataOptions:
     (those it lacks count as not given; `--val-split` stays with the training options).
 
     Raises:
-        UsageError: a malformed value, as `data_options`.
+        UsageError: a malformed value, as `data_options`; both --val and --val-split given.
     """
+    if args.get("val") is not None and args.get("val_split") is not None:
+        raise UsageError(
+            "--val and --val-split cannot be used together: both say what to validate on",
+            "drop --val-split to validate on the --val data, or drop --val",
+        )
     return data_options(**{name: args.get(name) for name in _FROM_ARGS})

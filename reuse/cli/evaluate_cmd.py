@@ -16,6 +16,9 @@ BatchOpt = Annotated[
     int, typer.Option("--batch-size", help="Rows per forward pass (memory, not results).")
 ]
 SeedOpt = seed_option("the rows --limit and --per-class pick, and the --tta views")
+PredictSeedOpt = seed_option(
+    "the rows --limit picks, and the --tta views"
+)  # predict: no --per-class
 
 TtaOpt = Annotated[
     int,
@@ -142,7 +145,7 @@ def predict_command(
     tta: TtaOpt = 0,
     augment: T.TtaAugmentOpt = None,
     image_shape: T.ImageShapeOpt = None,
-    seed: SeedOpt = None,
+    seed: PredictSeedOpt = None,
     json_flag: JsonOpt = False,
     unsafe: UnsafeOpt = False,
 ) -> None:
@@ -158,13 +161,14 @@ def predict_command(
     from reuse.core.atomic import check_output_path
     from reuse.core.errors import UsageError
     from reuse.formats import model_io
-    from reuse.inference.evaluate import check_batch_size, predict
+    from reuse.inference.evaluate import check_batch_size, check_predictions_output, predict
 
     check_batch_size(batch_size)
     path, upstream = record.resolve_input(model)
     if data is None:
         raise UsageError("no data to predict on", "pass --data DATA")
     check_output_path(output, [path, data])
+    check_predictions_output(output)
     opts = D.data_options_from(locals())
     tta_options = _tta(tta, augment, image_shape, seed, upstream)
     dataset = opts.load()

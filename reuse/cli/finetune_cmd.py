@@ -91,7 +91,7 @@ def finetune_command(
         int | None,
         typer.Option(
             "--early-stopping",
-            help="Stop after PATIENCE epochs without improvement and restore the best weights. "
+            help="Stop after N epochs without improvement and restore the best weights. "
             "Default: 3 per stage with --unfreeze gradual (20 with --augment); 5 when --epochs is "
             "not given.",
         ),
@@ -281,6 +281,7 @@ def finetune_command(
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
     from reuse.core.naming import default_output
+    from reuse.formats.model_io import check_model_output
     from reuse.training.finetune import finetune
     from reuse.training.options import FinetuneOptions
     from reuse.training.setup import prepare_run
@@ -301,6 +302,8 @@ def finetune_command(
         raise OutputError(
             f"--lora-save adapters writes a .npz file. Received: -o {out}", "use -o NAME.npz"
         )
+    if not adapters_only:
+        check_model_output(out)  # before training, not after it
     check_output_path(out, [path, data, features, (upstream or {}).get("features")])
     if history is not None:
         check_output_path(Path(f"{history}.csv"), [path, data])

@@ -49,7 +49,7 @@ PLACEHOLDERS = {
     "--schedule": "SPEC",
     "--map": "SRC=DST",
     "--lr": "F|from-record",
-    "--unfreeze": "none|all|gradual",
+    "--unfreeze": "none|all|top:N|gradual",
     "--stage-lr": "div|find",
     "--reuse-depth": "keep|search[:K]",
     "--compression": "none|lzf|gzip[:LEVEL]",

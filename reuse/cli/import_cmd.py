@@ -114,7 +114,7 @@ def import_weights_command(
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
     from reuse.core.errors import UsageError, WeightImportError
-    from reuse.formats.model_io import save_model
+    from reuse.formats.model_io import check_model_output, save_model
     from reuse.surgery.layer_spec import parse_arch_spec
     from reuse.weights.importer import import_weights
 
@@ -139,6 +139,7 @@ def import_weights_command(
         )
     source_path, _ = record.resolve_input(source)
     out = check_output_path(output, [source_path, into])
+    check_model_output(out)
     target = into if into is not None else arch
     try:
         rep = import_weights(

@@ -50,11 +50,12 @@ def lora__merge_command(
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
     from reuse.core.naming import default_output
-    from reuse.formats.model_io import load_model, save_model
+    from reuse.formats.model_io import check_model_output, load_model, save_model
     from reuse.training.lora import merge_adapters
 
     out = Path(output) if output else default_output(base, "tuned")
     check_output_path(out, [base, adapters])
+    check_model_output(out)
     model = merge_adapters(load_model(base, unsafe=unsafe), adapters)
     save_model(model, out)
     report.info(f"merged {adapters} into {base} -> {out}")

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from reuse.cli import data_options as D
-from reuse.cli.common import JsonOpt, SeedOpt, command, emit_record
+from reuse.cli.common import JsonOpt, command, emit_record, seed_option
 from reuse.cli.training_options import (
     OPTIMIZER_HELP,
     SCHEDULE_HELP,
@@ -48,6 +48,7 @@ LayersOpt = Annotated[
     str,
     typer.Option(
         "--layers",
+        metavar="N[,N...]",
         help="Units per encoder layer (Dense), or filters per conv block (Conv 3x3 + max-pool 2), "
         "bottom first.",
     ),
@@ -56,25 +57,40 @@ ArchOpt = Annotated[
     str,
     typer.Option(
         "--arch",
+        metavar="dense|conv|auto",
         help="dense, conv, or auto: conv when --image-shape is given or the rows are H,W,C images.",
     ),
 ]
 ActivationOpt = Annotated[
-    str, typer.Option("--activation", help="Activation of the encoder layers (He-normal init).")
+    str,
+    typer.Option(
+        "--activation", metavar="NAME", help="Activation of the encoder layers (He-normal init)."
+    ),
 ]
 EpochsOpt = Annotated[int, typer.Option("--epochs", help="Epochs (per level with --mode stacked).")]
+PairsEpochsOpt = Annotated[int, typer.Option("--epochs", help="Epochs.")]
+AutoencoderSeedOpt = seed_option(
+    "the rows --limit picks, the --val-split rows, the data order, the new layers' "
+    "initialization, the noise and dropout, the augmentation"
+)
+PairsSeedOpt = seed_option(
+    "the rows --limit and --per-class pick, the --val-split rows, the pairs, the data order "
+    "and the new layers' initialization, the augmentation"
+)
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Rows (or pairs) per training step.")]
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", help=OPTIMIZER_HELP)]
 LrOpt = Annotated[
     float | None,
-    typer.Option("--lr", help="Learning rate. Default: the optimizer's usual one (adam 1e-3)."),
+    typer.Option(
+        "--lr", metavar="F", help="Learning rate. Default: the optimizer's usual one (adam 1e-3)."
+    ),
 ]
 ScheduleOpt = Annotated[str | None, typer.Option("--schedule", help=SCHEDULE_HELP)]
 EarlyStoppingOpt = Annotated[
     int | None,
     typer.Option(
         "--early-stopping",
-        help="Stop after PATIENCE epochs without improvement (of val_loss with validation data, "
+        help="Stop after N epochs without improvement (of val_loss with validation data, "
         "else loss) and keep the best weights.",
     ),
 ]
@@ -116,6 +132,7 @@ def autoencoder_command(
         str,
         typer.Option(
             "--mode",
+            metavar="end-to-end|stacked",
             help="end-to-end: train the whole autoencoder at once (the default: one run, every "
             "layer serves the final reconstruction); stacked: greedy layer-wise, one shallow "
             "autoencoder per layer on the codes of the one below (for deep encoders that do not "
@@ -158,7 +175,7 @@ def autoencoder_command(
     classes: D.ClassesOpt = None,
     limit: D.LimitOpt = None,
     val_split: D.ValSplitOpt = None,
-    seed: SeedOpt = None,
+    seed: AutoencoderSeedOpt = None,
     json_flag: JsonOpt = False,
 ) -> None:
     """Train an autoencoder on unlabeled data; write its encoder as a base model.
@@ -196,6 +213,7 @@ def pairs_command(
         str,
         typer.Option(
             "--combine",
+            metavar="concat|absdiff",
             help="How the two towers' outputs meet: concat (Géron ch. 11 ex. 10) or absdiff |a-b|.",
         ),
     ] = "concat",
@@ -203,7 +221,7 @@ def pairs_command(
     activation: ActivationOpt = "elu",
     image_shape: PretrainImageShapeOpt = None,
     augment: PretrainAugmentOpt = None,
-    epochs: EpochsOpt = 10,
+    epochs: PairsEpochsOpt = 10,
     batch_size: BatchOpt = 32,
     optimizer: OptimizerOpt = "adam",
     lr: LrOpt = None,
@@ -223,7 +241,7 @@ def pairs_command(
     per_class: D.PerClassOpt = None,
     limit: D.LimitOpt = None,
     val_split: D.ValSplitOpt = None,
-    seed: SeedOpt = None,
+    seed: PairsSeedOpt = None,
     json_flag: JsonOpt = False,
 ) -> None:
     """Train a siamese network on "same class?" pairs from labelled data; write its tower.
@@ -249,6 +267,7 @@ def _run(kind: str, args: dict) -> None:
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
     from reuse.core.errors import UsageError
+    from reuse.formats.model_io import check_model_output
     from reuse.pretrain.options import PretrainOptions
 
     data = args["data"]
@@ -284,6 +303,7 @@ def _run(kind: str, args: dict) -> None:
         require_resumable(args["checkpoint_dir"], options.mode)
     out = Path(args["output"]) if args["output"] else _default_output(data, kind)
     check_output_path(out, [data, args["val"]])
+    check_model_output(out)
     if args["history"] is not None:
         check_output_path(Path(f"{args['history']}.csv"), [data])
     opts = D.data_options_from(args)
@@ -336,13 +356,16 @@ def _default_output(data: str, kind: str) -> Path:
 
 def _register() -> None:
     from reuse.cli import _keep_examples
+    from reuse.cli.help_format import ReuseCommand
 
-    app.command("autoencoder", short_help="Pretrain an autoencoder; its encoder is the base")(
-        _keep_examples(autoencoder_command)
-    )
-    app.command("pairs", short_help='Pretrain a siamese tower on "same class?" pairs')(
-        _keep_examples(pairs_command)
-    )
+    app.command(
+        "autoencoder",
+        cls=ReuseCommand,
+        short_help="Pretrain an autoencoder; its encoder is the base",
+    )(_keep_examples(autoencoder_command))
+    app.command(
+        "pairs", cls=ReuseCommand, short_help='Pretrain a siamese tower on "same class?" pairs'
+    )(_keep_examples(pairs_command))
 
 
 _register()

@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 
 from reuse.cli import data_options as D
-from reuse.cli.common import JsonOpt, ModelArg, UnsafeOpt, command, emit_record
+from reuse.cli.common import JsonOpt, ModelArg, UnsafeOpt, command, emit_record, seed_option
+
+SeedOpt = seed_option("the rows of --data that --limit and --per-class pick")
 
 
 @command
@@ -28,7 +30,12 @@ def quantize_command(
             help="Labelled data to evaluate on before and after (rows only: the outputs are compared).",
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 256,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size", metavar="N", help="Rows per forward pass (memory, not results)."
+        ),
+    ] = 256,
     labels: D.LabelsOpt = None,
     x_key: D.XKeyOpt = None,
     y_key: D.YKeyOpt = None,
@@ -38,6 +45,7 @@ def quantize_command(
     classes: D.ClassesOpt = None,
     per_class: D.PerClassOpt = None,
     limit: D.LimitOpt = None,
+    seed: SeedOpt = None,
     json_flag: JsonOpt = False,
     unsafe: UnsafeOpt = False,
 ) -> None:
@@ -60,6 +68,7 @@ def quantize_command(
     path, upstream = record.resolve_input(model)
     out = Path(output) if output else default_output(path, "int8")
     check_output_path(out, [path, data])
+    model_io.check_model_output(out)
     dataset = D.data_options_from(locals()).load() if data else None
     result = quantize_model(
         model_io.load_model(path, unsafe=unsafe),

@@ -86,6 +86,7 @@ def sparsify_command(
     path, upstream = record.resolve_input(model)
     out = Path(output) if output else default_output(path, "sparse")
     check_output_path(out, [path, data], in_place=in_place)
+    model_io.check_model_output(out)
     dataset = None
     if data is not None:
         dataset = D.data_options_from(locals()).load()

@@ -38,6 +38,10 @@ NOT_ZIP = (
     "check that the file is complete",
 )
 NOT_HDF5 = ("it is not an HDF5 file (no HDF5 signature)", "check the file's format")
+NOT_NUMPY = (
+    "it is neither a zip archive nor a NumPy array file (it starts with {start})",
+    "write it with np.savez(path, x=x, y=y) or np.save(path, x); give a CSV file a .csv name",
+)
 
 # The exception types that mean "these bytes cannot be decoded", beyond OSError and ValueError.
 DECODE_ERRORS: tuple[type[BaseException], ...] = (
@@ -53,6 +57,20 @@ DECODE_ERRORS: tuple[type[BaseException], ...] = (
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0][:160] if text else type(err).__name__
+
+
+def numpy_signature_missing(path) -> str | None:
+    """The first bytes of `path` (repr) when they are neither a zip archive's, a NumPy array
+    file's nor a binary pickle's, else None: NumPy reads any other file as a pickle, so its
+    "pickled data" error then means "not a .npz/.npy file at all" (a text file, say)."""
+    try:
+        with open(path, "rb") as f:
+            start = f.read(8)
+    except OSError:
+        return None
+    if not start or start.startswith((b"PK", b"\x93NUMPY", b"\x80")):
+        return None
+    return repr(start)
 
 
 def explain(err: BaseException) -> tuple[str, str] | None:

@@ -32,7 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from reuse.core.errors import DataError, UsageError
-from reuse.core.unreadable import DECODE_ERRORS, explain
+from reuse.core.unreadable import (
+    DECODE_ERRORS,
+    NOT_NUMPY,
+    PICKLED,
+    explain,
+    numpy_signature_missing,
+)
 from reuse.data.identity import files_identity, folder_identity
 
 IMAGE_EXTENSIONS = (
@@ -257,6 +263,10 @@ def unreadable(p: Path, label: str, err: BaseException) -> DataError:
     """The DataError for a file that cannot be decoded as `label` (".npz", "CSV", ...): what
     is wrong with it (`reuse.core.unreadable.explain`) and what to do."""
     explained = explain(err)
+    if explained == PICKLED and label in (".npz", ".npy"):
+        start = numpy_signature_missing(p)
+        if start is not None:
+            explained = (NOT_NUMPY[0].format(start=start), NOT_NUMPY[1])
     if explained is not None:
         return DataError(f"{p}: cannot read as {label}: {explained[0]}", explained[1])
     reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__

@@ -434,6 +434,20 @@ def _load_legacy_savedmodel(path: Path):
             raise _translate_keras_error(path, err) from err
 
 
+def check_model_output(
+    path: str | os.PathLike, hint: str = "use a .keras (or .h5) output path"
+) -> None:
+    """Refuse an output path that `save_model` cannot write, before any work is done.
+
+    Raises:
+        OutputError: the name ends neither in .keras nor in .h5 (.weights.h5 included).
+    """
+    from reuse.core.errors import OutputError
+
+    if not Path(path).name.lower().endswith((".keras", ".h5")):
+        raise OutputError(f"cannot save a model as '{Path(path).name}'", hint)
+
+
 def save_model(model, path: str | os.PathLike) -> Path:
     """Save `model` atomically (temporary file, then rename). The format follows the extension.
 
@@ -441,7 +455,6 @@ def save_model(model, path: str | os.PathLike) -> Path:
         OutputError: the extension is not .keras or .h5.
     """
     from reuse.core.atomic import atomic_path
-    from reuse.core.errors import OutputError
 
     target = Path(path)
     suffix = target.suffix.lower()
@@ -449,10 +462,7 @@ def save_model(model, path: str | os.PathLike) -> Path:
         with atomic_path(target, suffix=".weights.h5") as tmp:
             model.save_weights(tmp)
         return target
-    if suffix not in (".keras", ".h5"):
-        raise OutputError(
-            f"cannot save a model as '{target.name}'", "use a .keras (or .h5) output path"
-        )
+    check_model_output(target)
     from reuse.formats.savedmodel_block import saving_to
 
     with atomic_path(target, suffix=suffix) as tmp, saving_to(target):

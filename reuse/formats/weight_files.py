@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from reuse.core.errors import ModelLoadError
+from reuse.core.unreadable import NOT_NUMPY, explain, numpy_signature_missing
 from reuse.formats.paths import (
     HDF5_KINDS,
     PathKind,
@@ -317,6 +318,17 @@ def _read_onnx(p: Path, names_only: bool) -> WeightFile:
     return WeightFile(str(p), "onnx", layout, tensors, notes)
 
 
+def _unreadable_npz(p: Path, err: BaseException) -> ModelLoadError:
+    """The one-line error for a .npz of weights that cannot be read: a text file (NumPy calls
+    anything without a zip or NumPy signature pickled data), a real pickle, a damaged zip."""
+    start = numpy_signature_missing(p)
+    if start is not None:
+        what = NOT_NUMPY[0].format(start=start), "write the weights with np.savez(path, **arrays)"
+    else:
+        what = explain(err) or (str(err).strip()[:150], "check that the file is complete")
+    return ModelLoadError(f"cannot read {p} as .npz: {what[0]}", what[1])
+
+
 def _read_npz(p: Path, names_only: bool) -> WeightFile:
     try:
         with np.load(p, allow_pickle=False) as archive:
@@ -331,10 +343,8 @@ def _read_npz(p: Path, names_only: bool) -> WeightFile:
                             "save plain numeric arrays with np.savez",
                         ) from None
                     raise
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ModelLoadError(
-            f"cannot read {p} as .npz ({err})", "check that the file is complete"
-        ) from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise _unreadable_npz(p, err) from None
     return WeightFile(str(p), "npz", _layout_from_names(t.name for t in tensors), tensors, [])
 
 

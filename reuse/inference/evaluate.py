@@ -211,6 +211,19 @@ def _classification(labels, predicted, k, loss, loss_name) -> Evaluation:
     )
 
 
+def check_predictions_output(output: str | Path) -> None:
+    """Refuse a predictions path that is neither .npy nor .csv (before any work is done).
+
+    Raises:
+        OutputError: another extension.
+    """
+    out = Path(output)
+    if out.suffix.lower() not in (".npy", ".csv"):
+        raise OutputError(
+            f"cannot write predictions as '{out.name}'", "use -o preds.npy or -o preds.csv"
+        )
+
+
 def predict(
     model,
     data,
@@ -227,10 +240,7 @@ def predict(
     from reuse.core.atomic import atomic_path
 
     out = Path(output)
-    if out.suffix.lower() not in (".npy", ".csv"):
-        raise OutputError(
-            f"cannot write predictions as '{out.name}'", "use -o preds.npy or -o preds.csv"
-        )
+    check_predictions_output(out)
     probs = predict_array(model, data, batch_size, tta)
     with atomic_path(out) as tmp:
         if out.suffix.lower() == ".npy":

@@ -151,6 +151,9 @@ def _inputs_outputs(config: dict, rows: list[dict], outs: list) -> dict:
         ins = [r[0] for r in _refs(cfg["input_layers"])]
         out_names = [r[0] for r in _refs(cfg["output_layers"])]
     shape_of = {r["name"]: r["output_shape"] for r in rows}
+    if config["class_name"] == "Sequential" and ins:
+        # Sequential.layers leaves the InputLayer out, so no row holds its shape.
+        shape_of[ins[0]] = list(_input_layer_shape(layers[0]["config"]))
     return {
         "inputs": [{"name": n, "shape": shape_of.get(n)} for n in ins],
         "outputs": [

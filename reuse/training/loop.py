@@ -36,16 +36,20 @@ _BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_tr
 
 
 class _OwnRetracing:
-    """Drops TensorFlow's retracing warning for this module's loops.
+    """Drops TensorFlow's retracing warning for this module's loops and their weight snapshots.
 
-    Each call of `fit_arrays` compiles its loop for the model it trains (a stage of gradual
-    unfreezing has other variables than the last), so several traces in one process are
-    expected, not the mistake the warning describes.
+    Each call of `fit_arrays` compiles its loop, and `WeightSnapshot` its one read of the
+    weights, for the model it trains (a stage of gradual unfreezing has other variables than
+    the last), so several traces in one process are expected, not the mistake the warning
+    describes.
     """
+
+    OWN = ("Steps.__init__.<locals>", "WeightSnapshot.__init__.<locals>")
 
     @staticmethod
     def filter(record) -> bool:
-        return "Steps.__init__.<locals>" not in record.getMessage()
+        message = record.getMessage()
+        return not any(own in message for own in _OwnRetracing.OWN)
 
 
 def _quiet_retracing_warning() -> None:
