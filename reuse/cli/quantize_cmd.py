@@ -27,7 +27,9 @@ def quantize_command(
         str | None,
         typer.Option(
             "--data",
-            help="Labelled data to evaluate on before and after (rows only: the outputs are compared).",
+            metavar="DATA",
+            help="Data to run before and after quantizing: the outputs are compared, and with "
+            "labels the accuracy too.",
         ),
     ] = None,
     batch_size: Annotated[
