@@ -171,7 +171,9 @@ class FeatureCache:
                     f"{mine.get('path')} {mine.get('selection') or ''}, this is {theirs.get('path')} {theirs.get('selection') or ''})",
                     "rebuild it: "
                     + self.rebuild_command(
-                        data_path=theirs.get("path"), selection=theirs.get("selection") or ""
+                        data_path=theirs.get("path"),
+                        selection=theirs.get("selection") or "",
+                        labels=theirs.get("labels") or "",
                     ),
                 )
 
@@ -267,6 +269,7 @@ class FeatureCache:
         data_path: str | None = None,
         output_key: str | None = None,
         selection: str | None = None,
+        labels: str | None = None,
     ) -> str:
         """The `reuse cache-features` command that rebuilds this cache (for error hints);
         with `augment`, one that stores augmented views made with that spec (and
@@ -274,12 +277,25 @@ class FeatureCache:
         keeps its own spec otherwise. `model_path` and `data_path` name the model and data
         to cache (default: those the cache was made from); `output_key`: the output of a
         multi-output model the cache is for; `selection`: the data identity's row selection
-        (default: the cache's), given back as --classes, --per-class, ... flags."""
+        (default: the cache's), given back as --classes, --per-class, ... flags; `labels`:
+        the separate labels file of IDX data (default: the cache's)."""
+        import shlex
+
         data = data_path or self.data_identity.get("path", "DATA")
         if selection is None:
             selection = str(self.data_identity.get("selection") or "")
+        if labels is None and data_path is None:
+            labels = self.data_identity.get("labels")
+        data_flags = f"--data {data}"
+        if labels:
+            if "split=" in selection:
+                # Read from a folder of MNIST files, where --split picks the files (--split
+                # is refused with an IDX file named directly).
+                data_flags = f"--data {shlex.quote(str(Path(data).parent))}"
+            else:
+                data_flags += f" --labels {shlex.quote(str(labels))}"
         command = (
-            f"reuse cache-features {model_path or self.model_path or 'MODEL'} --data {data}"
+            f"reuse cache-features {model_path or self.model_path or 'MODEL'} {data_flags}"
             f"{_selection_flags(selection)} --at {','.join(self.taps)} -o {self.path}"
         )
         if output_key:

@@ -43,3 +43,70 @@ def test_rebuild_hint_carries_the_selection_and_works(tmp_path):
     trained = cli(run)
     assert trained.exit_code == 0, trained.stderr
     assert '"used_cache": true' in trained.stdout
+
+
+def _mnist_folder(folder, rows=60, seed=0):
+    """A folder of MNIST-named IDX files (train and t10k) of 8x8 images, 3 classes."""
+    import numpy as np
+
+    from reuse.data.idx import write_idx
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    for prefix in ("train", "t10k"):
+        write_idx(
+            folder / f"{prefix}-images-idx3-ubyte.gz",
+            rng.integers(0, 255, (rows, 8, 8), dtype=np.uint8),
+        )
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(rows) % 3).astype(np.uint8))
+    return folder
+
+
+def test_rebuild_hint_for_an_mnist_folder_names_the_folder_and_works(tmp_path):
+    """Data read from a folder of IDX files: the hint names the folder (its --split picks the
+    files); it used to name the images file, which --split refuses and which has no labels."""
+    import keras
+
+    inputs = keras.Input((8, 8))
+    x = keras.layers.Flatten(name="flat", trainable=False)(inputs)
+    x = keras.layers.Dense(8, name="hidden1", trainable=False)(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="out")(x))
+    model.save(tmp_path / "base.keras")
+    folder = _mnist_folder(tmp_path / "mnist")
+    cache = tmp_path / "feats.h5"
+    made = cli(
+        ["cache-features", tmp_path / "base.keras", "--data", folder, "--at", "hidden1"]
+        + ["--per-class", "5", "--seed", "0", "-o", cache]
+    )
+    assert made.exit_code == 0, made.stderr
+
+    run = ["finetune", tmp_path / "base.keras", "--data", folder, "--per-class", "10"]
+    run += ["--seed", "0", "--features", cache, "--epochs", "1", "-o", tmp_path / "t.keras"]
+    line = _error_line(cli(run))
+    hint = line.split("rebuild it: ")[1]
+    argv = shlex.split(hint)
+    assert argv[argv.index("--data") + 1] == str(folder), hint
+    rebuilt = cli(argv[1:])
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    trained = cli(run)
+    assert trained.exit_code == 0, trained.stderr
+
+
+def test_rebuild_hint_for_an_idx_file_named_directly_passes_its_labels(tmp_path):
+    """IDX images named directly (no --split): the hint passes the labels file with them."""
+    from reuse.cache.reader import open_cache
+
+    model = mlp(hidden=2, seed=1)
+    model.get_layer("hidden1").trainable = False
+    model.save(tmp_path / "base.keras")
+    save_npz(tmp_path / "train.npz", *classification_data(30, n_classes=3))
+    cache = tmp_path / "feats.h5"
+    made = cli(
+        ["cache-features", tmp_path / "base.keras", "--data", tmp_path / "train.npz", "-o", cache]
+    )
+    assert made.exit_code == 0, made.stderr
+    with open_cache(cache) as opened:
+        opened.data_identity = {"path": "/d/images.idx", "labels": "/d/labels.idx"}
+        assert "--data /d/images.idx --labels /d/labels.idx --at" in opened.rebuild_command()
+        opened.data_identity["selection"] = "split=train"
+        assert "--data /d --split train --at" in opened.rebuild_command()
