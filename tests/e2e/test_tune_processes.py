@@ -74,7 +74,9 @@ def test_a_search_stopped_by_ctrl_c_resumes_where_it_stopped(finetune_task, tmp_
         first = subprocess.Popen(
             command,
             cwd=tmp_path,
-            env=_env(REUSE_TEST_EPOCH_DELAY="1"),
+            # 3 s per epoch: a 2-epoch trial outlasts the 1.5 s wait below even when training
+            # itself is fast (a 1 s delay let trial 2 finish first on a quiet machine).
+            env=_env(REUSE_TEST_EPOCH_DELAY="3"),
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,
