@@ -39,7 +39,8 @@ UnsafeOpt = Annotated[
     bool,
     typer.Option(
         "--unsafe",
-        help="Allow models that run stored code (Lambda layers). Only for files you trust.",
+        help="Allow models that run stored code (Lambda layers) and SavedModels whose graph "
+        "reads or writes files, prints, calls Python or uses the network. Only for files you trust.",
     ),
 ]
 OutputKeyOpt = Annotated[

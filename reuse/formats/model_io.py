@@ -16,7 +16,9 @@ Models with several outputs (a SavedModel signature returning a dict, a function
 model) load whole; `output_key` (`--output-key NAME`) keeps one output, and the training
 commands ask for one with `require_single_output`.
 
-Keras safe mode stays on: a Lambda layer that holds Python code is refused unless `unsafe`.
+Keras safe mode stays on: a Lambda layer that holds Python code is refused unless `unsafe`,
+and so is a SavedModel whose graph reads or writes files, prints, calls Python or talks to
+the network (`reuse.formats.graph_scan`).
 TensorFlow is imported inside the functions, never at module import.
 """
 
@@ -279,7 +281,9 @@ def load_model(
 
     Args:
         path: a `.keras`/`.h5` file, a `.weights.h5` file (with `arch`), or a SavedModel folder.
-        unsafe: allow Lambda layers that hold Python code (Keras `safe_mode=False`).
+        unsafe: allow Lambda layers that hold Python code (Keras `safe_mode=False`), and
+            SavedModels whose graph reaches outside the model (`reuse.formats.graph_scan`:
+            file, console, Python, network or debugger operations).
         arch: the architecture for a `.weights.h5` file: a `.keras`/`.h5` model or `.json` config.
         output_key: keep only this output of a model with several (a SavedModel signature's
             output name, or a Keras output layer's name); None keeps them all.
@@ -290,7 +294,8 @@ def load_model(
     Raises:
         ModelLoadError: the path is missing, damaged, or of a format that cannot be loaded;
             a SavedModel with several inputs (the message names them); an unknown `output_key`.
-        UnsafeModelError: the model holds a Lambda layer and `unsafe` is False.
+        UnsafeModelError: the model holds a Lambda layer, or is (or holds) a SavedModel whose
+            graph reaches outside the model, and `unsafe` is False.
     """
     from reuse.formats.outputs import select_output
 
@@ -312,15 +317,15 @@ def _load_any(p: Path, *, unsafe: bool, arch, output_key: str | None):
             )
         return _load_weights_into(p, arch, unsafe=unsafe)
     elif kind == "savedmodel":
-        return _load_legacy_savedmodel(p)
+        return _load_legacy_savedmodel(p, unsafe=unsafe)
     elif kind == "keras_export":
-        return _load_export(p, output_key)
+        return _load_export(p, output_key, unsafe=unsafe)
 
-    from reuse.formats.savedmodel_block import loading_from
+    from reuse.formats.savedmodel_block import loading_from, trusting
 
     _register_custom_objects()
     try:
-        with loading_from(p):
+        with loading_from(p), trusting(unsafe):
             return _load_h5(p, unsafe) if kind == "h5" else _keras_load(p, unsafe)
     except ModelLoadError:
         raise
@@ -354,13 +359,18 @@ def _load_weights_into(weights: Path, arch: str | os.PathLike, *, unsafe: bool):
     return model
 
 
-def _load_export(path: Path, output_key: str | None = None):
+def _load_export(path: Path, output_key: str | None = None, *, unsafe: bool = False):
     """A SavedModel folder (Keras `model.export()` or any TF2 SavedModel) as a model with one
-    frozen SavedModelBlock; several outputs stay a list unless `output_key` picks one."""
+    frozen SavedModelBlock; several outputs stay a list unless `output_key` picks one. Its
+    graph is scanned first (`reuse.formats.graph_scan`): refused unless `unsafe` when it
+    reaches outside the model."""
     import keras
     import tensorflow as tf
 
+    from reuse.formats.graph_scan import check_savedmodel
     from reuse.formats.savedmodel_block import SavedModelBlock
+
+    check_savedmodel(path, unsafe=unsafe)
 
     try:
         loaded = tf.saved_model.load(str(path))
@@ -408,8 +418,12 @@ def _load_export(path: Path, output_key: str | None = None):
     return keras.Model(inputs, layer(inputs), name=path.name)
 
 
-def _load_legacy_savedmodel(path: Path):
-    """A tf.keras 2 SavedModel: read it with tf_keras, hand it to Keras 3 through an .h5 file."""
+def _load_legacy_savedmodel(path: Path, *, unsafe: bool = False):
+    """A tf.keras 2 SavedModel: read it with tf_keras, hand it to Keras 3 through an .h5 file.
+    Its graph is scanned first, as in `_load_export`."""
+    from reuse.formats.graph_scan import check_savedmodel
+
+    check_savedmodel(path, unsafe=unsafe)
     try:
         import tf_keras
     except ImportError:

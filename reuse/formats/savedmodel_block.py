@@ -12,10 +12,11 @@ is a `TFSMLayer` that
   is tried first, against the folder of the model file being loaded, then the absolute one,
   then the relative one against the working directory. So a tuned model and its SavedModel
   can move together (keep them side by side, as saved), or the model alone (the absolute path);
-- loads without `--unsafe`: a SavedModel holds a TensorFlow graph and variables, no Python
-  code, and `reuse` loads SavedModel folders directly the same way. (Keras refuses TFSMLayer
-  in safe mode because the graph comes from another file; `reuse` trusts the SavedModel you
-  point it at, as `reuse inspect SAVEDMODEL` and `reuse finetune SAVEDMODEL` already do.)
+- loads without `--unsafe` when its graph stays inside the model: a SavedModel holds a
+  TensorFlow graph and variables, no Python code. (Keras refuses TFSMLayer in safe mode
+  because the graph comes from another file.) Before the block reloads its SavedModel,
+  `reuse.formats.graph_scan` scans the graph, as for a SavedModel folder loaded directly: one
+  that reads or writes files, prints, calls Python or talks to the network needs `--unsafe`.
 
 Outside `reuse`, load such a model with `reuse.load_model(path)`, or with
 `keras.models.load_model(path, custom_objects=reuse.formats.savedmodel_block.CUSTOM_OBJECTS)`
@@ -43,6 +44,8 @@ from reuse.core.errors import ModelLoadError
 # The folder of the model file being saved / loaded, while `save_model` / `load_model` run.
 _SAVE_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("_SAVE_DIR", default=None)
 _LOAD_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("_LOAD_DIR", default=None)
+# Whether the user trusts the model file being loaded (`--unsafe`); None: Keras' safe mode decides.
+_TRUSTED: contextvars.ContextVar[bool | None] = contextvars.ContextVar("_TRUSTED", default=None)
 
 
 @contextlib.contextmanager
@@ -62,6 +65,28 @@ def saving_to(target: str | os.PathLike):
 def loading_from(path: str | os.PathLike):
     """While a model file is loaded from `path`, relative SavedModel paths resolve against its folder."""
     return _folder_of(_LOAD_DIR, path)
+
+
+@contextlib.contextmanager
+def trusting(unsafe: bool):
+    """While a model file is loaded, whether its SavedModel blocks may reload a SavedModel
+    whose graph reaches outside the model (`unsafe`, from `--unsafe`)."""
+    token = _TRUSTED.set(bool(unsafe))
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
+
+
+def _trusted() -> bool:
+    trusted = _TRUSTED.get()
+    if trusted is not None:
+        return trusted
+    try:  # outside reuse's loader: keras.config.enable_unsafe_deserialization() trusts
+        from keras.src.saving.serialization_lib import in_safe_mode
+    except ImportError:  # pragma: no cover - a Keras without it: stay safe
+        return False
+    return in_safe_mode() is False
 
 
 def _is_savedmodel(path: Path) -> bool:
@@ -174,7 +199,18 @@ class SavedModelBlock(keras.layers.TFSMLayer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None, safe_mode=None):
-        # No safe-mode refusal: a SavedModel is a TensorFlow graph, not Python code (module doc).
+        """Reload the block from a saved model's config, after scanning its SavedModel.
+
+        Raises:
+            UnsafeModelError: the SavedModel's graph reaches outside the model and the load
+                is not trusted (`--unsafe`, `trusting(True)`, or Keras' unsafe deserialization).
+            ModelLoadError: the SavedModel cannot be found (`resolve_savedmodel`).
+        """
+        from reuse.formats.graph_scan import check_savedmodel
+
+        config = dict(config)
+        path = resolve_savedmodel(str(config["filepath"]), config.get("relative_filepath"))
+        check_savedmodel(path, unsafe=_trusted() or bool(safe_mode is False))
         return cls(**config)
 
 

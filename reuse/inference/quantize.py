@@ -92,7 +92,8 @@ def quantize_model(
         warnings.filterwarnings("ignore", message=".*does not have a `quantize` method")
         model.quantize("int8")
     model_io.save_model(model, output)
-    reloaded = model_io.load_model(output)
+    # Our own file, written a line above from a model the caller already loaded.
+    reloaded = model_io.load_model(output, unsafe=True)
     result = QuantizeResult(Path(output), layers, size_before, file_bytes(output))
     if data is not None:
         after = predict_array(reloaded, data, batch_size)

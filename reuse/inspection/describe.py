@@ -61,7 +61,7 @@ def inspect(
     if kind in (PathKind.SAVEDMODEL, PathKind.KERAS_EXPORT):
         from reuse.inspection.savedmodel import inspect_savedmodel
 
-        return inspect_savedmodel(p, kind.value)
+        return inspect_savedmodel(p, kind.value, unsafe=unsafe)
     if kind is PathKind.FEATURE_CACHE:
         from reuse.inspection.cache import inspect_cache
 

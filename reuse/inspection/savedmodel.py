@@ -42,7 +42,7 @@ def signatures(loaded) -> dict:
     return out
 
 
-def inspect_savedmodel(path: str | os.PathLike, kind: str) -> Inspection:
+def inspect_savedmodel(path: str | os.PathLike, kind: str, *, unsafe: bool = False) -> Inspection:
     """Signatures, their inputs/outputs, and the variables grouped by layer.
 
     Example:
@@ -53,6 +53,8 @@ def inspect_savedmodel(path: str | os.PathLike, kind: str) -> Inspection:
     Args:
         path: the SavedModel folder.
         kind: 'keras_export' (from `model.export()`) or 'savedmodel' (legacy tf.keras).
+        unsafe: read a SavedModel whose graph reaches outside the model (`--unsafe`); its
+            graph is scanned before TensorFlow loads it (`reuse.formats.graph_scan`).
 
     Returns:
         An Inspection with kind 'savedmodel': one row per variable (layer, variable, shape,
@@ -60,10 +62,14 @@ def inspect_savedmodel(path: str | os.PathLike, kind: str) -> Inspection:
 
     Raises:
         ModelLoadError: TensorFlow cannot read the folder.
+        UnsafeModelError: the graph reaches outside the model and `unsafe` is False.
     """
     import tensorflow as tf
 
+    from reuse.formats.graph_scan import check_savedmodel
+
     p = Path(path)
+    check_savedmodel(p, unsafe=unsafe)
     try:
         loaded = tf.saved_model.load(str(p))
     except Exception as err:  # TensorFlow raises several types for a damaged folder
