@@ -208,3 +208,51 @@ def cli_fresh_process(cases: list[list]) -> tuple[list[tuple[int, str]], bool]:
     )
     results, tf_loaded = json.loads(proc.stdout.strip().splitlines()[-1])
     return [tuple(r) for r in results], tf_loaded
+
+
+def subprocess_env(**extra: str) -> dict:
+    """The environment for a `python -m reuse` child process: this checkout on PYTHONPATH,
+    TensorFlow's C++ logging quiet, plus `extra` (e.g. REUSE_TEST_EPOCH_DELAY="1.5")."""
+    return dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", **extra)
+
+
+def kill_when(args: list, state_file: Path, ready, *, cwd=None, env=None, timeout: float = 240):
+    """Start `args`, wait until its checkpoint `state_file` (state.json) satisfies
+    `ready(state)`, SIGKILL it, and return that state as read after the kill.
+
+    Fails the test if the process ends (or `timeout` seconds pass) before `ready` holds; the
+    process's stderr tail is the message."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                if ready(json.loads(Path(state_file).read_text())):
+                    break
+            except (OSError, json.JSONDecodeError):
+                pass
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    return json.loads(Path(state_file).read_text())
+
+
+def saved_weights(path) -> list[np.ndarray]:
+    """The weights of the Keras model file at `path`."""
+    import keras
+
+    return keras.models.load_model(path).get_weights()
+
+
+def assert_weights_close(a: list, b: list, atol: float) -> None:
+    """Two weight lists of the same length, equal within `atol` (absolute and relative)."""
+    assert len(a) == len(b)
+    for wa, wb in zip(a, b, strict=True):
+        np.testing.assert_allclose(wa, wb, atol=atol, rtol=atol)

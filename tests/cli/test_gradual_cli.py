@@ -84,15 +84,12 @@ def test_gradual_from_cache_keeps_untouched_layers_and_reports_stages(frozen_tas
 def test_resume_after_sigkill_in_a_later_stage(frozen_task, tmp_path):
     """Kill a real run mid-way through stage 1 or later; --resume continues with the right
     trainable set (the unfrozen layers really train after the resume)."""
-    import os
-    import signal
     import subprocess
     import sys
-    import time
 
     import keras
 
-    from tests.helpers import ROOT
+    from tests.helpers import kill_when, subprocess_env
 
     path, train, valid = frozen_task
     ck = tmp_path / "ck"
@@ -127,25 +124,14 @@ def test_resume_after_sigkill_in_a_later_stage(frozen_task, tmp_path):
         str(out),
         "--json",
     ]
-    env = dict(
-        os.environ, PYTHONPATH=str(ROOT), REUSE_TEST_EPOCH_DELAY="0.4", TF_CPP_MIN_LOG_LEVEL="3"
-    )
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = subprocess_env(REUSE_TEST_EPOCH_DELAY="0.4")
     state_file = ck / "state.json"
-    deadline = time.time() + 240
-    state = None
-    while time.time() < deadline and proc.poll() is None:
-        if state_file.exists():
-            try:
-                state = json.loads(state_file.read_text())
-            except json.JSONDecodeError:
-                state = None
-            if state and state["stage"] >= 1 and 1 <= state["stage_epochs_done"] < 6:
-                break
-        time.sleep(0.1)
-    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(
+        args,
+        state_file,
+        lambda state: state["stage"] >= 1 and 1 <= state["stage_epochs_done"] < 6,
+        env=env,
+    )
     assert not out.exists()
     state = json.loads(state_file.read_text())
     stage, trainable = state["stage"], state["trainable"]

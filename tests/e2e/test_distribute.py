@@ -8,16 +8,21 @@ initializes its devices.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from tests.helpers import ROOT, classification_data, frozen_mlp, save_npz
+from tests.helpers import (
+    assert_weights_close,
+    classification_data,
+    frozen_mlp,
+    kill_when,
+    save_npz,
+    saved_weights,
+    subprocess_env,
+)
 
 ATOL = 1e-5
 
@@ -46,15 +51,11 @@ def task(tmp_path_factory):
     return d
 
 
-def _env(**extra):
-    return dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", **extra)
-
-
 def _reuse(cwd, args, timeout=300, **env):
     return subprocess.run(
         [sys.executable, "-m", "reuse", *args],
         cwd=cwd,
-        env=_env(**env),
+        env=subprocess_env(**env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -68,16 +69,8 @@ GRADUAL = [
 ]  # fmt: skip
 
 
-def _weights(path):
-    import keras
-
-    return keras.models.load_model(path).get_weights()
-
-
 def _assert_close(a, b):
-    assert len(a) == len(b)
-    for wa, wb in zip(a, b, strict=True):
-        np.testing.assert_allclose(wa, wb, atol=ATOL, rtol=ATOL)
+    assert_weights_close(a, b, ATOL)
 
 
 @pytest.fixture(scope="module")
@@ -102,33 +95,31 @@ def test_mirrored_on_two_cpu_devices_equals_one_device(task, one_device):
     assert len(record["stages"]) >= 2  # a stage with unfrozen layers at a lower rate ran
     for key, value in one_record["metrics"].items():
         assert record["metrics"][key] == pytest.approx(value, abs=1e-4), key
-    _assert_close(_weights(task / "two.keras"), _weights(one_path))
+    _assert_close(saved_weights(task / "two.keras"), saved_weights(one_path))
 
 
 def test_mirrored_resume_after_a_kill_equals_the_uninterrupted_run(task, one_device):
     args = [sys.executable, "-m", "reuse", *GRADUAL, "-o", "resumed.keras", "--checkpoint-dir", "ck_two",
             "--distribute", "mirrored", "--cpu-devices", "2"]  # fmt: skip
-    env = _env(REUSE_TEST_EPOCH_DELAY="1.5")
-    proc = subprocess.Popen(args, cwd=task, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    state_file = task / "ck_two" / "state.json"
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            if json.loads(state_file.read_text())["global_epoch"] >= 2:
-                break
-        except (OSError, json.JSONDecodeError):
-            pass
-        time.sleep(0.1)
-    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(
+        args,
+        task / "ck_two" / "state.json",
+        lambda state: state["global_epoch"] >= 2,
+        cwd=task,
+        env=subprocess_env(REUSE_TEST_EPOCH_DELAY="1.5"),
+    )
     assert not (task / "resumed.keras").exists()
     resumed = subprocess.run(
-        args + ["--resume"], cwd=task, env=_env(), capture_output=True, text=True, timeout=300
+        args + ["--resume"],
+        cwd=task,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming at stage" in resumed.stderr
-    _assert_close(_weights(task / "resumed.keras"), _weights(one_device[0]))
+    _assert_close(saved_weights(task / "resumed.keras"), saved_weights(one_device[0]))
 
 
 def _unshare_works() -> bool:
@@ -158,7 +149,7 @@ def test_two_workers_over_loopback_equal_one_process(task, one_device):
     run = subprocess.run(
         ["unshare", "-n", "bash", "-c", "\n".join(script)],
         cwd=task,
-        env=_env(),
+        env=subprocess_env(),
         capture_output=True,
         text=True,
         timeout=400,
@@ -170,7 +161,7 @@ def test_two_workers_over_loopback_equal_one_process(task, one_device):
     assert record["model"].endswith("multi.keras")
     assert "not the chief" in (task / "w1.err").read_text()
     assert (task / "w1.out").read_text().strip() == ""  # the chief alone writes and records
-    _assert_close(_weights(task / "multi.keras"), _weights(one_device[0]))
+    _assert_close(saved_weights(task / "multi.keras"), saved_weights(one_device[0]))
 
 
 def test_library_finetune_clones_a_model_made_outside_the_strategy(tmp_path):

@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from tests.helpers import ROOT, classification_data, frozen_mlp, save_npz
+from tests.helpers import (
+    assert_weights_close,
+    classification_data,
+    frozen_mlp,
+    kill_when,
+    save_npz,
+    saved_weights,
+    subprocess_env,
+)
 
 BASE = ["--data", "train.npz", "--val", "val.npz", "--epochs", "4", "--seed", "0",
         "--batch-size", "16", "--json"]  # fmt: skip
@@ -33,33 +38,17 @@ TWO_DEVICES = ["--distribute", "mirrored", "--cpu-devices", "2"]
 HALF_ATOL = {"float16": 1e-3, "bfloat16": 1e-2}
 
 
-def _env(**extra):
-    return dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", **extra)
-
-
 def _finetune(cwd, *args, timeout=300):
     run = subprocess.run(
         [sys.executable, "-m", "reuse", "finetune", "base.keras", *BASE, *args],
         cwd=cwd,
-        env=_env(),
+        env=subprocess_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.splitlines()[-1])
-
-
-def _weights(path):
-    import keras
-
-    return keras.models.load_model(path).get_weights()
-
-
-def _assert_close(a, b, atol):
-    assert len(a) == len(b)
-    for wa, wb in zip(a, b, strict=True):
-        np.testing.assert_allclose(wa, wb, atol=atol, rtol=atol)
 
 
 @pytest.fixture(scope="module")
@@ -81,39 +70,32 @@ def lora_one(task):
 def test_lora_resume_after_sigkill_equals_the_uninterrupted_run(task, lora_one):
     args = [sys.executable, "-m", "reuse", "finetune", "base.keras", *BASE, *LORA,
             "-o", "lora_resumed.keras", "--checkpoint-dir", "ck_lora"]  # fmt: skip
-    proc = subprocess.Popen(
+    state = kill_when(
         args,
+        task / "ck_lora" / "state.json",
+        lambda state: state["global_epoch"] >= 2,
         cwd=task,
-        env=_env(REUSE_TEST_EPOCH_DELAY="1.5"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        env=subprocess_env(REUSE_TEST_EPOCH_DELAY="1.5"),
     )
-    state_file = task / "ck_lora" / "state.json"
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            if json.loads(state_file.read_text())["global_epoch"] >= 2:
-                break
-        except (OSError, json.JSONDecodeError):
-            pass
-        time.sleep(0.1)
-    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
     assert not (task / "lora_resumed.keras").exists()
-    killed_at = json.loads(state_file.read_text())["global_epoch"]
+    killed_at = state["global_epoch"]
     assert 2 <= killed_at < 4
     resumed = subprocess.run(
-        args + ["--resume"], cwd=task, env=_env(), capture_output=True, text=True, timeout=300
+        args + ["--resume"],
+        cwd=task,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming at stage 0, epoch {killed_at + 1}" in resumed.stderr
     record = json.loads(resumed.stdout.splitlines()[-1])
     assert record["lora"]["layers"] == ["hidden3", "hidden4"]
-    got, want = _weights(task / "lora_resumed.keras"), _weights(lora_one)
-    _assert_close(got, want, 1e-5)
+    got, want = saved_weights(task / "lora_resumed.keras"), saved_weights(lora_one)
+    assert_weights_close(got, want, 1e-5)
     # The merged model's untouched layers are the base's, bit for bit.
-    base = _weights(task / "base.keras")
+    base = saved_weights(task / "base.keras")
     for i in (0, 1, 2, 3, 8, 9):  # hidden1, hidden2, hidden5 (no adapters)
         np.testing.assert_array_equal(got[i], base[i])
 
@@ -121,7 +103,7 @@ def test_lora_resume_after_sigkill_equals_the_uninterrupted_run(task, lora_one):
 def test_lora_on_two_mirrored_devices_equals_one_device(task, lora_one):
     record = _finetune(task, *LORA, *TWO_DEVICES, "-o", "lora_two.keras")
     assert record["lora"]["trainable_params"] == 2 * (6 * 2 + 2 * 6) + 6 * 3 + 3
-    _assert_close(_weights(task / "lora_two.keras"), _weights(lora_one), 1e-5)
+    assert_weights_close(saved_weights(task / "lora_two.keras"), saved_weights(lora_one), 1e-5)
 
 
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])
@@ -141,5 +123,5 @@ def test_mixed_precision_on_two_mirrored_devices_matches_one_device(task, precis
     x = np.load(task / "val.npz")["x"]
     assert model.predict(x, verbose=0).dtype == np.float32
     atol = HALF_ATOL[precision]
-    _assert_close(model.get_weights(), _weights(task / f"{precision}_one.keras"), atol)
+    assert_weights_close(model.get_weights(), saved_weights(task / f"{precision}_one.keras"), atol)
     assert two["metrics"]["loss"] == pytest.approx(one["metrics"]["loss"], abs=atol)
