@@ -127,7 +127,16 @@ def check_val_split(fraction: float | None) -> None:
 
 @dataclass
 class Dataset:
-    """Selected rows of a data source: x is read lazily (in batches), y is in memory."""
+    """Selected rows of a data source: x is read lazily (in batches), y is in memory.
+
+    Fields:
+        x: the whole source's inputs, as stored (every row, before selection, not scaled):
+            an ndarray, memmap or h5py dataset. Read the selected rows with `arrays()`,
+            `take(positions)` or `batches(n)`, which select, scale and reshape them.
+        y: the selected rows' labels, (len(self),), remapped by `--classes`; None without labels.
+        indices: the selected rows' positions in `x`, (len(self),) int64.
+        class_map, class_names, identity, divisor, sample_shape: what the selection did.
+    """
 
     path: str
     x: object  # array-like indexable with sorted int arrays: ndarray, memmap, h5py dataset
