@@ -20,9 +20,63 @@ import warnings
 from pathlib import Path
 
 from reuse.cache.shards import merge_parts, shard_file, shard_range
-from reuse.core.errors import UsageError
+from reuse.core.errors import ReuseError, UsageError
 
 RAY_HINT = "pip install 'keras-reuse[ray]' (or pip install 'ray[data]'), or use --engine local"
+
+
+def probe_ray_address(address: str | None, timeout: float = 5.0) -> None:
+    """Check that something listens at a `--ray-address` of the form `host:port` or
+    `ray://host:port` before `ray.init` joins it: Ray 2.60 waits for minutes on an address
+    where nothing listens. `auto` and None (Ray finds or starts the cluster) are not probed.
+
+    Raises:
+        ReuseError: the TCP connection to host:port fails within `timeout` seconds.
+    """
+    import socket
+
+    if not address or address == "auto":
+        return
+    rest = address.split("://", 1)[-1]
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # no port to probe: Ray parses (and refuses) the address itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise ReuseError(
+            f"nothing answers at the Ray address {address} ({reason})",
+            f"start the cluster there (ray start --head --port={port}) or check the address; "
+            "--ray-address auto joins the cluster running on this machine",
+        ) from err
+
+
+def ray_connection_error(address: str | None, err: Exception) -> ReuseError:
+    """The one-line error for a `ray.init(address=...)` that cannot join the cluster.
+
+    A Ray cluster may use token authentication (Ray 2.60's `ray start` turns it on when
+    ~/.ray/auth_token exists or RAY_AUTH_MODE=token), and Ray sends the token to an address
+    given explicitly only when `RAY_AUTH_MODE=token` is set (with `auto` it finds a local
+    cluster's token itself): the hint says so.
+    """
+    import os
+
+    where = address or "auto"
+    first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+    detail = "" if not first or first.startswith("Failed to connect") else f" ({first})"
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        hint = (
+            f"check that the cluster runs (ray status --address {where}) and that its token is "
+            "in RAY_AUTH_TOKEN or ~/.ray/auth_token"
+        )
+    else:
+        hint = (
+            f"check that the cluster runs (ray status --address {where}); a cluster with token "
+            "authentication also needs RAY_AUTH_MODE=token and its token in RAY_AUTH_TOKEN or "
+            "~/.ray/auth_token"
+        )
+    return ReuseError(f"cannot join the Ray cluster at {where}{detail}", hint)
 
 
 def cache_shard(model, data, output, index: int, count: int, *, resume: bool = False, **options):
@@ -209,13 +263,17 @@ def cache_with_ray(
                 k: os.environ[k] for k in ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL") if k in os.environ
             }
         }
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-            runtime_env=env,
-        )
+        probe_ray_address(address)
+        try:
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                runtime_env=env,
+            )
+        except ConnectionError as err:
+            raise ray_connection_error(address, err) from err
     ray_start = time.perf_counter() - started
     try:
         ctx = ray.data.DataContext.get_current()
