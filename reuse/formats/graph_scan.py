@@ -33,6 +33,18 @@ _PRINT = "prints"
 _PYTHON = "calls Python"
 _NETWORK = "talks to other machines"
 _DEBUG = "writes debug output"
+_HIDDEN = "runs a program the scan cannot see"
+
+# Checkpoint operations that only read; allowed (besides anywhere the save path alone reaches)
+# where the file they read is the one the loader passes: the saver_def's filename tensor.
+_CHECKPOINT_READS = frozenset(("Restore", "RestoreV2", "RestoreSlice", "DTensorRestoreV2"))
+
+# Operations that read a protobuf descriptor from the file named in `descriptor_source`
+# unless it is the built-in pool ("local://") or inline bytes ("bytes://...").
+_DESCRIPTOR_OPS = frozenset(("DecodeProtoV2", "EncodeProto"))
+
+# Operations that call the function in their `f` attribute with their inputs, in order.
+_CALL_OPS = frozenset(("PartitionedCall", "StatefulPartitionedCall"))
 
 # Checkpoint operations: allowed where only the SavedModel's own saver reaches them.
 CHECKPOINT_OPS: dict[str, str] = dict.fromkeys(
@@ -111,9 +123,18 @@ RISKY_OPS: dict[str, str] = {
             "ImportEvent",
             "FlushSummaryWriter",
             "StatsAggregatorSetSummaryWriter",
+            "CacheDataset",
+            "CacheDatasetV2",
+            "GenerateVocabRemapping",
+            "Skipgram",
+            "FixedUnigramCandidateSampler",
+            "CalibrationStatisticsSaver",
         ),
         _FILES,
     ),
+    # A program the scan cannot see: a serialized dataset graph (its functions, file reads and
+    # writes included, are not in the SavedModel's function library) or an MLIR module.
+    **dict.fromkeys(("DatasetFromGraph", "MlirPassthroughOp"), _HIDDEN),
     **CHECKPOINT_OPS,
     **dict.fromkeys(("Print", "PrintV2"), _PRINT),
     **dict.fromkeys(("PyFunc", "PyFuncStateless", "EagerPyFunc"), _PYTHON),
@@ -185,15 +206,77 @@ def _node_name(tensor: str) -> str:
     return tensor.lstrip("^").split(":")[0]
 
 
+def _strings(message):
+    """Every string field in a protobuf message, nested messages and maps included."""
+    for field, value in message.ListFields():
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            items = [*value.keys(), *value.values()]
+        else:
+            repeated = getattr(field, "is_repeated", None)
+            if repeated is None:  # protobuf before 6.31
+                repeated = field.label == field.LABEL_REPEATED
+            items = value if repeated else [value]
+        for item in items:
+            if isinstance(item, str):
+                yield item
+            elif hasattr(item, "ListFields"):
+                yield from _strings(item)
+
+
+def _collection_names(meta) -> list[str]:
+    """The strings a meta graph's collections hold: node lists, and the names inside their
+    serialized protos (a local variable's initializer, which the TF1 loader runs; queue
+    runners, control-flow contexts, savers)."""
+    from tensorflow.core.framework import variable_pb2
+    from tensorflow.core.protobuf import control_flow_pb2, queue_runner_pb2, saver_pb2
+
+    kinds = (
+        variable_pb2.VariableDef,
+        queue_runner_pb2.QueueRunnerDef,
+        control_flow_pb2.CondContextDef,
+        control_flow_pb2.WhileContextDef,
+        saver_pb2.SaverDef,
+    )
+    names: list[str] = []
+    for collection in meta.collection_def.values():
+        names += collection.node_list.value
+        for raw in collection.bytes_list.value:
+            for kind in kinds:
+                message = kind()
+                try:
+                    message.ParseFromString(raw)
+                except Exception:  # not this kind  # noqa: S112
+                    continue
+                names += _strings(message)
+    return names
+
+
+def _func_names(value):
+    """The functions an attribute value names, with those named in their own attributes."""
+    funcs = ([value.func] if value.func.name else []) + list(value.list.func)
+    for func in funcs:
+        yield func.name
+        for inner in func.attr.values():
+            yield from _func_names(inner)
+
+
 def _called_functions(node, functions: dict) -> list[str]:
     """The graph functions a node calls: its op (a function called by name) and every
-    function-valued attribute (PartitionedCall's `f`, If/While branches, dataset functions)."""
+    function-valued attribute (PartitionedCall's `f`, If/While branches, dataset functions,
+    and the functions those are instantiated with)."""
     names = [node.op] if node.op in functions else []
     for value in node.attr.values():
-        if value.func.name:
-            names.append(value.func.name)
-        names.extend(f.name for f in value.list.func)
+        names.extend(_func_names(value))
     return [n for n in names if n in functions]
+
+
+def _positional_callee(node, functions: dict) -> str | None:
+    """The function a node calls with its inputs as the function's arguments, in order."""
+    if node.op in functions:
+        return node.op
+    if node.op in _CALL_OPS and "f" in node.attr and node.attr["f"].func.name in functions:
+        return node.attr["f"].func.name
+    return None
 
 
 def _backward(nodes: dict, starts) -> set[str]:
@@ -205,7 +288,8 @@ def _backward(nodes: dict, starts) -> set[str]:
         if name in seen:
             continue
         seen.add(name)
-        stack.extend(i for i in map(_node_name, nodes[name].input) if i in nodes)
+        for node in nodes[name]:
+            stack.extend(i for i in map(_node_name, node.input) if i in nodes)
     return seen
 
 
@@ -218,44 +302,145 @@ def _reach(roots, functions: dict) -> set[str]:
         if name in seen:
             continue
         seen.add(name)
-        for node in functions[name].node_def:
-            stack.extend(_called_functions(node, functions))
+        for fdef in functions[name]:
+            for node in fdef.node_def:
+                stack.extend(_called_functions(node, functions))
     return seen
+
+
+def _loader_path(meta, functions: dict, extra_refs: set[str]):
+    """Which values carry the checkpoint path the loader passes to the saver (the saver_def's
+    filename tensor): that tensor, Identity ops of it, and the arguments of functions that
+    every caller calls with it (`PartitionedCall`, or a function called by name). A function
+    that something else names (a branch, a dataset or gradient function, the object graph:
+    `extra_refs`) may be called with anything.
+
+    Returns:
+        is_fed(where, tensor): whether `tensor` (an input string) in `where` (a function
+        name, or None for the top-level graph) carries the loader's path.
+    """
+    graph = meta.graph_def
+    calls = [(None, n, _positional_callee(n, functions)) for n in graph.node]
+    calls += [
+        (name, n, _positional_callee(n, functions))
+        for name, fdefs in functions.items()
+        for fdef in fdefs
+        for n in fdef.node_def
+    ]
+    calls = [c for c in calls if c[2] is not None]
+    called = {callee for _, _, callee in calls}
+    args = {
+        name: set(range(len(fdefs[0].signature.input_arg)))
+        for name, fdefs in functions.items()
+        if name in called and name not in extra_refs and len(fdefs) == 1
+    }
+
+    def norm(where, tensor: str) -> str:
+        return tensor if where is not None or ":" in tensor else f"{tensor}:0"
+
+    def fed_in(where) -> set[str]:
+        if where is None:
+            name = meta.saver_def.filename_tensor_name
+            fed, body = ({norm(None, name)} if name else set()), graph.node
+        elif where in args:
+            fdef = functions[where][0]
+            fed = {fdef.signature.input_arg[i].name for i in args[where]}
+            body = fdef.node_def
+        else:
+            return set()
+        out = (lambda n: f"{n.name}:0") if where is None else (lambda n: f"{n.name}:output:0")
+        grew = bool(fed)
+        while grew:
+            grew = False
+            for n in body:
+                if n.op == "Identity" and n.input and norm(where, n.input[0]) in fed:
+                    if out(n) not in fed:
+                        fed.add(out(n))
+                        grew = True
+        return fed
+
+    changed = True
+    while changed:
+        changed = False
+        fed = {where: fed_in(where) for where in (None, *args)}
+        for caller, node, callee in calls:
+            if callee not in args:
+                continue
+            data = [i for i in node.input if not i.startswith("^")]
+            caller_fed = fed.get(caller, set())
+            keep = {
+                i for i in args[callee] if i < len(data) and norm(caller, data[i]) in caller_fed
+            }
+            if keep != args[callee]:
+                args[callee] = keep
+                changed = True
+    fed = {where: fed_in(where) for where in (None, *args)}
+    return lambda where, tensor: norm(where, tensor) in fed.get(where, set())
+
+
+def _reads_descriptor_file(node) -> bool:
+    source = node.attr["descriptor_source"].s if "descriptor_source" in node.attr else b"local://"
+    return not (source == b"local://" or source.startswith(b"bytes://"))
 
 
 def _scan_meta_graph(meta) -> list[Finding]:
     graph = meta.graph_def
-    functions = {f.signature.name: f for f in graph.library.function}
-    nodes = {n.name: n for n in graph.node}
-    saver = [meta.saver_def.save_tensor_name, meta.saver_def.restore_op_name]
-    saver_nodes = _backward(nodes, [_node_name(t) for t in saver if t])
-    # What runs besides the saver: every other top-level node, and what the signatures and
-    # the init ops need even where the saver shares it.
-    served = [t.name for sig in meta.signature_def.values() for t in sig.outputs.values()]
-    served += [n for c in meta.collection_def.values() for n in c.node_list.value]
-    rest_nodes = (set(nodes) - saver_nodes) | _backward(nodes, [_node_name(t) for t in served])
-    rest_roots = [f for n in rest_nodes for f in _called_functions(nodes[n], functions)]
-    rest_roots += list(meta.object_graph_def.concrete_functions)
-    rest_roots += [g.gradient_func for g in graph.library.gradient]
-    saver_roots = [f for n in saver_nodes for f in _called_functions(nodes[n], functions)]
-    saver_only = _reach(saver_roots, functions)
-    rest = _reach(rest_roots, functions)
+    functions: dict[str, list] = {}
+    for fdef in graph.library.function:
+        functions.setdefault(fdef.signature.name, []).append(fdef)
+    nodes: dict[str, list] = {}
+    for node in graph.node:
+        nodes.setdefault(node.name, []).append(node)
+    saver = meta.saver_def
+    save = _backward(nodes, [_node_name(saver.save_tensor_name)] if saver.save_tensor_name else [])
+    # What runs besides the save path (which no loader runs): every other node and what it
+    # needs, and what the loader fetches by name even inside the save path: the restore op,
+    # the signatures, the collections (init ops, local variables' initializers), the assets.
+    named = [saver.restore_op_name, saver.filename_tensor_name, *_collection_names(meta)]
+    for message in (*meta.signature_def.values(), *meta.asset_file_def):
+        named += _strings(message)
+    runs = _backward(nodes, (set(nodes) - save) | {_node_name(t) for t in named if t})
+
+    run_roots = [f for n in runs for node in nodes[n] for f in _called_functions(node, functions)]
+    extra_refs = set(meta.object_graph_def.concrete_functions)
+    extra_refs |= {g.gradient_func for g in graph.library.gradient}
+    for node in [*graph.node, *(n for fs in functions.values() for f in fs for n in f.node_def)]:
+        refs = _called_functions(node, functions)
+        callee = _positional_callee(node, functions)
+        if callee is not None:
+            refs.remove(callee)
+        extra_refs.update(refs)
+    save_roots = [
+        f for n in save - runs for node in nodes[n] for f in _called_functions(node, functions)
+    ]
+    save_only = _reach(save_roots, functions)
+    rest = _reach([*run_roots, *extra_refs], functions)
     # Functions nothing reaches are scanned as if they ran: a loader may call them by name.
-    rest |= _reach(set(functions) - saver_only - rest, functions)
-    saver_only -= rest
+    rest |= _reach(set(functions) - save_only - rest, functions)
+    save_only -= rest
+    is_fed = _loader_path(meta, functions, extra_refs)
 
     findings: list[Finding] = []
 
-    def check(node, where: str, allow_checkpoint: bool) -> None:
+    def check(node, where: str | None, on_save_path: bool) -> None:
         reason = RISKY_OPS.get(node.op)
-        if reason and not (allow_checkpoint and node.op in CHECKPOINT_OPS):
-            findings.append(Finding(node.op, reason, where))
+        if node.op in _DESCRIPTOR_OPS and _reads_descriptor_file(node):
+            reason = _FILES
+        if not reason:
+            return
+        if node.op in CHECKPOINT_OPS and (
+            on_save_path
+            or (node.op in _CHECKPOINT_READS and node.input and is_fed(where, node.input[0]))
+        ):
+            return
+        findings.append(Finding(node.op, reason, where or "the top-level graph"))
 
-    for name in sorted(nodes):
-        check(nodes[name], "the top-level graph", allow_checkpoint=name not in rest_nodes)
-    for name in sorted(rest | saver_only):
-        for node in functions[name].node_def:
-            check(node, name, allow_checkpoint=name in saver_only)
+    for node in graph.node:
+        check(node, None, on_save_path=node.name not in runs)
+    for name in sorted(rest | save_only):
+        for fdef in functions[name]:
+            for node in fdef.node_def:
+                check(node, name, on_save_path=name in save_only)
     return findings
 
 
