@@ -238,6 +238,33 @@ def _missing_classes(err: BaseException) -> list[str]:
     return described
 
 
+def _lambda_refusal(path: Path) -> UnsafeModelError:
+    return UnsafeModelError(
+        f"{path} contains a Lambda layer with Python code, which could run arbitrary code",
+        "pass --unsafe only if you trust where the file came from",
+    )
+
+
+def _has_lambda_config(value) -> bool:
+    if isinstance(value, dict):
+        return value.get("class_name") == "Lambda" or any(map(_has_lambda_config, value.values()))
+    return isinstance(value, list) and any(map(_has_lambda_config, value))
+
+
+def _legacy_lambda(path: Path) -> bool:
+    """Whether a tf.keras SavedModel's `keras_metadata.pb` configures a Lambda layer anywhere
+    (its own node, or inside a model's config). tf_keras rebuilds layers from these configs
+    in Python, and a Lambda's config may hold marshalled Python bytecode."""
+    from tf_keras.protobuf import saved_metadata_pb2
+
+    metadata = saved_metadata_pb2.SavedMetadata()
+    try:
+        metadata.ParseFromString((path / "keras_metadata.pb").read_bytes())
+        return any(_has_lambda_config(json.loads(node.metadata)) for node in metadata.nodes)
+    except Exception:  # unreadable: tf_keras will say so, in safe mode  # noqa: BLE001
+        return False
+
+
 def _translate_keras_error(path: Path, err: Exception) -> ModelLoadError:
     text = str(err)
     if isinstance(err, ModelLoadError):
@@ -250,10 +277,7 @@ def _translate_keras_error(path: Path, err: Exception) -> ModelLoadError:
             "version of reuse (its SavedModel blocks load without --unsafe)",
         )
     if "safe_mode" in text or "arbitrary code execution" in text:
-        return UnsafeModelError(
-            f"{path} contains a Lambda layer with Python code, which could run arbitrary code",
-            "pass --unsafe only if you trust where the file came from",
-        )
+        return _lambda_refusal(path)
     if "Could not locate" in text or "Unknown layer" in text or "Unknown class" in text:
         names = _missing_classes(err)
         what = ", ".join(names) if names else text.strip().splitlines()[0][:200]
@@ -420,7 +444,8 @@ def _load_export(path: Path, output_key: str | None = None, *, unsafe: bool = Fa
 
 def _load_legacy_savedmodel(path: Path, *, unsafe: bool = False):
     """A tf.keras 2 SavedModel: read it with tf_keras, hand it to Keras 3 through an .h5 file.
-    Its graph is scanned first, as in `_load_export`."""
+    Its graph is scanned first, as in `_load_export`; a Lambda layer in its Keras metadata is
+    refused unless `unsafe` (tf_keras would run its Python code while rebuilding it)."""
     from reuse.formats.graph_scan import check_savedmodel
 
     check_savedmodel(path, unsafe=unsafe)
@@ -432,9 +457,18 @@ def _load_legacy_savedmodel(path: Path, *, unsafe: bool = False):
             f"install it with: {TF_KERAS_INSTALL}",
         ) from None
 
+    from tf_keras.src.saving.serialization_lib import SafeModeScope
+
+    if not unsafe and _legacy_lambda(path):
+        raise _lambda_refusal(path)
     try:
-        legacy = tf_keras.models.load_model(str(path), compile=False)
+        # tf_keras' SavedModel loader rebuilds layers from keras_metadata.pb without safe mode
+        # unless told: a Lambda's marshalled bytecode would run while the model is rebuilt.
+        with SafeModeScope(not unsafe):
+            legacy = tf_keras.models.load_model(str(path), compile=False)
     except Exception as err:
+        if "safe_mode" in str(err):
+            raise _lambda_refusal(path) from err
         raise ModelLoadError(
             f"tf_keras cannot read {path}: {str(err).splitlines()[0][:200]}",
             "check that the folder is complete",
