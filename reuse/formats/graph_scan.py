@@ -308,12 +308,16 @@ def _reach(roots, functions: dict) -> set[str]:
     return seen
 
 
-def _loader_path(meta, functions: dict, extra_refs: set[str]):
-    """Which values carry the checkpoint path the loader passes to the saver (the saver_def's
-    filename tensor): that tensor, Identity ops of it, and the arguments of functions that
-    every caller calls with it (`PartitionedCall`, or a function called by name). A function
-    that something else names (a branch, a dataset or gradient function, the object graph:
-    `extra_refs`) may be called with anything.
+def _loader_path(meta, functions: dict, restore_nodes: set[str], restore_functions: set[str]):
+    """Which values carry the checkpoint path the loader feeds when it runs the restore op
+    (the saver_def's filename tensor): that tensor, Identity ops of it, and the arguments of
+    restore-path functions that every caller calls with it (`PartitionedCall`, or a function
+    called by name). Outside the restore path the filename tensor is not fed: its default,
+    which the SavedModel chooses, would be read.
+
+    Args:
+        restore_nodes: the top-level nodes only the restore op runs.
+        restore_functions: the functions only the restore path reaches.
 
     Returns:
         is_fed(where, tensor): whether `tensor` (an input string) in `where` (a function
@@ -328,11 +332,10 @@ def _loader_path(meta, functions: dict, extra_refs: set[str]):
         for n in fdef.node_def
     ]
     calls = [c for c in calls if c[2] is not None]
-    called = {callee for _, _, callee in calls}
     args = {
         name: set(range(len(fdefs[0].signature.input_arg)))
         for name, fdefs in functions.items()
-        if name in called and name not in extra_refs and len(fdefs) == 1
+        if name in restore_functions and len(fdefs) == 1
     }
 
     def norm(where, tensor: str) -> str:
@@ -367,7 +370,8 @@ def _loader_path(meta, functions: dict, extra_refs: set[str]):
             if callee not in args:
                 continue
             data = [i for i in node.input if not i.startswith("^")]
-            caller_fed = fed.get(caller, set())
+            in_restore = node.name in restore_nodes if caller is None else caller in args
+            caller_fed = fed.get(caller, set()) if in_restore else set()
             keep = {
                 i for i in args[callee] if i < len(data) and norm(caller, data[i]) in caller_fed
             }
@@ -393,15 +397,18 @@ def _scan_meta_graph(meta) -> list[Finding]:
         nodes.setdefault(node.name, []).append(node)
     saver = meta.saver_def
     save = _backward(nodes, [_node_name(saver.save_tensor_name)] if saver.save_tensor_name else [])
-    # What runs besides the save path (which no loader runs): every other node and what it
-    # needs, and what the loader fetches by name even inside the save path: the restore op,
-    # the signatures, the collections (init ops, local variables' initializers), the assets.
-    named = [saver.restore_op_name, saver.filename_tensor_name, *_collection_names(meta)]
+    restore = _backward(nodes, [_node_name(saver.restore_op_name)] if saver.restore_op_name else [])
+    # What runs besides the saver (no loader runs the save path; the TF1 loader runs the
+    # restore op with its own checkpoint path): every other node and what it needs, and what
+    # the loader or a caller fetches by name even inside the saver: the signatures, the
+    # collections (init ops, local variables' initializers), the assets.
+    named = _collection_names(meta)
     for message in (*meta.signature_def.values(), *meta.asset_file_def):
         named += _strings(message)
-    runs = _backward(nodes, (set(nodes) - save) | {_node_name(t) for t in named if t})
+    others = _backward(nodes, (set(nodes) - save - restore) | {_node_name(t) for t in named})
+    restore -= others
+    save -= others | restore
 
-    run_roots = [f for n in runs for node in nodes[n] for f in _called_functions(node, functions)]
     extra_refs = set(meta.object_graph_def.concrete_functions)
     extra_refs |= {g.gradient_func for g in graph.library.gradient}
     for node in [*graph.node, *(n for fs in functions.values() for f in fs for n in f.node_def)]:
@@ -410,37 +417,45 @@ def _scan_meta_graph(meta) -> list[Finding]:
         if callee is not None:
             refs.remove(callee)
         extra_refs.update(refs)
-    save_roots = [
-        f for n in save - runs for node in nodes[n] for f in _called_functions(node, functions)
-    ]
-    save_only = _reach(save_roots, functions)
-    rest = _reach([*run_roots, *extra_refs], functions)
+
+    def called_by(names) -> list[str]:
+        return [f for n in names for node in nodes[n] for f in _called_functions(node, functions)]
+
+    other_functions = _reach([*called_by(others), *extra_refs], functions)
+    restore_functions = _reach(called_by(restore), functions) - other_functions
+    save_functions = _reach(called_by(save), functions) - other_functions - restore_functions
     # Functions nothing reaches are scanned as if they ran: a loader may call them by name.
-    rest |= _reach(set(functions) - save_only - rest, functions)
-    save_only -= rest
-    is_fed = _loader_path(meta, functions, extra_refs)
+    other_functions |= _reach(
+        set(functions) - other_functions - restore_functions - save_functions, functions
+    )
+    is_fed = _loader_path(meta, functions, restore, restore_functions)
 
     findings: list[Finding] = []
 
-    def check(node, where: str | None, on_save_path: bool) -> None:
+    def check(node, where: str | None, on_save: bool, on_restore: bool) -> None:
         reason = RISKY_OPS.get(node.op)
         if node.op in _DESCRIPTOR_OPS and _reads_descriptor_file(node):
             reason = _FILES
         if not reason:
             return
         if node.op in CHECKPOINT_OPS and (
-            on_save_path
-            or (node.op in _CHECKPOINT_READS and node.input and is_fed(where, node.input[0]))
+            on_save
+            or (
+                on_restore
+                and node.op in _CHECKPOINT_READS
+                and node.input
+                and is_fed(where, node.input[0])
+            )
         ):
             return
         findings.append(Finding(node.op, reason, where or "the top-level graph"))
 
     for node in graph.node:
-        check(node, None, on_save_path=node.name not in runs)
-    for name in sorted(rest | save_only):
+        check(node, None, node.name in save, node.name in restore)
+    for name in sorted(functions):
         for fdef in functions[name]:
             for node in fdef.node_def:
-                check(node, name, on_save_path=name in save_only)
+                check(node, name, name in save_functions, name in restore_functions)
     return findings
 
 

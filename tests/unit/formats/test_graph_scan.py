@@ -181,7 +181,9 @@ def test_a_dataset_graph_hidden_in_a_variable_is_refused_and_would_write(models)
 def _tf1_savedmodel(path, kind: str, marker, other):
     """A TF1 SavedModel (tf.compat.v1 builder, y = x @ w): its own saver only ('clean'); the
     restore op, which the loader runs, also running SaveV2 at `marker` ('save-on-restore') or
-    RestoreV2 of the checkpoint `other` ('read-other'); or a local variable, whose initializer
+    RestoreV2 of the checkpoint `other` ('read-other'); a signature reading the checkpoint
+    the saver's filename tensor defaults to, `other`, when nothing feeds it
+    ('read-by-signature'); or a local variable, whose initializer
     the loader runs, initialized after SaveV2 at `marker` and tucked into the save path
     ('save-in-local-init')."""
     import tensorflow as tf
@@ -192,7 +194,7 @@ def _tf1_savedmodel(path, kind: str, marker, other):
         x = v1.placeholder(tf.float32, [None, 4], name="x")
         w = v1.get_variable("w", initializer=tf.ones((4, 2)), use_resource=True)
         y = tf.matmul(x, w, name="y")
-        saver = v1.train.Saver()
+        saver = v1.train.Saver(filename=str(other) if kind == "read-by-signature" else None)
         saver_def = saver.as_saver_def()
         restore = graph.get_operation_by_name(saver_def.restore_op_name)
         save = graph.get_operation_by_name(_op_name(saver_def.save_tensor_name))
@@ -210,6 +212,14 @@ def _tf1_savedmodel(path, kind: str, marker, other):
                 prefix=str(other), tensor_names=["w"], shape_and_slices=[""], dtypes=[tf.float32]
             )
             restore._add_control_input(read[0].op)
+        elif kind == "read-by-signature":  # the saver's filename tensor, not fed: its default
+            read = tf.raw_ops.RestoreV2(
+                prefix=graph.get_tensor_by_name(saver_def.filename_tensor_name),
+                tensor_names=["w"],
+                shape_and_slices=[""],
+                dtypes=[tf.float32],
+            )
+            y = tf.identity(y + tf.reshape(read[0], [-1])[0], name="y_plus")
         elif kind == "save-in-local-init":
             with tf.control_dependencies([write()]):
                 local = v1.get_variable(
@@ -234,7 +244,7 @@ def _op_name(tensor: str) -> str:
     return tensor.split(":")[0]
 
 
-TF1_KINDS = ("clean", "save-on-restore", "read-other", "save-in-local-init")
+TF1_KINDS = ("clean", "save-on-restore", "read-other", "read-by-signature", "save-in-local-init")
 
 
 @pytest.fixture(scope="module")
@@ -258,14 +268,22 @@ def tf1_models(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "kind, op",
-    [("save-on-restore", "SaveV2"), ("read-other", "RestoreV2"), ("save-in-local-init", "SaveV2")],
+    [
+        ("save-on-restore", "SaveV2"),
+        ("read-other", "RestoreV2"),
+        ("read-by-signature", "RestoreV2"),
+        ("save-in-local-init", "SaveV2"),
+    ],
 )
 def test_a_tf1_saver_that_does_more_than_restore_its_own_checkpoint_is_refused(
     tf1_models, kind, op
 ):
     """The loader runs a TF1 SavedModel's restore op (with its own checkpoint path) and its
     local variables' initializers: a checkpoint write there, or a read of another file, is a
-    finding. Trusted, the write happens on load."""
+    finding; so is a read of the saver's filename tensor outside the restore op, where the
+    loader does not feed it. Trusted, the write happens on load, the read when it predicts."""
+    import numpy as np
+
     from reuse.formats.graph_scan import scan_savedmodel
     from reuse.formats.model_io import load_model
 
@@ -278,6 +296,8 @@ def test_a_tf1_saver_that_does_more_than_restore_its_own_checkpoint_is_refused(
     model = load_model(tf1_models / kind, unsafe=True)
     assert [tuple(t.shape) for t in model.outputs] == [(None, 2)]
     assert marker.exists() == (op == "SaveV2")  # what the scan stopped
+    if kind == "read-by-signature":  # 4 from w, 7 from the other checkpoint
+        assert np.allclose(model(np.ones((1, 4), np.float32)), 11.0)
 
 
 def test_a_tf1_savedmodel_with_its_own_saver_loads(tf1_models):
