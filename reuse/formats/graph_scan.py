@@ -9,9 +9,16 @@ calls; `scan_savedmodel` uses a longer list (`RISKY_OPS`) and follows every way 
 a function: calls, `If`/`While`/`Case` branches, dataset functions, gradient functions and the
 functions the object graph restores.
 
-Checkpoint operations (SaveV2, RestoreV2, ...) are what every SavedModel's own saver uses; they
-are allowed where only the saver reaches them (the `saver_def`'s save and restore nodes, and
-what they call), and reported anywhere else.
+Checkpoint operations (SaveV2, RestoreV2, ...) are what every SavedModel's own saver uses. They
+are allowed on the save path (what only the `saver_def`'s save tensor reaches: no loader runs
+it), and on the restore path (what only its restore op reaches: the TF1 loader runs it, feeding
+the filename tensor with the model's own `variables/variables`) only as reads of that fed
+filename. Anywhere else, or as writes or reads of another path on the restore path, they are
+reported. What a loader fetches by name (signatures, init ops and other collections, local
+variables' initializers, assets) counts as run, even inside the saver.
+
+Operations that run a program the scan cannot see (`DatasetFromGraph`: a serialized dataset
+graph, which may sit in a variable; `MlirPassthroughOp`) are reported as such.
 
 `check_savedmodel` turns findings into `UnsafeModelError` unless the caller passed `unsafe`
 (`--unsafe`). `reuse.formats.model_io` and `reuse.inspection.savedmodel` call it before
@@ -351,15 +358,17 @@ def _loader_path(meta, functions: dict, restore_nodes: set[str], restore_functio
             body = fdef.node_def
         else:
             return set()
-        out = (lambda n: f"{n.name}:0") if where is None else (lambda n: f"{n.name}:output:0")
-        grew = bool(fed)
-        while grew:
-            grew = False
-            for n in body:
-                if n.op == "Identity" and n.input and norm(where, n.input[0]) in fed:
-                    if out(n) not in fed:
-                        fed.add(out(n))
-                        grew = True
+        suffix = ":0" if where is None else ":output:0"
+        identities: dict[str, list[str]] = {}  # tensor -> the Identity outputs that copy it
+        for n in body:
+            if n.op == "Identity" and n.input:
+                identities.setdefault(norm(where, n.input[0]), []).append(n.name + suffix)
+        stack = list(fed)
+        while stack:
+            for copy in identities.get(stack.pop(), []):
+                if copy not in fed:
+                    fed.add(copy)
+                    stack.append(copy)
         return fed
 
     changed = True
@@ -463,8 +472,9 @@ def scan_savedmodel(path: str | os.PathLike) -> list[Finding]:
     """The risky operations (`RISKY_OPS`) in a SavedModel folder, without loading it.
 
     Every meta graph is scanned: its top-level nodes and the graph functions they, the
-    object graph and the gradient registry reach. Checkpoint operations reached only by the
-    SavedModel's own saver are not reported.
+    object graph and the gradient registry reach. Checkpoint operations of the SavedModel's
+    own saver are not reported: any on its save path, reads of the loader's path on its
+    restore path.
 
     Example:
         >>> scan_savedmodel("exported/")   # a Keras model.export() folder
