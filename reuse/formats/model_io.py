@@ -245,24 +245,33 @@ def _lambda_refusal(path: Path) -> UnsafeModelError:
     )
 
 
-def _has_lambda_config(value) -> bool:
+# tf_keras layers that call a TensorFlow Python function named in their config while
+# tf_keras rebuilds the model; Keras 3 has none of them, so such a model cannot load anyway.
+_LEGACY_OP_LAYERS = ("TFOpLambda", "SlicingOpLambda", "ClassMethod", "InstanceMethod")
+
+
+def _config_classes(value) -> set[str]:
+    """Every `class_name` in a JSON config, nested configs included."""
     if isinstance(value, dict):
-        return value.get("class_name") == "Lambda" or any(map(_has_lambda_config, value.values()))
-    return isinstance(value, list) and any(map(_has_lambda_config, value))
+        found = {value["class_name"]} if isinstance(value.get("class_name"), str) else set()
+        return found.union(*map(_config_classes, value.values()))
+    if isinstance(value, list):
+        return set().union(*map(_config_classes, value))
+    return set()
 
 
-def _legacy_lambda(path: Path) -> bool:
-    """Whether a tf.keras SavedModel's `keras_metadata.pb` configures a Lambda layer anywhere
-    (its own node, or inside a model's config). tf_keras rebuilds layers from these configs
-    in Python, and a Lambda's config may hold marshalled Python bytecode."""
+def _legacy_classes(path: Path) -> set[str]:
+    """The classes a tf.keras SavedModel's `keras_metadata.pb` configures, nested ones (a
+    model's layers) included. tf_keras rebuilds layers from these configs in Python: a
+    Lambda's config may hold marshalled bytecode, an op layer's the TF function it calls."""
     from tf_keras.protobuf import saved_metadata_pb2
 
     metadata = saved_metadata_pb2.SavedMetadata()
     try:
         metadata.ParseFromString((path / "keras_metadata.pb").read_bytes())
-        return any(_has_lambda_config(json.loads(node.metadata)) for node in metadata.nodes)
+        return set().union(*(_config_classes(json.loads(n.metadata)) for n in metadata.nodes))
     except Exception:  # unreadable: tf_keras will say so, in safe mode  # noqa: BLE001
-        return False
+        return set()
 
 
 def _translate_keras_error(path: Path, err: Exception) -> ModelLoadError:
@@ -459,8 +468,15 @@ def _load_legacy_savedmodel(path: Path, *, unsafe: bool = False):
 
     from tf_keras.src.saving.serialization_lib import SafeModeScope
 
-    if not unsafe and _legacy_lambda(path):
+    classes = _legacy_classes(path)
+    if not unsafe and "Lambda" in classes:
         raise _lambda_refusal(path)
+    op_layers = sorted(classes.intersection(_LEGACY_OP_LAYERS))
+    if op_layers:  # before tf_keras calls their functions; Keras 3 would refuse them next
+        raise ModelLoadError(
+            f"{path} uses a layer class that is not available here: {', '.join(op_layers)}",
+            "import the package that defines it, or re-save the model with standard layers",
+        )
     try:
         # tf_keras' SavedModel loader rebuilds layers from keras_metadata.pb without safe mode
         # unless told: a Lambda's marshalled bytecode would run while the model is rebuilt.

@@ -333,3 +333,26 @@ def test_a_legacy_savedmodels_lambda_is_refused_before_tf_keras_runs_it(tmp_path
     except UnsafeModelError:  # Keras 3 may then refuse the Lambda in the .h5 hand-over
         pass
     assert marker.exists()
+
+
+def test_a_legacy_savedmodels_op_layer_is_refused_before_tf_keras_calls_it(tmp_path, monkeypatch):
+    """A tf_keras op layer (TFOpLambda: `tf.math.multiply` on a Keras tensor) calls the TF
+    function its config names while tf_keras rebuilds the model; Keras 3 has no such layer.
+    The model is refused as before, now before tf_keras is asked to load it."""
+    tf_keras = pytest.importorskip("tf_keras")
+    import tensorflow as tf
+
+    from reuse.core.errors import ModelLoadError
+    from reuse.formats.model_io import load_model
+
+    inputs = tf_keras.Input((4,))
+    outputs = tf.math.multiply(tf_keras.layers.Dense(2)(inputs), 2.0)
+    tf_keras.Model(inputs, outputs).save(tmp_path / "legacy", save_format="tf")
+
+    def not_called(*args, **kwargs):
+        raise AssertionError("tf_keras rebuilt the model")
+
+    monkeypatch.setattr(tf_keras.models, "load_model", not_called)
+    for unsafe in (False, True):
+        with pytest.raises(ModelLoadError, match="not available here: TFOpLambda"):
+            load_model(tmp_path / "legacy", unsafe=unsafe)
