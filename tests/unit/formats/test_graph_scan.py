@@ -356,3 +356,36 @@ def test_a_legacy_savedmodels_op_layer_is_refused_before_tf_keras_calls_it(tmp_p
     for unsafe in (False, True):
         with pytest.raises(ModelLoadError, match="not available here: TFOpLambda"):
             load_model(tmp_path / "legacy", unsafe=unsafe)
+
+
+def test_a_save_function_also_named_inside_a_calls_function_attribute_counts_as_run(
+    models, tmp_path
+):
+    """A call's function attribute may carry functions of its own (instantiation attributes
+    the callee calls through a placeholder). A save-path function (SaveV2, MergeV2Checkpoints)
+    named there is reachable from serving: its checkpoint ops are findings."""
+    import shutil
+
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from reuse.formats.graph_scan import scan_savedmodel
+
+    folder = tmp_path / "nested"
+    shutil.copytree(models / "clean", folder)
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((folder / "saved_model.pb").read_bytes())
+    meta = proto.meta_graphs[0]
+    save_call = meta.saver_def.save_tensor_name.split(":")[0]
+    save_fn = next(n for n in meta.graph_def.node if n.name == save_call).attr["f"].func.name
+    serving = next(
+        n
+        for f in meta.graph_def.library.function
+        for n in f.node_def
+        if n.op == "StatefulPartitionedCall" and n.attr["f"].func.name != save_fn
+    )
+    serving.attr["f"].func.attr["inner"].func.name = save_fn
+    (folder / "saved_model.pb").write_bytes(proto.SerializeToString())
+    assert {(f.op, f.where) for f in scan_savedmodel(folder)} == {
+        ("SaveV2", save_fn),
+        ("MergeV2Checkpoints", save_fn),
+    }
