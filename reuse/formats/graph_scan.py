@@ -421,6 +421,9 @@ def _scan_meta_graph(meta) -> list[Finding]:
     extra_refs = set(meta.object_graph_def.concrete_functions)
     extra_refs |= {g.gradient_func for g in graph.library.gradient}
     extra_refs |= {g.gradient_func for g in graph.library.registered_gradients}
+    # Grappler's implementation selector may swap a call for any function that declares the
+    # same `api_implements`: such functions may run wherever one of them is called.
+    extra_refs |= {n for n, fs in functions.items() if any("api_implements" in f.attr for f in fs)}
     for node in [*graph.node, *(n for fs in functions.values() for f in fs for n in f.node_def)]:
         refs = _called_functions(node, functions)
         callee = _positional_callee(node, functions)

@@ -358,32 +358,37 @@ def test_a_legacy_savedmodels_op_layer_is_refused_before_tf_keras_calls_it(tmp_p
             load_model(tmp_path / "legacy", unsafe=unsafe)
 
 
-def test_a_save_function_also_named_inside_a_calls_function_attribute_counts_as_run(
-    models, tmp_path
-):
-    """A call's function attribute may carry functions of its own (instantiation attributes
-    the callee calls through a placeholder). A save-path function (SaveV2, MergeV2Checkpoints)
-    named there is reachable from serving: its checkpoint ops are findings."""
+@pytest.mark.parametrize("how", ["nested-attr", "api-implements"])
+def test_a_save_function_that_serving_may_reach_counts_as_run(models, tmp_path, how):
+    """A save-path function (SaveV2, MergeV2Checkpoints) that serving may reach is not the
+    saver's alone: named inside a call's function attribute ('nested-attr': instantiation
+    attributes the callee calls through a placeholder), or declaring an `api_implements`
+    (Grappler's implementation selector may swap it in for a call to a function declaring
+    the same). Its checkpoint ops are findings."""
     import shutil
 
     from tensorflow.core.protobuf import saved_model_pb2
 
     from reuse.formats.graph_scan import scan_savedmodel
 
-    folder = tmp_path / "nested"
+    folder = tmp_path / how
     shutil.copytree(models / "clean", folder)
     proto = saved_model_pb2.SavedModel()
     proto.ParseFromString((folder / "saved_model.pb").read_bytes())
     meta = proto.meta_graphs[0]
     save_call = meta.saver_def.save_tensor_name.split(":")[0]
     save_fn = next(n for n in meta.graph_def.node if n.name == save_call).attr["f"].func.name
-    serving = next(
-        n
-        for f in meta.graph_def.library.function
-        for n in f.node_def
-        if n.op == "StatefulPartitionedCall" and n.attr["f"].func.name != save_fn
-    )
-    serving.attr["f"].func.attr["inner"].func.name = save_fn
+    if how == "nested-attr":
+        serving = next(
+            n
+            for f in meta.graph_def.library.function
+            for n in f.node_def
+            if n.op == "StatefulPartitionedCall" and n.attr["f"].func.name != save_fn
+        )
+        serving.attr["f"].func.attr["inner"].func.name = save_fn
+    else:
+        fdef = next(f for f in meta.graph_def.library.function if f.signature.name == save_fn)
+        fdef.attr["api_implements"].s = b"serve_v1"
     (folder / "saved_model.pb").write_bytes(proto.SerializeToString())
     assert {(f.op, f.where) for f in scan_savedmodel(folder)} == {
         ("SaveV2", save_fn),
