@@ -238,6 +238,42 @@ def _missing_classes(err: BaseException) -> list[str]:
     return described
 
 
+def _lambda_refusal(path: Path) -> UnsafeModelError:
+    return UnsafeModelError(
+        f"{path} contains a Lambda layer with Python code, which could run arbitrary code",
+        "pass --unsafe only if you trust where the file came from",
+    )
+
+
+# tf_keras layers that call a TensorFlow Python function named in their config while
+# tf_keras rebuilds the model; Keras 3 has none of them, so such a model cannot load anyway.
+_LEGACY_OP_LAYERS = ("TFOpLambda", "SlicingOpLambda", "ClassMethod", "InstanceMethod")
+
+
+def _config_classes(value) -> set[str]:
+    """Every `class_name` in a JSON config, nested configs included."""
+    if isinstance(value, dict):
+        found = {value["class_name"]} if isinstance(value.get("class_name"), str) else set()
+        return found.union(*map(_config_classes, value.values()))
+    if isinstance(value, list):
+        return set().union(*map(_config_classes, value))
+    return set()
+
+
+def _legacy_classes(path: Path) -> set[str]:
+    """The classes a tf.keras SavedModel's `keras_metadata.pb` configures, nested ones (a
+    model's layers) included. tf_keras rebuilds layers from these configs in Python: a
+    Lambda's config may hold marshalled bytecode, an op layer's the TF function it calls."""
+    from tf_keras.protobuf import saved_metadata_pb2
+
+    metadata = saved_metadata_pb2.SavedMetadata()
+    try:
+        metadata.ParseFromString((path / "keras_metadata.pb").read_bytes())
+        return set().union(*(_config_classes(json.loads(n.metadata)) for n in metadata.nodes))
+    except Exception:  # unreadable: tf_keras will say so, in safe mode  # noqa: BLE001
+        return set()
+
+
 def _translate_keras_error(path: Path, err: Exception) -> ModelLoadError:
     text = str(err)
     if isinstance(err, ModelLoadError):
@@ -250,10 +286,7 @@ def _translate_keras_error(path: Path, err: Exception) -> ModelLoadError:
             "version of reuse (its SavedModel blocks load without --unsafe)",
         )
     if "safe_mode" in text or "arbitrary code execution" in text:
-        return UnsafeModelError(
-            f"{path} contains a Lambda layer with Python code, which could run arbitrary code",
-            "pass --unsafe only if you trust where the file came from",
-        )
+        return _lambda_refusal(path)
     if "Could not locate" in text or "Unknown layer" in text or "Unknown class" in text:
         names = _missing_classes(err)
         what = ", ".join(names) if names else text.strip().splitlines()[0][:200]
@@ -420,7 +453,8 @@ def _load_export(path: Path, output_key: str | None = None, *, unsafe: bool = Fa
 
 def _load_legacy_savedmodel(path: Path, *, unsafe: bool = False):
     """A tf.keras 2 SavedModel: read it with tf_keras, hand it to Keras 3 through an .h5 file.
-    Its graph is scanned first, as in `_load_export`."""
+    Its graph is scanned first, as in `_load_export`; a Lambda layer in its Keras metadata is
+    refused unless `unsafe` (tf_keras would run its Python code while rebuilding it)."""
     from reuse.formats.graph_scan import check_savedmodel
 
     check_savedmodel(path, unsafe=unsafe)
@@ -432,9 +466,25 @@ def _load_legacy_savedmodel(path: Path, *, unsafe: bool = False):
             f"install it with: {TF_KERAS_INSTALL}",
         ) from None
 
+    from tf_keras.src.saving.serialization_lib import SafeModeScope
+
+    classes = _legacy_classes(path)
+    if not unsafe and "Lambda" in classes:
+        raise _lambda_refusal(path)
+    op_layers = sorted(classes.intersection(_LEGACY_OP_LAYERS))
+    if op_layers:  # before tf_keras calls their functions; Keras 3 would refuse them next
+        raise ModelLoadError(
+            f"{path} uses a layer class that is not available here: {', '.join(op_layers)}",
+            "import the package that defines it, or re-save the model with standard layers",
+        )
     try:
-        legacy = tf_keras.models.load_model(str(path), compile=False)
+        # tf_keras' SavedModel loader rebuilds layers from keras_metadata.pb without safe mode
+        # unless told: a Lambda's marshalled bytecode would run while the model is rebuilt.
+        with SafeModeScope(not unsafe):
+            legacy = tf_keras.models.load_model(str(path), compile=False)
     except Exception as err:
+        if "safe_mode" in str(err):
+            raise _lambda_refusal(path) from err
         raise ModelLoadError(
             f"tf_keras cannot read {path}: {str(err).splitlines()[0][:200]}",
             "check that the folder is complete",
