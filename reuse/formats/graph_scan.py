@@ -286,33 +286,37 @@ def _positional_callee(node, functions: dict) -> str | None:
     return None
 
 
-def _backward(nodes: dict, starts) -> set[str]:
-    """The top-level nodes that `starts` depend on, through data and control inputs."""
+def _closure(starts, neighbours) -> set[str]:
+    """Every name reachable from `starts` (themselves included) by `neighbours(name)`."""
     seen: set[str] = set()
-    stack = [s for s in starts if s in nodes]
+    stack = list(starts)
     while stack:
         name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for node in nodes[name]:
-            stack.extend(i for i in map(_node_name, node.input) if i in nodes)
+        if name not in seen:
+            seen.add(name)
+            stack.extend(neighbours(name))
     return seen
+
+
+def _backward(nodes: dict, starts) -> set[str]:
+    """The top-level nodes that `starts` depend on, through data and control inputs."""
+    return _closure(
+        [s for s in starts if s in nodes],
+        lambda name: [i for node in nodes[name] for i in map(_node_name, node.input) if i in nodes],
+    )
 
 
 def _reach(roots, functions: dict) -> set[str]:
     """The graph functions reachable from the function names `roots`."""
-    seen: set[str] = set()
-    stack = [r for r in roots if r in functions]
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for fdef in functions[name]:
-            for node in fdef.node_def:
-                stack.extend(_called_functions(node, functions))
-    return seen
+    return _closure(
+        [r for r in roots if r in functions],
+        lambda name: [
+            f
+            for fdef in functions[name]
+            for node in fdef.node_def
+            for f in _called_functions(node, functions)
+        ],
+    )
 
 
 def _loader_path(meta, functions: dict, restore_nodes: set[str], restore_functions: set[str]):
