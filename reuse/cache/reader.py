@@ -420,9 +420,18 @@ def _check_model(cache: FeatureCache, model, model_path: str | None) -> None:
     graph = cuts.trace(model)
     try:
         fp = fingerprint(model, cache.taps, graph)
-    except (LayerNotFound, CutError) as err:
+    except LayerNotFound as err:
+        # A cache of another model altogether: rebuilding it for that model would not help.
+        made = cache.model_path or "another model"
         raise CacheMismatch(
-            f"{cache.path} does not fit model {model.name}: tap names differ ({err.message})", hint
+            f"{cache.path} does not fit this model: tap names differ ({err.message}; the cache "
+            f"holds {', '.join(cache.taps)} of {made})",
+            f"train {made} with it, or cache this model's own layers: "
+            f"reuse cache-features {model_path or 'MODEL'} --data DATA --at NAME -o FEATURES.h5",
+        ) from None
+    except CutError as err:
+        raise CacheMismatch(
+            f"{cache.path} does not fit this model: tap names differ ({err.message})", hint
         ) from None
     if fp["fingerprint"] == cache.fingerprint:
         return

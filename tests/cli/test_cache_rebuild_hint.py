@@ -110,3 +110,38 @@ def test_rebuild_hint_for_an_idx_file_named_directly_passes_its_labels(tmp_path)
         assert "--data /d/images.idx --labels /d/labels.idx --at" in opened.rebuild_command()
         opened.data_identity["selection"] = "split=train"
         assert "--data /d --split train --at" in opened.rebuild_command()
+
+
+def test_a_cache_of_another_model_is_not_offered_a_rebuild_for_that_model(tmp_path):
+    """finetune with a cache made from a model whose layers this one lacks: the error says
+    which model the cache belongs to and how to cache this one, instead of a "rebuild it"
+    command that rebuilds the cache for the other model (with taps this model lacks)."""
+    import keras
+
+    other = mlp(hidden=3, seed=1)
+    other.get_layer("hidden1").trainable = False
+    other.save(tmp_path / "other.keras")
+    save_npz(tmp_path / "train.npz", *classification_data(60, n_classes=3))
+    cache = tmp_path / "feats.h5"
+    made = cli(
+        ["cache-features", tmp_path / "other.keras", "--data", tmp_path / "train.npz", "-o", cache]
+    )
+    assert made.exit_code == 0, made.stderr
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8,))
+    top = keras.layers.Dense(3, activation="softmax", name="out")(
+        keras.layers.Dense(6, name="h1")(inputs)
+    )
+    keras.Model(inputs, top).save(tmp_path / "mine.keras")
+    before = cache.read_bytes()
+    run = ["finetune", tmp_path / "mine.keras", "--data", tmp_path / "train.npz"]
+    run += ["--features", cache, "--epochs", "1", "-o", tmp_path / "t.keras"]
+    line = _error_line(cli(run))
+    assert "does not fit this model: tap names differ (no layer named 'hidden1'" in line
+    assert f"of {(tmp_path / 'other.keras').resolve()}" in line
+    assert "rebuild it" not in line
+    assert "cache this model's own layers: reuse cache-features" in line
+    assert "_reuse" not in line  # not the internal name of the model with its new head
+    assert cache.read_bytes() == before
+    assert not (tmp_path / "t.keras").exists()
