@@ -274,7 +274,7 @@ def select(
                     f"the pattern must match a whole name: to match a prefix, pass --layers '{layers}.*'",
                 )
             near = layer_tree.closest(layers, [e.path for e in entries])
-            hint = (
+            hint = layer_tree.savedmodel_hint(entries) or (
                 f"the pattern must match a whole name; closest names: {', '.join(near)}"
                 if near
                 else "the pattern must match a whole name (add .* to match a prefix); "
