@@ -87,7 +87,8 @@ class TrainingInputs:
             what = f"views made with --augment {have}" if have else "no augmented views"
             raise CacheMismatch(
                 f"--augment {spec} trains on augmented views, and the cache {self.cache.path} holds {what}",
-                f"rebuild it: {rebuild()}",
+                f"rebuild it: {rebuild()}; or drop the cache (--no-cache, or no --features) "
+                "to augment on the fly",
             )
         made = self.cache.image_shape
         if image_shape is not None and made is not None and tuple(image_shape) != tuple(made):
