@@ -199,10 +199,16 @@ def data_options(
     for name, value in (("per_class", per_class), ("limit", limit)):
         if value is not None and value < 1:
             flag = "--" + name.replace("_", "-")
-            raise UsageError(f"`{flag}` must be a positive integer. Received: {name}={value}")
+            raise UsageError(
+                f"`{flag}` must be a positive integer. Received: {name}={value}",
+                f"e.g. {flag} 100, or leave it out to keep every row",
+            )
     check_val_split(val_split)
     if split is not None and split not in ("train", "test"):
-        raise UsageError(f"`--split` must be train or test. Received: split={split!r}")
+        raise UsageError(
+            f"`--split` must be train or test. Received: split={split!r}",
+            "use --split train or --split test (hold out validation rows with --val-split F)",
+        )
     return DataOptions(
         data=data,
         labels=labels,

@@ -104,7 +104,10 @@ def parse_index(text: str) -> slice:
             raise bad
         return slice(n, None if n == -1 else n + 1)
     if len(numbers) == 3 and numbers[2] == 0:
-        raise UsageError(f"the step of `--index` must not be 0. Received: --index={text}")
+        raise UsageError(
+            f"the step of `--index` must not be 0. Received: --index={text}",
+            "use a non-zero step (e.g. --index 0:6:2) or leave it out (--index 0:6)",
+        )
     return slice(*numbers)
 
 
