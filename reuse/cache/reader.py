@@ -27,6 +27,7 @@ from reuse.cache.layout import (
 )
 from reuse.cache.verify import spot_check
 from reuse.core.errors import CacheIncomplete, CacheMismatch, DataError
+from reuse.formats.paths import hdf5_reason
 
 
 class FeatureCache:
@@ -381,7 +382,7 @@ def open_cache(
         handle = h5py.File(p, "r")
     except OSError as err:
         raise DataError(
-            f"{p} is not a readable HDF5 file ({str(err).splitlines()[0][:100]})",
+            f"{p} is not a readable HDF5 file ({hdf5_reason(err)})",
             "rebuild the cache",
         ) from None
     try:
