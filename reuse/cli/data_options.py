@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from reuse.cli.common import SeedOpt
-from reuse.core.errors import UsageError
+from reuse.core.errors import DataError, UsageError
 
 if TYPE_CHECKING:  # numpy-heavy; imported when a command runs, not for --help
     from reuse.data.dataset import DataOptions
@@ -253,3 +253,16 @@ def data_options_from(args: dict) -> DataOptions:
             "drop --val-split to validate on the --val data, or drop --val",
         )
     return data_options(**{name: args.get(name) for name in _FROM_ARGS})
+
+
+def require_val(val) -> None:
+    """Refuse a --val path that does not exist, before TensorFlow starts; the reader's own
+    message would say "check the --data path".
+
+    Raises:
+        DataError: no file or folder at `val` (exit code 1).
+    """
+    from pathlib import Path
+
+    if val is not None and not Path(val).exists():
+        raise DataError(f"{val}: no such file or folder", "check the --val path")

@@ -304,6 +304,7 @@ def finetune_command(
         )
     if not adapters_only:
         check_model_output(out)  # before training, not after it
+    D.require_val(val)
     check_output_path(out, [path, data, features, (upstream or {}).get("features")])
     if history is not None:
         check_output_path(Path(f"{history}.csv"), [path, data])

@@ -302,6 +302,7 @@ def _run(kind: str, args: dict) -> None:
 
         require_resumable(args["checkpoint_dir"], options.mode)
     out = Path(args["output"]) if args["output"] else _default_output(data, kind)
+    D.require_val(args["val"])
     check_output_path(out, [data, args["val"]])
     check_model_output(out)
     if args["history"] is not None:

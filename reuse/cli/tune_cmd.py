@@ -158,6 +158,7 @@ def tune_command(
 
     path, upstream = record.resolve_input(model)
     out = Path(output) if output else default_output(path, "best", ".json")
+    D.require_val(val)
     check_output_path(out, [path, data, val, features])
     if plot is not None and plot.suffix.lower() != ".png":
         from reuse.core.errors import UsageError
