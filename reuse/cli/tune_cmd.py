@@ -197,6 +197,7 @@ def tune_command(
     replace(base).check()
     # The extras, checked before any work: one Error line naming the one to install.
     if plot is not None:
+        check_output_path(plot, [path, data, val, features], flag="--plot")
         import matplotlib  # noqa: F401 - keras-reuse[plot]
     studies.require_optuna()  # keras-reuse[tune]
     opts = D.data_options_from(locals())
