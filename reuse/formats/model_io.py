@@ -289,7 +289,8 @@ def load_model(
             output name, or a Keras output layer's name); None keeps them all.
 
     Returns:
-        A `keras.Model`, uncompiled.
+        A `keras.Model`, uncompiled; `model._reuse_path` is `path`, for error hints that name
+        the command to run on it.
 
     Raises:
         ModelLoadError: the path is missing, damaged, or of a format that cannot be loaded;
@@ -300,7 +301,12 @@ def load_model(
     from reuse.formats.outputs import select_output
 
     model = _load_any(Path(path), unsafe=unsafe, arch=arch, output_key=output_key)
-    return select_output(model, output_key) if output_key is not None else model
+    model = select_output(model, output_key) if output_key is not None else model
+    try:
+        model._reuse_path = str(path)  # what error hints call the model (a cache rebuild)
+    except (AttributeError, TypeError):
+        pass
+    return model
 
 
 def _load_any(p: Path, *, unsafe: bool, arch, output_key: str | None):

@@ -145,3 +145,32 @@ def test_a_cache_of_another_model_is_not_offered_a_rebuild_for_that_model(tmp_pa
     assert "_reuse" not in line  # not the internal name of the model with its new head
     assert cache.read_bytes() == before
     assert not (tmp_path / "t.keras").exists()
+
+
+def test_the_rebuild_hint_caches_the_model_being_trained(tmp_path):
+    """finetune B.keras with a cache made from A.keras (same layers, other weights): the
+    rebuild command named A.keras, the cache's own model, so running it rebuilt the same
+    stale cache. It names B.keras now, and the rebuilt cache is accepted."""
+    for name, seed in (("a.keras", 1), ("b.keras", 2)):
+        model = mlp(hidden=3, seed=seed)
+        model.get_layer("hidden1").trainable = False
+        model.save(tmp_path / name)
+    save_npz(tmp_path / "train.npz", *classification_data(60, n_classes=3))
+    cache = tmp_path / "feats.h5"
+    made = cli(
+        ["cache-features", tmp_path / "a.keras", "--data", tmp_path / "train.npz", "-o", cache]
+    )
+    assert made.exit_code == 0, made.stderr
+
+    run = ["finetune", tmp_path / "b.keras", "--data", tmp_path / "train.npz", "--features", cache]
+    run += ["--epochs", "1", "-o", tmp_path / "t.keras"]
+    line = _error_line(cli(run))
+    assert "was made with another model: the weights of hidden1 differ" in line
+    hint = line.split("rebuild it: ")[1]
+    argv = shlex.split(hint)
+    assert argv[:3] == ["reuse", "cache-features", str(tmp_path / "b.keras")], hint
+    rebuilt = cli(argv[1:])
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    trained = cli(run)
+    assert trained.exit_code == 0, trained.stderr
+    assert '"used_cache": true' in trained.stdout
