@@ -60,6 +60,8 @@ class FeatureCache:
         self.rows: int = int(a["rows"])
         self.batch_size: int = int(a["batch_size"])
         self.model_path: str = attr_value(a.get("model_path", ""))
+        # The model this cache was opened for (open_cache's model_path): rebuild hints name it.
+        self.opened_for: str | None = None
 
     def __enter__(self):
         return self
@@ -276,8 +278,8 @@ class FeatureCache:
         with `augment`, one that stores augmented views made with that spec (and
         `image_shape`; with `input_views`, views of the input rows too). A cache with views
         keeps its own spec otherwise. `model_path` and `data_path` name the model and data
-        to cache (default: those the cache was made from); `output_key`: the output of a
-        multi-output model the cache is for; `selection`: the data identity's row selection
+        to cache (default: the model it was opened for, else those it was made from);
+        `output_key`: the output of a multi-output model the cache is for; `selection`: the data identity's row selection
         (default: the cache's), given back as --classes, --per-class, ... flags; `labels`:
         the separate labels file of IDX data (default: the cache's)."""
         import shlex
@@ -296,7 +298,8 @@ class FeatureCache:
             else:
                 data_flags += f" --labels {shlex.quote(str(labels))}"
         command = (
-            f"reuse cache-features {model_path or self.model_path or 'MODEL'} {data_flags}"
+            f"reuse cache-features {model_path or self.opened_for or self.model_path or 'MODEL'}"
+            f" {data_flags}"
             f"{_selection_flags(selection)} --at {','.join(self.taps)} -o {self.path}"
         )
         if output_key:
@@ -401,6 +404,7 @@ def open_cache(
                 "run `reuse cache-features ... --resume` with the same options to finish it",
             )
         cache = FeatureCache(p, handle)
+        cache.opened_for = model_path
         for t in taps or []:
             cache._tap_name(t)
         if model is not None:

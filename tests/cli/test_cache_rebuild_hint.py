@@ -174,3 +174,31 @@ def test_the_rebuild_hint_caches_the_model_being_trained(tmp_path):
     trained = cli(run)
     assert trained.exit_code == 0, trained.stderr
     assert '"used_cache": true' in trained.stdout
+
+
+def test_a_damaged_cache_names_the_model_given(tmp_path):
+    """A cache whose values changed on disk, used with a copy of its model under another
+    name: the rebuild command names the model on the command line, not the cache's old one."""
+    import shutil
+
+    import h5py
+
+    model = mlp(hidden=3, seed=1)
+    model.get_layer("hidden1").trainable = False
+    model.get_layer("hidden2").trainable = False
+    model.save(tmp_path / "a.keras")
+    save_npz(tmp_path / "train.npz", *classification_data(60, n_classes=3))
+    cache = tmp_path / "feats.h5"
+    made = cli(
+        ["cache-features", tmp_path / "a.keras", "--data", tmp_path / "train.npz", "-o", cache]
+    )
+    assert made.exit_code == 0, made.stderr
+    with h5py.File(cache, "r+") as f:
+        f["features/hidden2"][0, 0] += 1.0
+    shutil.copy(tmp_path / "a.keras", tmp_path / "copy.keras")
+    run = ["finetune", tmp_path / "copy.keras", "--data", tmp_path / "train.npz"]
+    line = _error_line(
+        cli([*run, "--features", cache, "--epochs", "1", "-o", tmp_path / "t.keras"])
+    )
+    assert "are damaged" in line
+    assert f"reuse cache-features {tmp_path / 'copy.keras'} " in line, line
