@@ -198,7 +198,8 @@ def check_selector(
         isinstance(except_top, bool) or not isinstance(except_top, int) or except_top < 0
     ):
         raise UsageError(
-            f"`--except-top` must be an integer >= 0. Received: --except-top={except_top}"
+            f"`--except-top` must be an integer >= 0. Received: --except-top={except_top}",
+            "e.g. --except-top 1 selects every layer but the output layer",
         )
 
 
@@ -294,7 +295,8 @@ def select(
         chosen = list(leaf_entries)
         description = "--all"
     else:
-        chosen = leaf_entries[: len(leaf_entries) - except_top]
+        # max(0, ...): a stop below 0 would count from the top ([:-1] for N = len + 1).
+        chosen = leaf_entries[: max(0, len(leaf_entries) - except_top)]
         description = f"--except-top {except_top}"
 
     if not chosen:
