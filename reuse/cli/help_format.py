@@ -141,24 +141,23 @@ class ReuseContext(_click.Context):
     formatter_class = ReuseHelpFormatter
 
 
-def _name_the_command(err, ctx) -> None:
+class _NamesItsUsageErrors:
     """Click raises some parse errors (an option missing its value) without a context; give
     them the command's, so the line names `reuse COMMAND --help`, not `reuse --help`."""
-    if err.ctx is None:
-        err.ctx = ctx
-
-
-class ReuseCommand(typer.core.TyperCommand):
-    """A Typer command whose help follows the conventions in this module's docstring."""
-
-    context_class = ReuseContext
 
     def parse_args(self, ctx, args):
         try:
             return super().parse_args(ctx, args)
         except _click.exceptions.UsageError as err:
-            _name_the_command(err, ctx)
+            if err.ctx is None:
+                err.ctx = ctx
             raise
+
+
+class ReuseCommand(_NamesItsUsageErrors, typer.core.TyperCommand):
+    """A Typer command whose help follows the conventions in this module's docstring."""
+
+    context_class = ReuseContext
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -197,18 +196,11 @@ def _one_line(err):
     return OneLineUsageError(err)
 
 
-class ReuseGroup(typer.core.TyperGroup):
+class ReuseGroup(_NamesItsUsageErrors, typer.core.TyperGroup):
     """The `reuse` group: its own help and its commands' summaries use the same formatter;
     usage errors anywhere below it (unknown options and commands, bad values) print one line."""
 
     context_class = ReuseContext
-
-    def parse_args(self, ctx, args):
-        try:
-            return super().parse_args(ctx, args)
-        except _click.exceptions.UsageError as err:
-            _name_the_command(err, ctx)
-            raise
 
     def make_context(self, *args, **kwargs):
         try:

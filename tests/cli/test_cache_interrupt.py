@@ -8,11 +8,15 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
-import h5py
-
-from tests.helpers import classification_data, cli, frozen_mlp, save_npz, subprocess_env
+from tests.helpers import (
+    classification_data,
+    cli,
+    frozen_mlp,
+    save_npz,
+    subprocess_env,
+    wait_for_part_rows,
+)
 
 
 def test_ctrl_c_names_the_kept_rows_and_resume_finishes(tmp_path):
@@ -31,16 +35,8 @@ def test_ctrl_c_names_the_kept_rows_and_resume_finishes(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    done, deadline = 0, time.time() + 120
     try:
-        while time.time() < deadline and done < 20 and proc.poll() is None:
-            time.sleep(0.1)
-            if part.exists():
-                try:
-                    with h5py.File(part, "r", locking=False) as f:
-                        done = int(f.attrs.get("rows_done", 0))
-                except (OSError, KeyError):
-                    pass
+        done = wait_for_part_rows(proc, part, at_least=20)
     finally:
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)

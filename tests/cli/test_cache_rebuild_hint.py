@@ -112,21 +112,27 @@ def test_rebuild_hint_for_an_idx_file_named_directly_passes_its_labels(tmp_path)
         assert "--data /d --split train --at" in opened.rebuild_command()
 
 
+def _cached(tmp_path, name: str, seed: int = 1, frozen: int = 1):
+    """Save mlp(hidden=3, seed) as `name` with its first `frozen` layers frozen, 60 rows of
+    train.npz, and cache-features of them into feats.h5; the cache's path."""
+    model = mlp(hidden=3, seed=seed)
+    for layer in model.layers[:frozen]:
+        layer.trainable = False
+    model.save(tmp_path / name)
+    save_npz(tmp_path / "train.npz", *classification_data(60, n_classes=3))
+    cache = tmp_path / "feats.h5"
+    made = cli(["cache-features", tmp_path / name, "--data", tmp_path / "train.npz", "-o", cache])
+    assert made.exit_code == 0, made.stderr
+    return cache
+
+
 def test_a_cache_of_another_model_is_not_offered_a_rebuild_for_that_model(tmp_path):
     """finetune with a cache made from a model whose layers this one lacks: the error says
     which model the cache belongs to and how to cache this one, instead of a "rebuild it"
     command that rebuilds the cache for the other model (with taps this model lacks)."""
     import keras
 
-    other = mlp(hidden=3, seed=1)
-    other.get_layer("hidden1").trainable = False
-    other.save(tmp_path / "other.keras")
-    save_npz(tmp_path / "train.npz", *classification_data(60, n_classes=3))
-    cache = tmp_path / "feats.h5"
-    made = cli(
-        ["cache-features", tmp_path / "other.keras", "--data", tmp_path / "train.npz", "-o", cache]
-    )
-    assert made.exit_code == 0, made.stderr
+    cache = _cached(tmp_path, "other.keras")
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((8,))
@@ -151,16 +157,8 @@ def test_the_rebuild_hint_caches_the_model_being_trained(tmp_path):
     """finetune B.keras with a cache made from A.keras (same layers, other weights): the
     rebuild command named A.keras, the cache's own model, so running it rebuilt the same
     stale cache. It names B.keras now, and the rebuilt cache is accepted."""
-    for name, seed in (("a.keras", 1), ("b.keras", 2)):
-        model = mlp(hidden=3, seed=seed)
-        model.get_layer("hidden1").trainable = False
-        model.save(tmp_path / name)
-    save_npz(tmp_path / "train.npz", *classification_data(60, n_classes=3))
-    cache = tmp_path / "feats.h5"
-    made = cli(
-        ["cache-features", tmp_path / "a.keras", "--data", tmp_path / "train.npz", "-o", cache]
-    )
-    assert made.exit_code == 0, made.stderr
+    _cached(tmp_path, "b.keras", seed=2)
+    cache = _cached(tmp_path, "a.keras", seed=1)
 
     run = ["finetune", tmp_path / "b.keras", "--data", tmp_path / "train.npz", "--features", cache]
     run += ["--epochs", "1", "-o", tmp_path / "t.keras"]
@@ -183,16 +181,7 @@ def test_a_damaged_cache_names_the_model_given(tmp_path):
 
     import h5py
 
-    model = mlp(hidden=3, seed=1)
-    model.get_layer("hidden1").trainable = False
-    model.get_layer("hidden2").trainable = False
-    model.save(tmp_path / "a.keras")
-    save_npz(tmp_path / "train.npz", *classification_data(60, n_classes=3))
-    cache = tmp_path / "feats.h5"
-    made = cli(
-        ["cache-features", tmp_path / "a.keras", "--data", tmp_path / "train.npz", "-o", cache]
-    )
-    assert made.exit_code == 0, made.stderr
+    cache = _cached(tmp_path, "a.keras", frozen=2)
     with h5py.File(cache, "r+") as f:
         f["features/hidden2"][0, 0] += 1.0
     shutil.copy(tmp_path / "a.keras", tmp_path / "copy.keras")
