@@ -319,7 +319,10 @@ def _load_any(p: Path, *, unsafe: bool, arch, output_key: str | None):
         if arch is None:
             raise ModelLoadError(
                 f"{p} holds weights only, without the architecture",
-                "pass the architecture with --arch MODEL.keras (or a .json config)",
+                # Only inspect takes --arch: the other commands need a whole model.
+                f"make a model of it first: reuse import-weights {p} --into ARCH.keras "
+                "-o MODEL.keras (ARCH: a .keras model or .json config of the same layers; "
+                "reuse inspect also takes --arch ARCH)",
             )
         return _load_weights_into(p, arch, unsafe=unsafe)
     elif kind == "savedmodel":
