@@ -256,3 +256,22 @@ def assert_weights_close(a: list, b: list, atol: float) -> None:
     assert len(a) == len(b)
     for wa, wb in zip(a, b, strict=True):
         np.testing.assert_allclose(wa, wb, atol=atol, rtol=atol)
+
+
+def wait_for_part_rows(proc, part: Path, at_least: int, timeout: float = 120) -> int:
+    """Poll a running `cache-features` (`proc`) until its `.part.h5` records `at_least` rows
+    done, it ends, or `timeout` seconds pass; the rows done last seen (0: none yet)."""
+    import time
+
+    import h5py
+
+    done, deadline = 0, time.time() + timeout
+    while time.time() < deadline and done < at_least and proc.poll() is None:
+        time.sleep(0.1)
+        if part.exists():
+            try:
+                with h5py.File(part, "r", locking=False) as f:
+                    done = int(f.attrs.get("rows_done", 0))
+            except (OSError, KeyError):
+                pass
+    return done

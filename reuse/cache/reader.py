@@ -27,6 +27,7 @@ from reuse.cache.layout import (
 )
 from reuse.cache.verify import spot_check
 from reuse.core.errors import CacheIncomplete, CacheMismatch, DataError
+from reuse.formats.paths import hdf5_reason
 
 
 class FeatureCache:
@@ -59,6 +60,8 @@ class FeatureCache:
         self.rows: int = int(a["rows"])
         self.batch_size: int = int(a["batch_size"])
         self.model_path: str = attr_value(a.get("model_path", ""))
+        # The model this cache was opened for (open_cache's model_path): rebuild hints name it.
+        self.opened_for: str | None = None
 
     def __enter__(self):
         return self
@@ -275,8 +278,8 @@ class FeatureCache:
         with `augment`, one that stores augmented views made with that spec (and
         `image_shape`; with `input_views`, views of the input rows too). A cache with views
         keeps its own spec otherwise. `model_path` and `data_path` name the model and data
-        to cache (default: those the cache was made from); `output_key`: the output of a
-        multi-output model the cache is for; `selection`: the data identity's row selection
+        to cache (default: the model it was opened for, else those it was made from);
+        `output_key`: the output of a multi-output model the cache is for; `selection`: the data identity's row selection
         (default: the cache's), given back as --classes, --per-class, ... flags; `labels`:
         the separate labels file of IDX data (default: the cache's)."""
         import shlex
@@ -295,7 +298,8 @@ class FeatureCache:
             else:
                 data_flags += f" --labels {shlex.quote(str(labels))}"
         command = (
-            f"reuse cache-features {model_path or self.model_path or 'MODEL'} {data_flags}"
+            f"reuse cache-features {model_path or self.opened_for or self.model_path or 'MODEL'}"
+            f" {data_flags}"
             f"{_selection_flags(selection)} --at {','.join(self.taps)} -o {self.path}"
         )
         if output_key:
@@ -381,7 +385,7 @@ def open_cache(
         handle = h5py.File(p, "r")
     except OSError as err:
         raise DataError(
-            f"{p} is not a readable HDF5 file ({str(err).splitlines()[0][:100]})",
+            f"{p} is not a readable HDF5 file ({hdf5_reason(err)})",
             "rebuild the cache",
         ) from None
     try:
@@ -400,6 +404,7 @@ def open_cache(
                 "run `reuse cache-features ... --resume` with the same options to finish it",
             )
         cache = FeatureCache(p, handle)
+        cache.opened_for = model_path
         for t in taps or []:
             cache._tap_name(t)
         if model is not None:
@@ -420,9 +425,18 @@ def _check_model(cache: FeatureCache, model, model_path: str | None) -> None:
     graph = cuts.trace(model)
     try:
         fp = fingerprint(model, cache.taps, graph)
-    except (LayerNotFound, CutError) as err:
+    except LayerNotFound as err:
+        # A cache of another model altogether: rebuilding it for that model would not help.
+        made = cache.model_path or "another model"
         raise CacheMismatch(
-            f"{cache.path} does not fit model {model.name}: tap names differ ({err.message})", hint
+            f"{cache.path} does not fit this model: tap names differ ({err.message}; the cache "
+            f"holds {', '.join(cache.taps)} of {made})",
+            f"train {made} with it, or cache this model's own layers: "
+            f"reuse cache-features {model_path or 'MODEL'} --data DATA --at NAME -o FEATURES.h5",
+        ) from None
+    except CutError as err:
+        raise CacheMismatch(
+            f"{cache.path} does not fit this model: tap names differ ({err.message})", hint
         ) from None
     if fp["fingerprint"] == cache.fingerprint:
         return

@@ -29,6 +29,7 @@ from reuse.cache.layout import (
     part_path,
 )
 from reuse.core.errors import CacheIncomplete, CacheMismatch, UsageError
+from reuse.formats.paths import hdf5_reason
 
 SHARD_ATTRS = ("shard", "shard_start", "shard_stop", "total_rows")
 # Root attributes that must agree between the parts of one cache.
@@ -117,7 +118,7 @@ def _read_part(path: Path) -> dict:
             )
     except OSError as err:
         raise CacheMismatch(
-            f"{path} is not a readable HDF5 file ({str(err).splitlines()[0][:100]})",
+            f"{path} is not a readable HDF5 file ({hdf5_reason(err)})",
             "make that shard again",
         ) from None
     if "shard" not in attrs:

@@ -44,7 +44,14 @@ from reuse.cache.streaming import (
     release_pages,
 )
 from reuse.cache.verify import spot_check
-from reuse.core.errors import CacheIncomplete, CacheMismatch, DataError, OutputError, UsageError
+from reuse.core.errors import (
+    CacheIncomplete,
+    CacheMismatch,
+    DataError,
+    Interrupted,
+    OutputError,
+    UsageError,
+)
 
 _DELAY_ENV = (
     "REUSE_TEST_BATCH_DELAY"  # seconds to sleep per forward call: lets tests kill a run midway
@@ -412,11 +419,12 @@ def cache_features(
         from reuse.core.atomic import commit
 
         commit(part, out)  # fsync, rename, fsync the folder
-    except KeyboardInterrupt:
-        if part.exists():
-            report.warn(
-                f"interrupted; the rows written so far are kept in {part} — continue with --resume"
-            )
+    except KeyboardInterrupt as err:
+        if part.exists() and not isinstance(err, Interrupted):
+            raise Interrupted(
+                f"interrupted; the rows written so far are kept in {part}",
+                "run the same command with --resume to continue",
+            ) from err
         raise
     except BaseException as err:
         # Any other failure (bad rows, a full disk, a failed spot check) removes the partial

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from reuse.cli.common import SeedOpt
-from reuse.core.errors import UsageError
+from reuse.core.errors import DataError, UsageError
 
 if TYPE_CHECKING:  # numpy-heavy; imported when a command runs, not for --help
     from reuse.data.dataset import DataOptions
@@ -199,10 +199,16 @@ def data_options(
     for name, value in (("per_class", per_class), ("limit", limit)):
         if value is not None and value < 1:
             flag = "--" + name.replace("_", "-")
-            raise UsageError(f"`{flag}` must be a positive integer. Received: {name}={value}")
+            raise UsageError(
+                f"`{flag}` must be a positive integer. Received: {name}={value}",
+                f"e.g. {flag} 100, or leave it out to keep every row",
+            )
     check_val_split(val_split)
     if split is not None and split not in ("train", "test"):
-        raise UsageError(f"`--split` must be train or test. Received: split={split!r}")
+        raise UsageError(
+            f"`--split` must be train or test. Received: split={split!r}",
+            "use --split train or --split test (hold out validation rows with --val-split F)",
+        )
     return DataOptions(
         data=data,
         labels=labels,
@@ -247,3 +253,16 @@ def data_options_from(args: dict) -> DataOptions:
             "drop --val-split to validate on the --val data, or drop --val",
         )
     return data_options(**{name: args.get(name) for name in _FROM_ARGS})
+
+
+def require_val(val) -> None:
+    """Refuse a --val path that does not exist, before TensorFlow starts; the reader's own
+    message would say "check the --data path".
+
+    Raises:
+        DataError: no file or folder at `val` (exit code 1).
+    """
+    from pathlib import Path
+
+    if val is not None and not Path(val).exists():
+        raise DataError(f"{val}: no such file or folder", "check the --val path")

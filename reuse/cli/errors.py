@@ -190,6 +190,19 @@ def failure_for(err: BaseException) -> Failure:
     )
 
 
+def usage_line(message: str, command_path: str) -> str:
+    """The one line for a usage error that Click finds while parsing the command line (an
+    unknown option or command, a missing or malformed value, an extra argument):
+    `<Click's message> — see `<command> --help``, without Click's usage and "Try" lines.
+
+    >>> usage_line("No such option: --uptoo (Possible options: --to, --upto)", "reuse freeze")
+    'No such option: --uptoo (possible options: --to, --upto) — see `reuse freeze --help`'
+    """
+    text = " ".join(message.split()).rstrip(".")
+    text = text.replace("Value error, ", "").replace("(Possible options:", "(possible options:")
+    return f"{text} — see `{command_path} --help`"
+
+
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__

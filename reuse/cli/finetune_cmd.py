@@ -279,7 +279,7 @@ def finetune_command(
         reuse finetune base.keras --data train.npz --val valid.npz --config best.json --epochs 30
     """
     from reuse.core import record, report
-    from reuse.core.atomic import check_output_path
+    from reuse.core.atomic import check_output_dir, check_output_path
     from reuse.core.naming import default_output
     from reuse.formats.model_io import check_model_output
     from reuse.training.finetune import finetune
@@ -304,13 +304,13 @@ def finetune_command(
         )
     if not adapters_only:
         check_model_output(out)  # before training, not after it
+    D.require_val(val)
     check_output_path(out, [path, data, features, (upstream or {}).get("features")])
     if history is not None:
-        check_output_path(Path(f"{history}.csv"), [path, data])
-    if tensorboard is not None and tensorboard.exists() and not tensorboard.is_dir():
-        from reuse.core.errors import OutputError
-
-        raise OutputError(f"--tensorboard {tensorboard} is a file", "give a folder")
+        check_output_path(Path(f"{history}.csv"), [path, data], flag="--history")
+    for folder, flag in ((tensorboard, "--tensorboard"), (checkpoint_dir, "--checkpoint-dir")):
+        if folder is not None:
+            check_output_dir(folder, flag)
     if tensorboard is not None:
         from reuse.core.extras import require
 

@@ -141,7 +141,20 @@ class ReuseContext(_click.Context):
     formatter_class = ReuseHelpFormatter
 
 
-class ReuseCommand(typer.core.TyperCommand):
+class _NamesItsUsageErrors:
+    """Click raises some parse errors (an option missing its value) without a context; give
+    them the command's, so the line names `reuse COMMAND --help`, not `reuse --help`."""
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except _click.exceptions.UsageError as err:
+            if err.ctx is None:
+                err.ctx = ctx
+            raise
+
+
+class ReuseCommand(_NamesItsUsageErrors, typer.core.TyperCommand):
     """A Typer command whose help follows the conventions in this module's docstring."""
 
     context_class = ReuseContext
@@ -158,7 +171,45 @@ class ReuseCommand(typer.core.TyperCommand):
         return self.short_help or short_help(self.help)
 
 
-class ReuseGroup(typer.core.TyperGroup):
-    """The `reuse` group: its own help and its commands' summaries use the same formatter."""
+class OneLineUsageError(_click.exceptions.UsageError):
+    """A Click usage error shown as the one line every `reuse` error is: `Error: <what> — see
+    `reuse COMMAND --help``, without Click's "Usage:" and "Try ... for help." lines."""
+
+    def __init__(self, err: _click.exceptions.UsageError):
+        super().__init__(err.format_message(), err.ctx)
+        self.exit_code = err.exit_code
+
+    def show(self, file=None) -> None:
+        from reuse.cli.errors import usage_line
+
+        path = self.ctx.command_path if self.ctx is not None else "reuse"
+        _click.echo(
+            f"Error: {usage_line(self.format_message(), path)}", err=file is None, file=file
+        )
+
+
+def _one_line(err):
+    """`err` as a OneLineUsageError; help asked for by calling a group bare (Click's
+    NoArgsIsHelpError) and errors converted already stay as they are."""
+    if isinstance(err, (OneLineUsageError, _click.exceptions.NoArgsIsHelpError)):
+        return err
+    return OneLineUsageError(err)
+
+
+class ReuseGroup(_NamesItsUsageErrors, typer.core.TyperGroup):
+    """The `reuse` group: its own help and its commands' summaries use the same formatter;
+    usage errors anywhere below it (unknown options and commands, bad values) print one line."""
 
     context_class = ReuseContext
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except _click.exceptions.UsageError as err:
+            raise _one_line(err) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _click.exceptions.UsageError as err:
+            raise _one_line(err) from None

@@ -126,9 +126,11 @@ def lr_find_command(
             f"use --plot {plot.with_suffix('.png').name}",
         )
     if plot is not None:
+        from reuse.core.atomic import check_output_path
         from reuse.core.extras import require
 
-        require("matplotlib", "--plot")  # before the sweep, not after it
+        check_output_path(plot, [path, data], flag="--plot")  # before the sweep, not after it
+        require("matplotlib", "--plot")
     from reuse.guide.lr_find import check_arguments
 
     check_arguments(start, end, steps, stop_factor, smooth, rule)

@@ -302,10 +302,15 @@ def _run(kind: str, args: dict) -> None:
 
         require_resumable(args["checkpoint_dir"], options.mode)
     out = Path(args["output"]) if args["output"] else _default_output(data, kind)
+    D.require_val(args["val"])
     check_output_path(out, [data, args["val"]])
     check_model_output(out)
     if args["history"] is not None:
-        check_output_path(Path(f"{args['history']}.csv"), [data])
+        check_output_path(Path(f"{args['history']}.csv"), [data], flag="--history")
+    if args["checkpoint_dir"] is not None:
+        from reuse.core.atomic import check_output_dir
+
+        check_output_dir(args["checkpoint_dir"], "--checkpoint-dir")
     opts = D.data_options_from(args)
     dataset = opts.load()
     # --val keeps the class selection of --data, not its row limits (as finetune's --val).

@@ -158,6 +158,7 @@ def tune_command(
 
     path, upstream = record.resolve_input(model)
     out = Path(output) if output else default_output(path, "best", ".json")
+    D.require_val(val)
     check_output_path(out, [path, data, val, features])
     if plot is not None and plot.suffix.lower() != ".png":
         from reuse.core.errors import UsageError
@@ -196,6 +197,7 @@ def tune_command(
     replace(base).check()
     # The extras, checked before any work: one Error line naming the one to install.
     if plot is not None:
+        check_output_path(plot, [path, data, val, features], flag="--plot")
         import matplotlib  # noqa: F401 - keras-reuse[plot]
     studies.require_optuna()  # keras-reuse[tune]
     opts = D.data_options_from(locals())

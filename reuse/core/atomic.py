@@ -40,8 +40,11 @@ _H5_ERRNO = re.compile(r"errno = (\d+)")
 _H5_NAME = re.compile(r"\b(?:file)?name = '([^']*)'")
 
 
-def check_output_path(output: str | os.PathLike, inputs: list, *, in_place: bool = False) -> Path:
+def check_output_path(
+    output: str | os.PathLike, inputs: list, *, in_place: bool = False, flag: str = "-o"
+) -> Path:
     """Refuse an output path that would overwrite one of the inputs (unless `in_place`).
+    `flag` is the option the hints name (`-o`, `--history`, `--plot`).
 
     Returns:
         The output as a Path.
@@ -52,7 +55,7 @@ def check_output_path(output: str | os.PathLike, inputs: list, *, in_place: bool
     """
     out = Path(output)
     if out.exists() and out.is_dir():
-        raise OutputError(f"output {out} is a folder", "give a file name with -o")
+        raise OutputError(f"output {out} is a folder", f"give a file name with {flag}")
     if not in_place:
         for item in inputs:
             if item is None:
@@ -64,17 +67,43 @@ def check_output_path(output: str | os.PathLike, inputs: list, *, in_place: bool
             if same or out.resolve() == Path(item).resolve():
                 raise OutputError(
                     f"output {out} is the input file",
-                    "write to another path with -o, or pass --in-place to replace it",
+                    f"write to another path with {flag}, or pass --in-place to replace it",
                 )
     if not out.parent.exists():
-        raise OutputError(f"folder {out.parent} does not exist", "create it or choose another -o")
-    if not out.parent.is_dir():
-        raise OutputError(f"{out.parent} is a file, not a folder", "choose another -o")
-    if not os.access(out.parent, os.W_OK):
         raise OutputError(
-            f"cannot write into {out.parent} (read-only or no permission)", "choose another -o"
+            f"folder {out.parent} does not exist", f"create it or choose another {flag}"
         )
+    if not out.parent.is_dir():
+        raise OutputError(f"{out.parent} is a file, not a folder", f"choose another {flag}")
+    _require_writable(out.parent, flag)
     return out
+
+
+def check_output_dir(folder: str | os.PathLike, flag: str) -> Path:
+    """Refuse an output folder (`--checkpoint-dir`, `--tensorboard`) that cannot be made or
+    written, before any work starts: it is a file, or its nearest existing folder is read-only.
+    The folder itself may not exist yet (it is made when first written).
+
+    Raises:
+        OutputError: the hint names `flag`.
+    """
+    target = Path(folder)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{flag} {target} is a file", f"give a folder with {flag}")
+    existing = target
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{existing} is a file, not a folder", f"choose another {flag}")
+    _require_writable(existing, flag)
+    return target
+
+
+def _require_writable(folder: Path, flag: str) -> None:
+    if not os.access(folder, os.W_OK):
+        raise OutputError(
+            f"cannot write into {folder} (read-only or no permission)", f"choose another {flag}"
+        )
 
 
 def temporary_sibling(target: str | os.PathLike, suffix: str | None = None) -> Path:

@@ -75,3 +75,11 @@ class TrainingDiverged(ReuseError):
 
 class OutputError(ReuseError):
     """An output path that cannot or must not be written."""
+
+
+class Interrupted(ReuseError, KeyboardInterrupt):
+    """Ctrl-C after something resumable was kept (a feature cache's `.part.h5`): the message
+    says what was kept and how to continue. Still a KeyboardInterrupt, so code that catches
+    one catches this too; the CLI prints its words, with exit code 130."""
+
+    exit_code = exit_codes.INTERRUPTED

@@ -128,6 +128,15 @@ def read_stdin() -> dict | None:
     return parse(text)
 
 
+def _stdin_is_redirected() -> bool:
+    """True when stdin is a pipe or a file (not a terminal, not closed)."""
+    stdin = sys.stdin
+    try:
+        return stdin is not None and not stdin.closed and not stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def resolve_input(argument: str | None, key: str = "model") -> tuple[str, dict | None]:
     """Where the input comes from: a path argument, or the record on stdin.
 
@@ -136,6 +145,13 @@ def resolve_input(argument: str | None, key: str = "model") -> tuple[str, dict |
     if argument not in (None, "-"):
         return argument, None
     record = read_stdin()
+    if record is None and _stdin_is_redirected():
+        # `a | reuse b` where `a` failed: its error is above, and stdin is empty.
+        raise UsageError(
+            f"no {key} given, and stdin is empty (in a pipeline: the command before this one "
+            "printed no record; its error is above)",
+            f"fix that command, or pass a {key} path",
+        )
     if record is None:
         raise UsageError(
             f"no {key} given",

@@ -197,7 +197,10 @@ class Dataset:
             DataError: a batch holds NaN or Inf (names the rows), unless check_finite=False.
         """
         if batch_size < 1:
-            raise UsageError(f"`batch_size` must be > 0. Received: batch_size={batch_size}")
+            raise UsageError(
+                f"`batch_size` must be > 0. Received: batch_size={batch_size}",
+                "e.g. batch_size=256",
+            )
         floating = np.dtype(getattr(self.x, "dtype", np.float32)).kind in "fc"
         for offset in range(start, len(self), batch_size):
             positions = np.arange(offset, min(offset + batch_size, len(self)))
@@ -414,7 +417,10 @@ def load_data(
     if classes is not None:
         parse_classes(classes)  # malformed specs are usage errors, before any reading
     if split is not None and split not in ("train", "test"):
-        raise UsageError(f"`--split` must be train or test. Received: split={split!r}")
+        raise UsageError(
+            f"`--split` must be train or test. Received: split={split!r}",
+            "use --split train or --split test (hold out validation rows with --val-split F)",
+        )
 
     source = open_source(
         p,

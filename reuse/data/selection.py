@@ -103,7 +103,10 @@ def positive_int(name: str, value) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         flag = "--" + name.replace("_", "-")
-        raise UsageError(f"`{flag}` must be a positive integer. Received: {name}={value!r}")
+        raise UsageError(
+            f"`{flag}` must be a positive integer. Received: {name}={value!r}",
+            f"e.g. {flag} 100, or leave it out to keep every row",
+        )
     return int(value)
 
 

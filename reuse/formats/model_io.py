@@ -322,7 +322,8 @@ def load_model(
             output name, or a Keras output layer's name); None keeps them all.
 
     Returns:
-        A `keras.Model`, uncompiled.
+        A `keras.Model`, uncompiled; `model._reuse_path` is `path`, for error hints that name
+        the command to run on it.
 
     Raises:
         ModelLoadError: the path is missing, damaged, or of a format that cannot be loaded;
@@ -333,7 +334,12 @@ def load_model(
     from reuse.formats.outputs import select_output
 
     model = _load_any(Path(path), unsafe=unsafe, arch=arch, output_key=output_key)
-    return select_output(model, output_key) if output_key is not None else model
+    model = select_output(model, output_key) if output_key is not None else model
+    try:
+        model._reuse_path = str(path)  # what error hints call the model (a cache rebuild)
+    except (AttributeError, TypeError):
+        pass
+    return model
 
 
 def _load_any(p: Path, *, unsafe: bool, arch, output_key: str | None):
@@ -346,7 +352,10 @@ def _load_any(p: Path, *, unsafe: bool, arch, output_key: str | None):
         if arch is None:
             raise ModelLoadError(
                 f"{p} holds weights only, without the architecture",
-                "pass the architecture with --arch MODEL.keras (or a .json config)",
+                # Only inspect takes --arch: the other commands need a whole model.
+                f"make a model of it first: reuse import-weights {p} --into ARCH.keras "
+                "-o MODEL.keras (ARCH: a .keras model or .json config of the same layers; "
+                "reuse inspect also takes --arch ARCH)",
             )
         return _load_weights_into(p, arch, unsafe=unsafe)
     elif kind == "savedmodel":

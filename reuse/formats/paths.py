@@ -169,11 +169,27 @@ def open_hdf5(path: str | os.PathLike):
         handle = h5py.File(path, "r")
     except OSError as err:
         raise ModelLoadError(
-            f"{path} is not a readable HDF5 file ({str(err).splitlines()[0][:120]})",
+            f"{path} is not a readable HDF5 file ({hdf5_reason(err)})",
             "check that the file is complete",
         ) from None
     with handle:
         yield handle
+
+
+def hdf5_reason(err: BaseException, limit: int = 160) -> str:
+    """Why h5py could not open a file, in a few words: the first line of `err` without h5py's
+    "Unable to synchronously open file (...)" wrapper, cut at a word with "..." past `limit`.
+
+    >>> hdf5_reason(OSError("Unable to synchronously open file (truncated file: eof = 10)"))
+    'truncated file: eof = 10'
+    """
+    text = str(err).strip()
+    line = text.splitlines()[0] if text else type(err).__name__
+    inner = re.fullmatch(r"Unable to (?:synchronously )?open file \((.*)\)", line)
+    reason = inner.group(1) if inner else line
+    if len(reason) <= limit:
+        return reason
+    return reason[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def is_idx_name(path: str | os.PathLike) -> bool:

@@ -100,7 +100,9 @@ def _run(container, inputs: list, prefix: str, on_call) -> list:
     if isinstance(container, keras.Sequential):
         x = inputs[0] if inputs else None
         for layer in container.layers:
-            x = _dispatch(layer, prefix, (x,), {}, [x], on_call)
+            # No input yet (below a substituted cut): args None, as for a functional node.
+            args, kwargs = ((x,), {}) if x is not None else (None, None)
+            x = _dispatch(layer, prefix, args, kwargs, [x], on_call)
         return [x]
     tensor_dict = {
         id(k): v for k, v in zip(container.inputs, inputs, strict=False) if v is not None

@@ -104,7 +104,10 @@ def parse_index(text: str) -> slice:
             raise bad
         return slice(n, None if n == -1 else n + 1)
     if len(numbers) == 3 and numbers[2] == 0:
-        raise UsageError(f"the step of `--index` must not be 0. Received: --index={text}")
+        raise UsageError(
+            f"the step of `--index` must not be 0. Received: --index={text}",
+            "use a non-zero step (e.g. --index 0:6:2) or leave it out (--index 0:6)",
+        )
     return slice(*numbers)
 
 
@@ -195,7 +198,8 @@ def check_selector(
         isinstance(except_top, bool) or not isinstance(except_top, int) or except_top < 0
     ):
         raise UsageError(
-            f"`--except-top` must be an integer >= 0. Received: --except-top={except_top}"
+            f"`--except-top` must be an integer >= 0. Received: --except-top={except_top}",
+            "e.g. --except-top 1 selects every layer but the output layer",
         )
 
 
@@ -274,7 +278,7 @@ def select(
                     f"the pattern must match a whole name: to match a prefix, pass --layers '{layers}.*'",
                 )
             near = layer_tree.closest(layers, [e.path for e in entries])
-            hint = (
+            hint = layer_tree.savedmodel_hint(entries) or (
                 f"the pattern must match a whole name; closest names: {', '.join(near)}"
                 if near
                 else "the pattern must match a whole name (add .* to match a prefix); "
@@ -291,7 +295,8 @@ def select(
         chosen = list(leaf_entries)
         description = "--all"
     else:
-        chosen = leaf_entries[: len(leaf_entries) - except_top]
+        # max(0, ...): a stop below 0 would count from the top ([:-1] for N = len + 1).
+        chosen = leaf_entries[: max(0, len(leaf_entries) - except_top)]
         description = f"--except-top {except_top}"
 
     if not chosen:

@@ -83,12 +83,29 @@ def find(model_or_entries, name: str) -> LayerEntry:
             "use the full outer/inner name",
         )
     near = closest(name, all_names)
-    hint = (
+    hint = savedmodel_hint(entries) or (
         f"did you mean: {', '.join(near)}"
         if near
         else "run `reuse inspect MODEL` to list the layer names"
     )
     raise LayerNotFound(f"no layer named '{name}'", hint)
+
+
+def savedmodel_hint(entries: list[LayerEntry]) -> str | None:
+    """For a layer name that is not found in a model holding a SavedModel block: the block's
+    inner layers (the groups of variables `reuse inspect SAVEDMODEL` lists) cannot be named,
+    only the block as a whole. None when the model holds no SavedModel block."""
+    import keras
+
+    block_type = getattr(keras.layers, "TFSMLayer", None)
+    blocks = [e.path for e in entries if block_type and isinstance(e.layer, block_type)]
+    if not blocks:
+        return None
+    return (
+        f"a SavedModel loads as one block, '{blocks[0]}', whose inner layers cannot be named "
+        "one by one (`reuse inspect` lists its variables by layer, not its layers); name the "
+        f"whole block, '{blocks[0]}', or use the model saved as .keras to reach its layers"
+    )
 
 
 def weight_count(layer) -> int:

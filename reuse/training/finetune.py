@@ -378,7 +378,11 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
     if val is not None:
         vx, vy, _ = data_arrays(val)
         val_arrays = (fit_input_shape(vx, transfer.model, source=getattr(val, "path", "--val")), vy)
-    cache = resolve_cache(features, transfer, data) if features is not None else None
+    cache = (
+        resolve_cache(features, transfer, data, model_path=getattr(model, "_reuse_path", None))
+        if features is not None
+        else None
+    )
     inputs = TrainingInputs(
         transfer,
         x=x,

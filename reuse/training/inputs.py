@@ -87,7 +87,8 @@ class TrainingInputs:
             what = f"views made with --augment {have}" if have else "no augmented views"
             raise CacheMismatch(
                 f"--augment {spec} trains on augmented views, and the cache {self.cache.path} holds {what}",
-                f"rebuild it: {rebuild()}",
+                f"rebuild it: {rebuild()}; or drop the cache (--no-cache, or no --features) "
+                "to augment on the fly",
             )
         made = self.cache.image_shape
         if image_shape is not None and made is not None and tuple(image_shape) != tuple(made):
@@ -150,17 +151,19 @@ def deepest_tap_below(transfer: TransferModel, trainable: list[str], taps: list[
     return best
 
 
-def resolve_cache(path, transfer: TransferModel, data=None):
-    """Open a feature cache for `transfer`, refusing one made from another model or other data."""
+def resolve_cache(path, transfer: TransferModel, data=None, model_path: str | None = None):
+    """Open a feature cache for `transfer`, refusing one made from another model or other data;
+    `model_path` (the base model's file) is the model the hints' rebuild command caches
+    (default: the one the cache was made from)."""
     from reuse.cache import open_cache
 
-    cache = open_cache(path, model=transfer.model)
+    cache = open_cache(path, model=transfer.model, model_path=model_path)
     usable = [t for t in cache.taps if t in transfer.reused]
     if not usable:
         raise CacheMismatch(
             f"the cache {path} holds taps {', '.join(cache.taps)}, none of which is a reused layer of this model "
             f"(the reused layers end at {transfer.cut})",
-            f"rebuild it: {cache.rebuild_command()}",
+            f"rebuild it: {cache.rebuild_command(model_path)}",
         )
     if data is not None and hasattr(data, "identity"):
         cache.check_data(data)

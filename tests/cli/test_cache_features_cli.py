@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import h5py
 import numpy as np
@@ -23,6 +22,7 @@ from tests.helpers import (
     residual,
     save_npz,
     shell,
+    wait_for_part_rows,
 )
 
 
@@ -325,17 +325,8 @@ def test_resume_after_sigkill_is_identical(tmp_path, frozen_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    done = 0
-    deadline = time.time() + 120
     try:
-        while time.time() < deadline and done < 60:
-            time.sleep(0.1)
-            if part.exists():
-                try:
-                    with h5py.File(part, "r", locking=False) as f:
-                        done = int(f.attrs.get("rows_done", 0))
-                except (OSError, KeyError):
-                    pass
+        done = wait_for_part_rows(proc, part, at_least=60)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

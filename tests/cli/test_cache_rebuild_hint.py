@@ -110,3 +110,84 @@ def test_rebuild_hint_for_an_idx_file_named_directly_passes_its_labels(tmp_path)
         assert "--data /d/images.idx --labels /d/labels.idx --at" in opened.rebuild_command()
         opened.data_identity["selection"] = "split=train"
         assert "--data /d --split train --at" in opened.rebuild_command()
+
+
+def _cached(tmp_path, name: str, seed: int = 1, frozen: int = 1):
+    """Save mlp(hidden=3, seed) as `name` with its first `frozen` layers frozen, 60 rows of
+    train.npz, and cache-features of them into feats.h5; the cache's path."""
+    model = mlp(hidden=3, seed=seed)
+    for layer in model.layers[:frozen]:
+        layer.trainable = False
+    model.save(tmp_path / name)
+    save_npz(tmp_path / "train.npz", *classification_data(60, n_classes=3))
+    cache = tmp_path / "feats.h5"
+    made = cli(["cache-features", tmp_path / name, "--data", tmp_path / "train.npz", "-o", cache])
+    assert made.exit_code == 0, made.stderr
+    return cache
+
+
+def test_a_cache_of_another_model_is_not_offered_a_rebuild_for_that_model(tmp_path):
+    """finetune with a cache made from a model whose layers this one lacks: the error says
+    which model the cache belongs to and how to cache this one, instead of a "rebuild it"
+    command that rebuilds the cache for the other model (with taps this model lacks)."""
+    import keras
+
+    cache = _cached(tmp_path, "other.keras")
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8,))
+    top = keras.layers.Dense(3, activation="softmax", name="out")(
+        keras.layers.Dense(6, name="h1")(inputs)
+    )
+    keras.Model(inputs, top).save(tmp_path / "mine.keras")
+    before = cache.read_bytes()
+    run = ["finetune", tmp_path / "mine.keras", "--data", tmp_path / "train.npz"]
+    run += ["--features", cache, "--epochs", "1", "-o", tmp_path / "t.keras"]
+    line = _error_line(cli(run))
+    assert "does not fit this model: tap names differ (no layer named 'hidden1'" in line
+    assert f"of {(tmp_path / 'other.keras').resolve()}" in line
+    assert "rebuild it" not in line
+    assert "cache this model's own layers: reuse cache-features" in line
+    assert "_reuse" not in line  # not the internal name of the model with its new head
+    assert cache.read_bytes() == before
+    assert not (tmp_path / "t.keras").exists()
+
+
+def test_the_rebuild_hint_caches_the_model_being_trained(tmp_path):
+    """finetune B.keras with a cache made from A.keras (same layers, other weights): the
+    rebuild command named A.keras, the cache's own model, so running it rebuilt the same
+    stale cache. It names B.keras now, and the rebuilt cache is accepted."""
+    _cached(tmp_path, "b.keras", seed=2)
+    cache = _cached(tmp_path, "a.keras", seed=1)
+
+    run = ["finetune", tmp_path / "b.keras", "--data", tmp_path / "train.npz", "--features", cache]
+    run += ["--epochs", "1", "-o", tmp_path / "t.keras"]
+    line = _error_line(cli(run))
+    assert "was made with another model: the weights of hidden1 differ" in line
+    hint = line.split("rebuild it: ")[1]
+    argv = shlex.split(hint)
+    assert argv[:3] == ["reuse", "cache-features", str(tmp_path / "b.keras")], hint
+    rebuilt = cli(argv[1:])
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    trained = cli(run)
+    assert trained.exit_code == 0, trained.stderr
+    assert '"used_cache": true' in trained.stdout
+
+
+def test_a_damaged_cache_names_the_model_given(tmp_path):
+    """A cache whose values changed on disk, used with a copy of its model under another
+    name: the rebuild command names the model on the command line, not the cache's old one."""
+    import shutil
+
+    import h5py
+
+    cache = _cached(tmp_path, "a.keras", frozen=2)
+    with h5py.File(cache, "r+") as f:
+        f["features/hidden2"][0, 0] += 1.0
+    shutil.copy(tmp_path / "a.keras", tmp_path / "copy.keras")
+    run = ["finetune", tmp_path / "copy.keras", "--data", tmp_path / "train.npz"]
+    line = _error_line(
+        cli([*run, "--features", cache, "--epochs", "1", "-o", tmp_path / "t.keras"])
+    )
+    assert "are damaged" in line
+    assert f"reuse cache-features {tmp_path / 'copy.keras'} " in line, line

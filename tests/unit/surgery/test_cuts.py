@@ -75,3 +75,17 @@ def test_frozen_taps_for_staged_training():
     assert cuts.frozen_taps(model, ["hidden2", "hidden3", "hidden4"]) == ["hidden2", "hidden3"]
     model.get_layer("hidden1").trainable = True
     assert cuts.frozen_taps(model, ["hidden2", "hidden3"]) == []
+
+
+def test_top_of_a_sequential_model():
+    """top_model on a Sequential (docs/cache.md's Python example, on frozen.keras) called
+    the layers below the cut with None ("Inputs to a layer should be tensors")."""
+    from reuse.surgery import cuts
+    from tests.helpers import mlp
+
+    model = mlp(hidden=3)
+    x = np.random.default_rng(0).normal(size=(5, 8)).astype("float32")
+    feats = cuts.bottom_model(model, ["hidden2"])(x, training=False)
+    top = cuts.top_model(model, "hidden2")
+    assert top.input_shape == (None, 6)
+    np.testing.assert_allclose(np.asarray(top(feats)), np.asarray(model(x)), rtol=1e-6, atol=1e-6)
