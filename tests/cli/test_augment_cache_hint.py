@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.helpers import classification_data, cli, frozen_mlp, save_npz
 
 
+@pytest.mark.slow  # real processes, 6-8 s: in `make test-slow`
 def test_a_cache_without_views_names_no_cache_and_no_cache_works(tmp_path):
     frozen_mlp(upto=2).save(tmp_path / "frozen.keras")
     save_npz(tmp_path / "train.npz", *classification_data(40, n_classes=3))

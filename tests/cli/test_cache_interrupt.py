@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import (
     classification_data,
     cli,
@@ -19,6 +21,7 @@ from tests.helpers import (
 )
 
 
+@pytest.mark.slow  # real processes, 6-8 s: in `make test-slow`
 def test_ctrl_c_names_the_kept_rows_and_resume_finishes(tmp_path):
     from reuse.cache import part_path
 
