@@ -301,7 +301,7 @@ def cache_features(
     positions = [order[p] for p in paths]
     notes = _check_layers(graph, positions, allow_augmentation_skip)
     for note in notes:
-        report.info(f"Note: {note}")
+        report.info(f"note: {note}")
 
     from reuse.data.shapes import fit_model
 
@@ -358,11 +358,11 @@ def cache_features(
         report.info(f"Resuming {part.name} at row {start_row:,} of {n:,}")
     elif part.exists():
         report.info(
-            f"Note: starting over; an unfinished cache {part} from an earlier run is replaced (--resume continues it)"
+            f"note: starting over; an unfinished cache {part} from an earlier run is replaced (--resume continues it)"
         )
         part.unlink()
     elif resume:
-        report.info(f"Note: no unfinished cache {part.name} to resume; starting from the first row")
+        report.info(f"note: no unfinished cache {part.name} to resume; starting from the first row")
     delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
     try:
         if start_row == 0:

@@ -282,7 +282,7 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
         from reuse.core import report
 
         report.info(
-            f"Note: stage {plan.index} trains layers below every cached tap, so it augments the "
+            f"note: stage {plan.index} trains layers below every cached tap, so it augments the "
             "raw rows on the fly; `cache-features --input-views` caches their views too"
         )
     augmenter = build_augmenter(
