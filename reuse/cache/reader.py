@@ -279,9 +279,10 @@ class FeatureCache:
         `image_shape`; with `input_views`, views of the input rows too). A cache with views
         keeps its own spec otherwise. `model_path` and `data_path` name the model and data
         to cache (default: the model it was opened for, else those it was made from);
-        `output_key`: the output of a multi-output model the cache is for; `selection`: the data identity's row selection
-        (default: the cache's), given back as --classes, --per-class, ... flags; `labels`:
-        the separate labels file of IDX data (default: the cache's)."""
+        `output_key`: the output of a multi-output model the cache is for; `selection`: the
+        data identity's row selection (default: the cache's), given back as --classes,
+        --per-class, ... flags; `labels`: the separate labels file of IDX data (default: the
+        cache's)."""
         import shlex
 
         data = data_path or self.data_identity.get("path", "DATA")

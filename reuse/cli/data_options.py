@@ -193,16 +193,12 @@ def data_options(
     """
     from reuse.data import DataOptions, parse_classes, parse_image_size
     from reuse.data.dataset import check_val_split
+    from reuse.data.selection import positive_int
 
     if classes is not None:
         parse_classes(classes)
-    for name, value in (("per_class", per_class), ("limit", limit)):
-        if value is not None and value < 1:
-            flag = "--" + name.replace("_", "-")
-            raise UsageError(
-                f"`{flag}` must be a positive integer. Received: {name}={value}",
-                f"e.g. {flag} 100, or leave it out to keep every row",
-            )
+    positive_int("per_class", per_class)
+    positive_int("limit", limit)
     check_val_split(val_split)
     if split is not None and split not in ("train", "test"):
         raise UsageError(

@@ -163,7 +163,7 @@ def resolve_cache(path, transfer: TransferModel, data=None, model_path: str | No
         raise CacheMismatch(
             f"the cache {path} holds taps {', '.join(cache.taps)}, none of which is a reused layer of this model "
             f"(the reused layers end at {transfer.cut})",
-            f"rebuild it: {cache.rebuild_command(model_path)}",
+            f"rebuild it: {cache.rebuild_command()}",  # names model_path (opened for it)
         )
     if data is not None and hasattr(data, "identity"):
         cache.check_data(data)

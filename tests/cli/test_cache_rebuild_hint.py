@@ -16,17 +16,22 @@ def _error_line(result) -> str:
     return lines[0]
 
 
-def test_rebuild_hint_carries_the_selection_and_works(tmp_path):
-    model = mlp(hidden=3, seed=1)
-    for name in ("hidden1", "hidden2"):
-        model.get_layer(name).trainable = False
-    model.save(tmp_path / "base.keras")
-    save_npz(tmp_path / "train.npz", *classification_data(90, n_classes=3))
+def _cached(tmp_path, name: str, seed: int = 1, frozen: int = 1, hidden: int = 3, rows: int = 60):
+    """Save mlp(hidden, seed) as `name` with its first `frozen` layers frozen, `rows` rows of
+    train.npz, and cache-features of them into feats.h5; the cache's path."""
+    model = mlp(hidden=hidden, seed=seed)
+    for layer in model.layers[:frozen]:
+        layer.trainable = False
+    model.save(tmp_path / name)
+    save_npz(tmp_path / "train.npz", *classification_data(rows, n_classes=3))
     cache = tmp_path / "feats.h5"
-    made = cli(
-        ["cache-features", tmp_path / "base.keras", "--data", tmp_path / "train.npz", "-o", cache]
-    )
+    made = cli(["cache-features", tmp_path / name, "--data", tmp_path / "train.npz", "-o", cache])
     assert made.exit_code == 0, made.stderr
+    return cache
+
+
+def test_rebuild_hint_carries_the_selection_and_works(tmp_path):
+    cache = _cached(tmp_path, "base.keras", frozen=2, rows=90)
 
     selected = ["--classes", "1-2", "--per-class", "20", "--seed", "3"]
     run = ["finetune", tmp_path / "base.keras", "--data", tmp_path / "train.npz", *selected]
@@ -96,34 +101,12 @@ def test_rebuild_hint_for_an_idx_file_named_directly_passes_its_labels(tmp_path)
     """IDX images named directly (no --split): the hint passes the labels file with them."""
     from reuse.cache.reader import open_cache
 
-    model = mlp(hidden=2, seed=1)
-    model.get_layer("hidden1").trainable = False
-    model.save(tmp_path / "base.keras")
-    save_npz(tmp_path / "train.npz", *classification_data(30, n_classes=3))
-    cache = tmp_path / "feats.h5"
-    made = cli(
-        ["cache-features", tmp_path / "base.keras", "--data", tmp_path / "train.npz", "-o", cache]
-    )
-    assert made.exit_code == 0, made.stderr
+    cache = _cached(tmp_path, "base.keras", hidden=2, rows=30)
     with open_cache(cache) as opened:
         opened.data_identity = {"path": "/d/images.idx", "labels": "/d/labels.idx"}
         assert "--data /d/images.idx --labels /d/labels.idx --at" in opened.rebuild_command()
         opened.data_identity["selection"] = "split=train"
         assert "--data /d --split train --at" in opened.rebuild_command()
-
-
-def _cached(tmp_path, name: str, seed: int = 1, frozen: int = 1):
-    """Save mlp(hidden=3, seed) as `name` with its first `frozen` layers frozen, 60 rows of
-    train.npz, and cache-features of them into feats.h5; the cache's path."""
-    model = mlp(hidden=3, seed=seed)
-    for layer in model.layers[:frozen]:
-        layer.trainable = False
-    model.save(tmp_path / name)
-    save_npz(tmp_path / "train.npz", *classification_data(60, n_classes=3))
-    cache = tmp_path / "feats.h5"
-    made = cli(["cache-features", tmp_path / name, "--data", tmp_path / "train.npz", "-o", cache])
-    assert made.exit_code == 0, made.stderr
-    return cache
 
 
 def test_a_cache_of_another_model_is_not_offered_a_rebuild_for_that_model(tmp_path):
