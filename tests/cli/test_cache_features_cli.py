@@ -292,6 +292,7 @@ def _comparable(path):
     return out
 
 
+@pytest.mark.slow  # real processes, 5-7 s: in `make test-slow`
 def test_resume_after_sigkill_is_identical(tmp_path, frozen_path):
     from reuse.cache import cache_features, part_path
     from reuse.data.dataset import load_data
@@ -434,6 +435,7 @@ def test_inspect_cache(tmp_path, frozen_path, data_path):
     assert "complete: True" in table.stdout and "features/hidden2" in table.stdout
 
 
+@pytest.mark.slow  # real processes, 5-7 s: in `make test-slow`
 def test_pipeline_from_record_on_stdin(tmp_path, frozen_path, data_path):
     record = json.dumps({"reuse": "0.1.0", "command": "freeze", "model": str(frozen_path)})
     result = shell(f"echo '{record}' | reuse cache-features --data {data_path} | cat", cwd=tmp_path)

@@ -134,6 +134,7 @@ def test_frozen_batchnorm_and_dense_unchanged_by_training(tmp_path):
     assert not np.array_equal(before[mean], after[mean])
 
 
+@pytest.mark.slow  # real processes, 5-7 s: in `make test-slow`
 def test_shell_freeze_pipe_to_inspect(mlp_path):
     original = mlp_path.read_bytes()
     proc = shell(
@@ -153,6 +154,7 @@ def test_shell_freeze_pipe_to_inspect(mlp_path):
     assert mlp_path.read_bytes() == original
 
 
+@pytest.mark.slow  # real processes, 5-7 s: in `make test-slow`
 def test_shell_record_file_on_stdin_keeps_passthrough_fields(mlp_path):
     record = {
         "reuse": "0.1.0",
