@@ -44,6 +44,12 @@ def infer_value_range(x) -> tuple[float, float]:
     return (lo, hi)
 
 
+def stream_seed(*key: int) -> int:
+    """A seed in [0, 2**31) fixed by the integers `key` and unrelated to that of any other key
+    (NumPy's SeedSequence hash): the first word of a random layer's SeedGenerator state."""
+    return int(np.random.SeedSequence([int(k) % 2**32 for k in key]).generate_state(1)[0] % 2**31)
+
+
 class Augmenter:
     """Callable that augments a batch of rows (and mixes labels for mixup / cutmix).
 
@@ -135,18 +141,22 @@ class Augmenter:
     def reseed(self, *key: int) -> None:
         """Put every random layer in the state fixed by (`self.seed`, *key), e.g. the epoch:
         what a run draws from then on depends on the key only, so a resumed run augments
-        exactly as an uninterrupted one. Call it outside compiled functions."""
+        exactly as an uninterrupted one. Call it outside compiled functions.
+
+        Each layer gets its own stream, `[stream_seed(seed, *key, layer), 0]`, as Keras
+        seeds a SeedGenerator (`[seed, 0]`); every draw then moves the second word on by one.
+        Streams that shared the first word and started one apart would overlap: layer i's
+        draw j would repeat layer i+1's draw j-1, and a rotation would copy a shift's numbers.
+        """
         import keras
 
-        mixed = self.seed
-        for part in key:
-            mixed = (mixed * 1_000_003 + int(part)) % 2**31
         layers = [*self.layers, *([self._mixer] if self._mixer is not None else [])]
         for i, layer in enumerate(layers):
             for value in vars(layer).values():
                 if isinstance(value, keras.random.SeedGenerator):
-                    state = np.array([mixed, i + 1], dtype="uint32")
-                    value.state.assign(state.astype(value.state.dtype))
+                    value.state.assign(
+                        np.array([stream_seed(self.seed, *key, i), 0]).astype(value.state.dtype)
+                    )
 
     def one_hot(self, labels):
         """Integer labels (N,) or (N, 1) as float32 one-hot (N, num_classes); float (N, C)

@@ -43,3 +43,30 @@ def test_reseed_fixes_the_draws():
     np.testing.assert_array_equal(first, np.asarray(augmenter(x)[0]))
     augmenter.reseed(4)
     assert not np.array_equal(first, np.asarray(augmenter(x)[0]))
+
+
+def test_layers_draw_from_disjoint_seed_streams():
+    """Each random layer's draws come from its own stream after a reseed: two layers that
+    shared a seed would draw the same numbers (a rotation copying a shift's), which made the
+    cached views (one batch per view) and on-the-fly batches differ in distribution."""
+    import keras
+
+    from reuse.augment.pipeline import build_augmenter
+
+    augmenter = build_augmenter("shift:0.1,rotate:0.1,zoom:0.1,noise:0.1", (64,), (8, 8, 1), seed=5)
+    generators = [
+        [v for v in vars(layer).values() if isinstance(v, keras.random.SeedGenerator)]
+        for layer in augmenter.layers
+    ]
+    assert sum(map(len, generators)) >= 4
+    x = np.random.default_rng(2).uniform(0, 1, (6, 64)).astype("float32")
+    for key in (0, 1):
+        augmenter.reseed(key)
+        seen = [set() for _ in generators]
+        for _ in range(12):
+            for states, gens in zip(seen, generators, strict=True):
+                states.update(tuple(np.asarray(g.state.value).tolist()) for g in gens)
+            augmenter(x)
+        for i, a in enumerate(seen):
+            for b in seen[i + 1 :]:
+                assert not a & b
