@@ -178,6 +178,14 @@ def lr_find_command(
 
         plot_lr_find(result, plot)
     _show_chart(result)
+    if result.flat:
+        from reuse.core import report
+
+        report.info(
+            f"note: the loss fell only {result.fall:.1%} over the sweep "
+            f"({result.smoothed[0]:.3g} to {min(result.smoothed):.3g}), so the suggestion reads "
+            "noise, not a valley; raise --end, or train more of the model (a lower --cut)"
+        )
     rec = record.make_record(
         "lr-find",
         upstream,

@@ -22,6 +22,10 @@ from reuse.core.errors import TrainingDiverged, UsageError
 from reuse.training.finetune import prepare
 from reuse.training.lr_range import RULES, WeightRestorer, steepest, sweep, valley
 
+# A smoothed loss that falls less than this fraction of its first value over the whole sweep
+# gives the rules nothing to read: their picks are noise.
+FLAT_FALL = 0.05
+
 
 @dataclass
 class LrFindResult:
@@ -36,6 +40,10 @@ class LrFindResult:
         suggestions: every rule's pick, {rule: lr}.
         stopped_early: True when the loss exceeded stop_factor x its best before `end`.
         cut: the last reused layer; `tap`: the cached tap the sweep trained from (None: raw inputs).
+        best_lr: the rate where the smoothed loss was lowest.
+
+    `fall` is how much the smoothed loss fell, as a fraction of its first value; below
+    `FLAT_FALL` (5%) the curve has no valley to read and `flat` is True.
     """
 
     lrs: list[float]
@@ -48,6 +56,17 @@ class LrFindResult:
     cut: str | None = None
     tap: str | None = None
     best_lr: float | None = None  # where the smoothed loss was lowest
+
+    @property
+    def fall(self) -> float:
+        first = self.smoothed[0] if self.smoothed else 0.0
+        if not first > 0:
+            return 0.0
+        return max(0.0, (first - min(self.smoothed)) / first)
+
+    @property
+    def flat(self) -> bool:
+        return self.fall < FLAT_FALL
 
     def to_dict(self) -> dict:
         return asdict(self)

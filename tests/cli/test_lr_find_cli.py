@@ -62,3 +62,17 @@ def test_lr_find_cli_writes_a_plot_and_a_record(tuning_task):
     assert record["lr"] == record["lr_suggestions"]["steepest"]
     assert record["lr_plot"] == str((tmp / "lr.png").resolve())
     png_ok(tmp / "lr.png")
+    assert "the loss fell only" not in result.stderr  # a curve with a fall: no flat note
+
+
+def test_lr_find_says_when_the_loss_never_fell(tuning_task):
+    """Rates too small to move the weights give a flat curve: the rules' picks are noise, and
+    the command says so in one note line (it still suggests, as fastai does)."""
+    _, path, train, _ = tuning_task
+    result = cli(
+        ["lr-find", path, "--data", train, "--steps", "20", "--start", "1e-12", "--end", "1e-10"]
+    )
+    assert result.exit_code == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if "the loss fell only" in line]
+    assert len(notes) == 1 and notes[0].startswith("note: ")
+    assert "raise --end" in notes[0]
