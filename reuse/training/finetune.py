@@ -373,7 +373,13 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
     from reuse.data.shapes import fit_input_shape
 
     if x is not None:
+        source_shape = x.shape[1:]
         x = fit_input_shape(x, transfer.model, source=getattr(data, "path", "--data"))
+        if options.augment and options.image_shape is None:
+            from reuse.augment.spec import implied_image_shape
+
+            # image rows flattened for the model are augmented as the images they were
+            options.image_shape = implied_image_shape(source_shape, x.shape[1:])
     val_arrays = None
     if val is not None:
         vx, vy, _ = data_arrays(val)
