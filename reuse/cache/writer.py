@@ -337,7 +337,6 @@ def cache_features(
     augmenter = None
     if spec:
         from reuse.augment.pipeline import build_augmenter, infer_value_range
-
         from reuse.augment.spec import implied_image_shape
 
         model_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
