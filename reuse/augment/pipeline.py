@@ -277,9 +277,13 @@ def _image_shape(spec: AugmentSpec, input_shape, image_shape):
         return None
     if len(input_shape) == 3:
         return input_shape
-    image_ops = ", ".join(n for n in spec.names if n in IMAGE_NAMES)
+    image_ops = [n for n in spec.names if n in IMAGE_NAMES]
+    listed = (
+        ", ".join(image_ops[:-1]) + " and " + image_ops[-1] if len(image_ops) > 1 else image_ops[0]
+    )
     raise UsageError(
-        f"--augment {image_ops} works on images (height, width, channels), and each input "
+        f"--augment {listed} work{'' if len(image_ops) > 1 else 's'} on images "
+        "(height, width, channels), and each input "
         f"row has shape {input_shape}",
         _suggest(input_shape) + "; `noise` and `mixup` work on any input",
     )

@@ -549,6 +549,11 @@ def views_spec(augment, views, input_views: bool = False):
     from reuse.augment.spec import parse_augment
 
     spec = parse_augment(augment)
+    if not spec:
+        raise UsageError(
+            f"--views {views} stores augmented views, and --augment {augment} turns augmentation off",
+            "give an augmentation, e.g. --augment digits --views 8, or drop --views",
+        )
     if spec.batch_level:
         per_row = spec.per_sample()
         raise UsageError(

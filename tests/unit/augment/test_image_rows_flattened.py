@@ -70,3 +70,19 @@ def test_cache_views_of_image_rows_match_flat_rows_with_image_shape(tmp_path):
     with open_cache(a.path) as ca, open_cache(b.path) as cb:
         np.testing.assert_allclose(ca.views("hidden1"), cb.views("hidden1"), rtol=1e-6)
         assert ca.image_shape == cb.image_shape == (8, 8, 1)
+
+
+def test_the_error_for_flat_rows_lists_the_image_operations_in_english():
+    import pytest
+
+    from reuse.augment.pipeline import build_augmenter
+    from reuse.augment.spec import parse_augment
+    from reuse.core.errors import UsageError
+
+    with pytest.raises(UsageError) as err:
+        build_augmenter(parse_augment("digits"), (784,))
+    assert "--augment shift, rotate and zoom work on images" in err.value.message
+    with pytest.raises(UsageError) as err:
+        build_augmenter(parse_augment("flip,noise"), (784,))
+    assert "--augment flip works on images" in err.value.message
+    assert "--image-shape 28,28,1" in err.value.hint
