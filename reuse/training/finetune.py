@@ -389,6 +389,14 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
         if features is not None
         else None
     )
+    if cache is not None and cache.view_count and not options.augment:
+        from reuse.core import report
+
+        report.info(
+            f"note: {cache.path} holds {cache.view_count} augmented views "
+            f"(--augment {cache.augment_spec}), and no --augment was given, so training uses "
+            f"its clean features only; add --augment {cache.augment_spec} to train on the views"
+        )
     inputs = TrainingInputs(
         transfer,
         x=x,

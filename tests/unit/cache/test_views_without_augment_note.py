@@ -1,0 +1,62 @@
+"""A cache of augmented views used without --augment says so in one note line: a piped
+`cache-features --augment SPEC --views K | finetune` without --augment trained on the clean
+features only, silently."""
+
+import numpy as np
+
+from tests.helpers import mlp
+
+NOTE = "augmented views"
+
+
+def _cache(tmp_path, **kw):
+    from reuse.cache import cache_features
+    from reuse.data import load_data
+
+    rng = np.random.default_rng(0)
+    y = np.arange(30) % 3
+    x = rng.uniform(0, 1, size=(30, 64)).astype("float32")
+    np.savez(tmp_path / "train.npz", x=x, y=y)
+    model = mlp(n_in=64, hidden=2, units=8)
+    for layer in model.layers[:2]:
+        layer.trainable = False
+    data = load_data(tmp_path / "train.npz")
+    cache_features(model, data, tmp_path / "v.h5", taps=["hidden2"], **kw)
+    return model, data
+
+
+def test_note_when_a_views_cache_trains_without_augment(tmp_path, capsys):
+    import reuse
+
+    model, data = _cache(tmp_path, augment="shift:0.1", views=2, image_shape=(8, 8, 1))
+    capsys.readouterr()
+    reuse.finetune(model, data, features=tmp_path / "v.h5", epochs=1, seed=0)
+    err = capsys.readouterr().err
+    assert err.count(NOTE) == 1
+    assert "add --augment shift:0.1 to train on the views" in err
+
+
+def test_no_note_for_a_plain_cache(tmp_path, capsys):
+    import reuse
+
+    model, data = _cache(tmp_path)
+    capsys.readouterr()
+    reuse.finetune(model, data, features=tmp_path / "v.h5", epochs=1, seed=0)
+    assert NOTE not in capsys.readouterr().err
+
+
+def test_no_note_when_augment_matches_the_views(tmp_path, capsys):
+    import reuse
+
+    model, data = _cache(tmp_path, augment="shift:0.1", views=2, image_shape=(8, 8, 1))
+    capsys.readouterr()
+    reuse.finetune(
+        model,
+        data,
+        features=tmp_path / "v.h5",
+        epochs=1,
+        seed=0,
+        augment="shift:0.1",
+        image_shape=(8, 8, 1),
+    )
+    assert NOTE not in capsys.readouterr().err
