@@ -296,6 +296,24 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
     return augmenter, x, False
 
 
+def check_stage_augmentation(plans, inputs: TrainingInputs, options) -> None:
+    """Refuse, before any stage trains, an `--augment` that a stage training from the raw rows
+    could not apply (image operations on rows that are not images, and no --image-shape):
+    otherwise the error came after the cached stages had trained.
+
+    Raises:
+        UsageError: as `reuse.augment.pipeline.resolve_image_shape`.
+    """
+    if not options.augment or inputs.x is None or inputs.has_input_views():
+        return
+    if not any(plan.tap is None for plan in plans):
+        return
+    from reuse.augment.pipeline import resolve_image_shape
+    from reuse.augment.spec import parse_augment
+
+    resolve_image_shape(parse_augment(options.augment), inputs.x.shape[1:], options.image_shape)
+
+
 def sample_augmenter(options, x, seed_offset: int = 0):
     """The per-row part of `options.augment` (mixup and cutmix dropped) as an Augmenter for
     rows like `x`, or None when there is none: what `lr-find` and `check` train with (mixed
