@@ -190,6 +190,11 @@ def parse_augment(text: str | None) -> AugmentSpec:
             )
         name, colon, value = (part.strip() for part in item.partition(":"))
         name = name.lower()
+        if not name:
+            raise SpecError(
+                f"--augment: an item has no name. Received: {item}",
+                "write NAME:VALUE, e.g. --augment shift:0.08; names: " + ", ".join(NAMES),
+            )
         if name in PRESETS:
             if colon:
                 raise SpecError(
