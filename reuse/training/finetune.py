@@ -210,6 +210,12 @@ def _finetune(
 
     run = prepare(model, data, val=val, features=features, options=options)
     transfer, inputs, cache = run.transfer, run.inputs, run.cache
+    if cache is not None and cache.view_count and not options.augment:
+        report.info(
+            f"note: {cache.path} holds {cache.view_count} augmented views "
+            f"(--augment {cache.augment_spec}), and no --augment was given, so training uses "
+            f"its clean features only; add --augment {cache.augment_spec} to train on the views"
+        )
     if options.mixed_precision:
         from reuse.surgery.precision import set_mixed_precision
 
@@ -389,14 +395,6 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
         if features is not None
         else None
     )
-    if cache is not None and cache.view_count and not options.augment:
-        from reuse.core import report
-
-        report.info(
-            f"note: {cache.path} holds {cache.view_count} augmented views "
-            f"(--augment {cache.augment_spec}), and no --augment was given, so training uses "
-            f"its clean features only; add --augment {cache.augment_spec} to train on the views"
-        )
     inputs = TrainingInputs(
         transfer,
         x=x,

@@ -1,4 +1,4 @@
-"""A cache of augmented views used without --augment says so in one note line: a piped
+"""finetune with a cache of augmented views and no --augment says so in one note line: a piped
 `cache-features --augment SPEC --views K | finetune` without --augment trained on the clean
 features only, silently."""
 
@@ -59,4 +59,14 @@ def test_no_note_when_augment_matches_the_views(tmp_path, capsys):
         augment="shift:0.1",
         image_shape=(8, 8, 1),
     )
+    assert NOTE not in capsys.readouterr().err
+
+
+def test_no_note_from_lr_find_which_sweeps_a_cached_tap_clean(tmp_path, capsys):
+    from reuse.guide.lr_find import lr_find
+    from reuse.training.options import FinetuneOptions
+
+    model, data = _cache(tmp_path, augment="shift:0.1", views=2, image_shape=(8, 8, 1))
+    capsys.readouterr()
+    lr_find(model, data, features=tmp_path / "v.h5", steps=10, options=FinetuneOptions(seed=0))
     assert NOTE not in capsys.readouterr().err
