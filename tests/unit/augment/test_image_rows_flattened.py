@@ -86,3 +86,16 @@ def test_the_error_for_flat_rows_lists_the_image_operations_in_english():
         build_augmenter(parse_augment("flip,noise"), (784,))
     assert "--augment flip works on images" in err.value.message
     assert "--image-shape 28,28,1" in err.value.hint
+
+
+def test_finetune_record_carries_the_image_shape_it_used(tmp_path):
+    # so that a piped `evaluate --tta` on flat test rows views them as the same images
+    from tests.helpers import cli, last_record
+
+    x, y = _images()
+    np.savez(tmp_path / "img.npz", x=x, y=y)
+    mlp(n_in=64, hidden=2, units=8).save(tmp_path / "base.keras")
+    args = ["finetune", tmp_path / "base.keras", "--data", tmp_path / "img.npz", "--json"]
+    result = cli([*args, "--augment", "shift", "--epochs", "1", "-o", tmp_path / "t.keras"])
+    assert result.exit_code == 0, result.stderr
+    assert last_record(result.stdout)["image_shape"] == [8, 8, 1]
