@@ -5,36 +5,15 @@ every cached stage (up to 200 epochs each by default) and only then stopped with
 `Error: --augment shift ... work on images` at the stage that trains from the raw rows.
 """
 
-import numpy as np
 import pytest
 
 from reuse.core.errors import UsageError
-from tests.helpers import mlp
+from tests.unit.cache.test_views_without_augment_note import cached_mlp
 
 
 def _setup(tmp_path, **kw):
-    from reuse.cache import cache_features
-    from reuse.data import load_data
-
-    rng = np.random.default_rng(0)
-    y = np.arange(30) % 3
-    x = rng.uniform(0, 1, size=(30, 64)).astype("float32")
-    np.savez(tmp_path / "train.npz", x=x, y=y)
-    model = mlp(n_in=64, hidden=2, units=8)
-    for layer in model.layers[:3]:
-        layer.trainable = False
-    data = load_data(tmp_path / "train.npz")
-    cache_features(
-        model,
-        data,
-        tmp_path / "v.h5",
-        taps=["hidden1", "hidden2"],
-        augment="shift:0.1",
-        views=2,
-        image_shape=(8, 8, 1),
-        **kw,
-    )
-    return model, data
+    kw.update(augment="shift:0.1", views=2, image_shape=(8, 8, 1))
+    return cached_mlp(tmp_path, taps=("hidden1", "hidden2"), frozen=3, **kw)
 
 
 def _tune(model, data, tmp_path):
