@@ -126,9 +126,11 @@ def run_stage(
     loss = transfer.loss
     if augmenter is not None and augmenter.soft_labels:
         # mixup / cutmix train on mixed label probabilities: a loss that takes them.
-        mixed = keras.losses.BinaryCrossentropy if sigmoid_head(transfer) else None
-        mixed = mixed or keras.losses.CategoricalCrossentropy
-        loss = mixed(label_smoothing=options.label_smoothing)
+        losses = keras.losses
+        soft = (
+            losses.BinaryCrossentropy if sigmoid_head(transfer) else losses.CategoricalCrossentropy
+        )
+        loss = soft(label_smoothing=options.label_smoothing)
     lr = plan.lr
     if (
         options.stage_lr == "find"
