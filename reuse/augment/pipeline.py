@@ -253,11 +253,19 @@ def build_augmenter(
             f"value_range must be (low, high) with high > low. Received: {tuple(value_range)}",
             "e.g. (0, 1) or (0, 255)",
         )
-    image = _image_shape(spec, input_shape, image_shape)
+    image = resolve_image_shape(spec, input_shape, image_shape)
     return Augmenter(spec, input_shape, image, (lo, hi), num_classes, int(seed))
 
 
-def _image_shape(spec: AugmentSpec, input_shape, image_shape):
+def resolve_image_shape(spec: AugmentSpec, input_shape, image_shape=None):
+    """The (H, W, C) the augmenter views rows of `input_shape` as, or None when `spec` has no
+    image operation; checked without TensorFlow, so a run can refuse before it trains.
+
+    Raises:
+        UsageError: an image operation on rows that are not (H, W, C) and no `image_shape`, or
+            an `image_shape` whose size is not the row size.
+    """
+    input_shape = tuple(int(d) for d in input_shape)
     if image_shape is not None:
         image_shape = tuple(int(d) for d in image_shape)
         if len(image_shape) != 3 or min(image_shape) < 1:
@@ -277,9 +285,13 @@ def _image_shape(spec: AugmentSpec, input_shape, image_shape):
         return None
     if len(input_shape) == 3:
         return input_shape
-    image_ops = ", ".join(n for n in spec.names if n in IMAGE_NAMES)
+    image_ops = [n for n in spec.names if n in IMAGE_NAMES]
+    listed = (
+        ", ".join(image_ops[:-1]) + " and " + image_ops[-1] if len(image_ops) > 1 else image_ops[0]
+    )
     raise UsageError(
-        f"--augment {image_ops} works on images (height, width, channels), and each input "
+        f"--augment {listed} work{'' if len(image_ops) > 1 else 's'} on images "
+        "(height, width, channels), and each input "
         f"row has shape {input_shape}",
         _suggest(input_shape) + "; `noise` and `mixup` work on any input",
     )

@@ -190,6 +190,11 @@ def parse_augment(text: str | None) -> AugmentSpec:
             )
         name, colon, value = (part.strip() for part in item.partition(":"))
         name = name.lower()
+        if not name:
+            raise SpecError(
+                f"--augment: an item has no name. Received: {item}",
+                "write NAME:VALUE, e.g. --augment shift:0.08; names: " + ", ".join(NAMES),
+            )
         if name in PRESETS:
             if colon:
                 raise SpecError(
@@ -211,6 +216,36 @@ def parse_augment(text: str | None) -> AugmentSpec:
             "e.g. --augment digits,mixup:0.2 or --augment digits,cutmix",
         )
     return AugmentSpec(**merged)
+
+
+def implied_image_shape(source_shape, fitted_shape) -> tuple[int, int, int] | None:
+    """The (H, W, C) that image rows had before the shape rule flattened them for the model.
+
+    Data of images shaped (H, W) or (H, W, C) that reach a flat model as H·W·C values (MNIST's
+    28×28 digits into a 784-input MLP) can still be augmented as images: the augmenter views
+    each flat row as this shape, as `--image-shape` would.
+
+    Example:
+        >>> implied_image_shape((28, 28), (784,))
+        (28, 28, 1)
+        >>> implied_image_shape((28, 28, 1), (28, 28, 1)) is None  # already images
+        True
+
+    Args:
+        source_shape: one row of the data as read, e.g. (28, 28) or (28, 28, 1).
+        fitted_shape: the same row as the model takes it, e.g. (784,).
+
+    Returns:
+        (H, W, C), or None when the rows reach the model as images (rank 3), unchanged, or
+        were not images (rank other than 2 or 3).
+    """
+    source = tuple(int(d) for d in source_shape)
+    fitted = tuple(int(d) for d in fitted_shape)
+    if len(fitted) == 3 or source == fitted:
+        return None
+    if len(source) == 2:
+        return (*source, 1)
+    return source if len(source) == 3 else None
 
 
 def _parse_items(text: str) -> dict[str, str | float]:

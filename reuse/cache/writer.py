@@ -337,8 +337,11 @@ def cache_features(
     augmenter = None
     if spec:
         from reuse.augment.pipeline import build_augmenter, infer_value_range
+        from reuse.augment.spec import implied_image_shape
 
         model_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+        # image rows flattened for the model are augmented as the images they were
+        image_shape = image_shape or implied_image_shape(data.input_shape, model_shape)
         probe = data.batches(min(n, 1024), start=0)
         value_range = infer_value_range(next(iter(probe))[1])
         augmenter = build_augmenter(spec, model_shape, image_shape, int(seed), value_range)
@@ -546,6 +549,11 @@ def views_spec(augment, views, input_views: bool = False):
     from reuse.augment.spec import parse_augment
 
     spec = parse_augment(augment)
+    if not spec:
+        raise UsageError(
+            f"--views {views} stores augmented views, and --augment {augment} turns augmentation off",
+            "give an augmentation, e.g. --augment digits --views 8, or drop --views",
+        )
     if spec.batch_level:
         per_row = spec.per_sample()
         raise UsageError(

@@ -220,6 +220,10 @@ def _tta(k: int, augment: str | None, image_shape: str | None, seed, upstream):
     from reuse.inference.evaluate import TTA
     from reuse.training.options import parse_image_shape
 
+    if k is not None and k < 0:
+        raise UsageError(
+            f"--tta takes K >= 0 augmented views (0: none). Received: {k}", "e.g. --tta 8"
+        )
     if not k:
         if augment is not None:
             raise UsageError(

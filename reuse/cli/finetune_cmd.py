@@ -420,7 +420,7 @@ def finetune_command(
         stages=stage_rows,
         used_cache=result.used_cache,
         data=str(data) if data else None,
-        **record.augment_fields(options.augment, options.image_shape, options.seed),
+        **record.augment_fields(options.augment, result.options.image_shape, options.seed),
         config=str(Path(config).resolve()) if config is not None else None,
         from_config=taken or None,
     )

@@ -113,7 +113,8 @@ def _image_shape_opt(help_text: str):
 
 
 ImageShapeOpt = _image_shape_opt(
-    "View flat rows as H,W,C images for --augment, e.g. 28,28,1 for 784 floats."
+    "View flat rows as H,W,C images for --augment, e.g. 28,28,1 for 784 floats. Image data "
+    "(28x28 MNIST) that is flattened for a flat model needs none: it is augmented as images."
 )
 PretrainImageShapeOpt = _image_shape_opt(
     "View flat rows as H,W,C images (e.g. 28,28,1): for a convolutional encoder (--arch auto "

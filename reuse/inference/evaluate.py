@@ -109,10 +109,15 @@ def predict_array(model, data, batch_size: int = 256, tta: TTA | None = None) ->
             raise DataError(
                 f"{getattr(data, 'path', 'data')}: no rows to predict", "check the selection flags"
             )
+        from reuse.augment.spec import implied_image_shape
+
+        source_shape = np.shape(x)[1:]
         x = fit_input_shape(
             np.asarray(x, dtype=np.float32), model, source=getattr(data, "path", "data")
         )
-        return tta_predict(model, x, tta.spec, tta.k, tta.image_shape, tta.seed, batch_size)
+        # image rows flattened for the model are augmented as the images they were
+        image_shape = tta.image_shape or implied_image_shape(source_shape, x.shape[1:])
+        return tta_predict(model, x, tta.spec, tta.k, image_shape, tta.seed, batch_size)
 
     if isinstance(data, np.ndarray):
         return np.asarray(

@@ -32,7 +32,8 @@ def inspect_cache(path: str | os.PathLike) -> Inspection:
         An Inspection with kind "cache": one row per HDF5 dataset (dataset, tap, shape, dtype,
         chunks, compression, stored_bytes); `info` holds the root attributes (rows,
         rows_done, taps, fingerprint, model, data, selection, class_map, batch_size,
-        compression, reuse_version, created).
+        compression, reuse_version, created; for a cache of augmented views also augment,
+        views, augment_seed, image_shape, input_views).
 
     Raises:
         OSError: h5py cannot open the file.
@@ -77,6 +78,15 @@ def inspect_cache(path: str | os.PathLike) -> Inspection:
         "reuse_version": attrs.get("reuse_version"),
         "created": attrs.get("created"),
     }
+    if attrs.get("views"):  # an augmented cache: what finetune's --augment must match
+        image_shape = json.loads(attrs.get("image_shape", "null") or "null")
+        info.update(
+            augment=attrs.get("augment"),
+            views=int(attrs["views"]),
+            augment_seed=int(attrs.get("augment_seed", 0)),
+            image_shape=",".join(map(str, image_shape)) if image_shape else None,
+            input_views=bool(attrs.get("input_views", False)),
+        )
     if not complete:
         info["status"] = "INCOMPLETE: finish it with `reuse cache-features ... --resume`"
     return Inspection(

@@ -210,6 +210,12 @@ def _finetune(
 
     run = prepare(model, data, val=val, features=features, options=options)
     transfer, inputs, cache = run.transfer, run.inputs, run.cache
+    if cache is not None and cache.view_count and not options.augment:
+        report.info(
+            f"note: {cache.path} holds {cache.view_count} augmented views "
+            f"(--augment {cache.augment_spec}), and no --augment was given, so training uses "
+            f"its clean features only; add --augment {cache.augment_spec} to train on the views"
+        )
     if options.mixed_precision:
         from reuse.surgery.precision import set_mixed_precision
 
@@ -373,7 +379,13 @@ def prepare(model, data=None, *, val=None, features=None, options: FinetuneOptio
     from reuse.data.shapes import fit_input_shape
 
     if x is not None:
+        source_shape = x.shape[1:]
         x = fit_input_shape(x, transfer.model, source=getattr(data, "path", "--data"))
+        if options.augment and options.image_shape is None:
+            from reuse.augment.spec import implied_image_shape
+
+            # image rows flattened for the model are augmented as the images they were
+            options.image_shape = implied_image_shape(source_shape, x.shape[1:])
     val_arrays = None
     if val is not None:
         vx, vy, _ = data_arrays(val)

@@ -17,7 +17,7 @@ import numpy as np
 from reuse.core import report
 from reuse.training.inputs import TrainingInputs
 from reuse.training.options import FinetuneOptions
-from reuse.training.stage import StagePlan, StageResult, run_stage
+from reuse.training.stage import StagePlan, StageResult, check_stage_augmentation, run_stage
 from reuse.training.transfer import TransferModel
 
 
@@ -108,6 +108,7 @@ def run_stages(
             f"resuming at stage {first}, epoch {state.stage_epochs_done + 1} of that stage (trainable: {', '.join(state.trainable) or 'head only'})"
         )
 
+    check_stage_augmentation(plans, inputs, options)
     for plan in [p for p in plans if p.index >= first]:
         if plan.tap is None and inputs.x is None:
             report.info(

@@ -115,8 +115,8 @@ def run_stage(
     augmenter, views = None, False
     if options.augment:
         augmenter, x, views = stage_augmentation(transfer, plan, inputs, options, x, y)
-        if augmenter is not None and augmenter.soft_labels and validation is not None:
-            validation = (validation[0], np.asarray(augmenter.one_hot(validation[1])))
+        if augmenter is not None and augmenter.soft_labels:
+            y, validation = soft_label_arrays(transfer, augmenter, y, validation)
     epochs = plan.epochs or options.epochs
     steps_per_epoch = max(1, math.ceil(len(y) / options.batch_size))
     regularize_reused(transfer, trained, options)
@@ -126,7 +126,11 @@ def run_stage(
     loss = transfer.loss
     if augmenter is not None and augmenter.soft_labels:
         # mixup / cutmix train on mixed label probabilities: a loss that takes them.
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=options.label_smoothing)
+        losses = keras.losses
+        soft = (
+            losses.BinaryCrossentropy if sigmoid_head(transfer) else losses.CategoricalCrossentropy
+        )
+        loss = soft(label_smoothing=options.label_smoothing)
     lr = plan.lr
     if (
         options.stage_lr == "find"
@@ -238,6 +242,29 @@ def _require_tensorboard() -> None:
     require("tensorboard", "--tensorboard")
 
 
+def sigmoid_head(transfer) -> bool:
+    """Whether the model ends in sigmoid units trained with binary cross-entropy (two classes
+    as one 0/1 unit, or multi-label): mixup / cutmix then mix the 0/1 targets themselves."""
+    return getattr(transfer.loss, "name", "") == "binary_crossentropy"
+
+
+def soft_label_arrays(transfer, augmenter, y, validation):
+    """Training and validation labels in the form mixup / cutmix mix: float32 (N, units) 0/1
+    targets for a sigmoid head, else one-hot validation labels (the augmenter one-hot encodes
+    the training batches itself)."""
+    if sigmoid_head(transfer):
+        units = int(transfer.model.outputs[0].shape[-1])
+
+        def targets(labels):
+            return np.asarray(labels, dtype="float32").reshape(-1, units)
+
+        y = targets(y)
+        return y, None if validation is None else (validation[0], targets(validation[1]))
+    if validation is not None:
+        validation = (validation[0], np.asarray(augmenter.one_hot(validation[1])))
+    return y, validation
+
+
 def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, options, x, y):
     """The augmentation of a stage: `(augmenter or None, x, views)`.
 
@@ -255,8 +282,14 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
     from reuse.augment.spec import AugmentSpec, parse_augment
 
     spec = parse_augment(options.augment)
+    if spec.batch_level and transfer.task == "regression" and not sigmoid_head(transfer):
+        raise UsageError(
+            f"--augment {spec.canonical()}: mixup and cutmix mix class labels, and these "
+            "labels are regression targets",
+            "drop mixup and cutmix from --augment",
+        )
     num_classes = None
-    if transfer.task == "multiclass":
+    if transfer.task == "multiclass" and not sigmoid_head(transfer):
         num_classes = int(transfer.model.outputs[0].shape[-1])
     if plan.tap is not None or inputs.has_input_views():
         views = inputs.train_views(plan.tap, spec.per_sample().canonical(), options.image_shape)
@@ -294,6 +327,24 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
         num_classes=num_classes,
     )
     return augmenter, x, False
+
+
+def check_stage_augmentation(plans, inputs: TrainingInputs, options) -> None:
+    """Refuse, before any stage trains, an `--augment` that a stage training from the raw rows
+    could not apply (image operations on rows that are not images, and no --image-shape):
+    otherwise the error came after the cached stages had trained.
+
+    Raises:
+        UsageError: as `reuse.augment.pipeline.resolve_image_shape`.
+    """
+    if not options.augment or inputs.x is None or inputs.has_input_views():
+        return
+    if not any(plan.tap is None for plan in plans):
+        return
+    from reuse.augment.pipeline import resolve_image_shape
+    from reuse.augment.spec import parse_augment
+
+    resolve_image_shape(parse_augment(options.augment), inputs.x.shape[1:], options.image_shape)
 
 
 def sample_augmenter(options, x, seed_offset: int = 0):
