@@ -166,7 +166,9 @@ def cache_features_command(
         reuse cache-features frozen.keras --data train.npz --at hidden1,hidden2 --augment digits --views 8 --image-shape 28,28,1
 
         reuse cache-features frozen.keras --data train.npz --dtype float16
+
         reuse cache-features base.keras --data train.npz --at hidden1,hidden3,hidden5 --augment digits --views 8 --image-shape 28,28,1 --input-views
+
         reuse cache-features frozen.keras --data train.npz -o feats.h5 --shard 0/4   (then 1/4, 2/4, 3/4)
 
         reuse cache-features --merge feats.part-*-of-00004.h5 -o feats.h5
