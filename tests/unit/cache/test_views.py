@@ -99,6 +99,28 @@ def test_finetune_trains_on_views_and_refuses_another_spec(setup):
     assert "--views" in err.value.hint
 
 
+def test_mixup_alone_mixes_the_clean_features_of_a_cache_without_views(setup):
+    """mixup has no per-row part to cache, so a plain cache is all it needs. It was refused as
+    "--augment none trains on augmented views", with a rebuild command (`--augment none
+    --views 8`) that cache-features itself refuses."""
+    import reuse
+    from reuse.cache import cache_features
+
+    tmp_path, model = setup
+    data = reuse.load_data(tmp_path / "train.npz")
+    plain = cache_features(model, data, tmp_path / "plain.h5", taps=["hidden1", "hidden2"])
+    common = dict(features=plain.path, epochs=2, seed=0)
+    clean = reuse.finetune(model, data, **common)
+    mixed = reuse.finetune(model, data, augment="mixup", **common)
+    assert mixed.used_cache and len(mixed.history) == 2
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(clean.model.get_weights(), mixed.model.get_weights(), strict=True)
+    )
+    with pytest.raises(UsageError, match="cutmix pastes patches"):
+        reuse.finetune(model, data, augment="cutmix", image_shape=(8, 8, 1), **common)
+
+
 def test_views_train_differently_from_the_clean_cache(setup):
     import reuse
 
