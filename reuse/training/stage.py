@@ -307,7 +307,7 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
             num_classes=num_classes,
         )
         return mixer, x, False
-    if plan.tap is not None or inputs.has_input_views():
+    if plan.tap is not None or (inputs.has_input_views() and spec.per_sample()):
         views = inputs.train_views(plan.tap, spec.per_sample().canonical(), options.image_shape)
         if not spec.batch_level:
             return None, views, True
@@ -327,7 +327,7 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
             num_classes=num_classes,
         )
         return mixer, views, True
-    if inputs.cache is not None and inputs.cache.view_count:
+    if inputs.cache is not None and inputs.cache.view_count and spec.per_sample():
         from reuse.core import report
 
         report.info(

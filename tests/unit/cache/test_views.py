@@ -121,6 +121,20 @@ def test_mixup_alone_mixes_the_clean_features_of_a_cache_without_views(setup):
         reuse.finetune(model, data, augment="cutmix", image_shape=(8, 8, 1), **common)
 
 
+def test_mixup_alone_trains_the_raw_rows_of_a_cache_with_input_views(setup):
+    """The stage below every tap of an --input-views cache: mixup alone mixes the raw rows.
+    It used to ask for input views made with '--augment none', after the cached stages."""
+    import reuse
+
+    tmp_path, model = setup
+    result = _cache(tmp_path, model, input_views=True)
+    data = reuse.load_data(tmp_path / "train.npz")
+    tuned = reuse.finetune(
+        model, data, features=result.path, augment="mixup", unfreeze="gradual", epochs=1, seed=0
+    )
+    assert tuned.used_cache and [s.tap for s in tuned.stages][-1] is None
+
+
 def test_views_train_differently_from_the_clean_cache(setup):
     import reuse
 
