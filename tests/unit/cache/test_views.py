@@ -76,6 +76,15 @@ def test_mixup_cannot_be_cached_and_views_need_a_spec(setup):
         _cache(tmp_path, model, augment="shift", views=0)
 
 
+def test_views_that_cannot_fit_on_the_disk_are_refused_before_anything_is_written(setup):
+    """--views 10**12 used to start writing, and went on until the disk was full."""
+    tmp_path, model = setup
+    with pytest.raises(UsageError, match="--views 1000000000000 needs") as err:
+        _cache(tmp_path, model, views=10**12)
+    assert "lower --views" in err.value.hint
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.npz"]
+
+
 def test_finetune_trains_on_views_and_refuses_another_spec(setup):
     import reuse
 
