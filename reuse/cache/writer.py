@@ -257,6 +257,12 @@ def cache_features(
     started = time.perf_counter()
     check_options(output, batch_size=batch_size, verify=verify, compression=compression)
     spec = views_spec(augment, views, input_views)
+    if spec is None and image_shape is not None:
+        raise UsageError(
+            "--image-shape tells --augment how to view flat rows as images, and no --augment "
+            "was given",
+            "add --augment SPEC --views K (e.g. --augment digits --views 8), or drop --image-shape",
+        )
     if dtype not in STORAGE_DTYPES:
         raise UsageError(
             f"--dtype must be float32 or float16. Received: {dtype!r}",

@@ -76,6 +76,15 @@ def test_mixup_cannot_be_cached_and_views_need_a_spec(setup):
         _cache(tmp_path, model, augment="shift", views=0)
 
 
+def test_an_image_shape_without_augment_is_refused_not_ignored(setup):
+    """cache-features --image-shape 8,8,1 with no --augment used to write a plain cache,
+    silently ignoring the flag (finetune and lr-find refuse it)."""
+    tmp_path, model = setup
+    with pytest.raises(UsageError, match="no --augment was given"):
+        _cache(tmp_path, model, augment=None, views=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.npz"]
+
+
 def test_views_that_cannot_fit_on_the_disk_are_refused_before_anything_is_written(setup):
     """--views 10**12 used to start writing, and went on until the disk was full."""
     tmp_path, model = setup
