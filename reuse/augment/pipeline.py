@@ -333,7 +333,7 @@ def iter_views(
         raise SpecError(
             f"--augment {spec}: mixup and cutmix mix rows and labels of a training batch, "
             "so they cannot be stored as views",
-            f"make the views with `{spec.per_sample()}` and mix batches while training",
+            f"make the views with `{spec.per_sample() or 'digits'}` and mix batches while training",
         )
     if not spec:
         raise SpecError(

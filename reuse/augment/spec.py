@@ -180,7 +180,7 @@ def parse_augment(text: str | None) -> AugmentSpec:
     if text.lower() in ("", "none", "off"):
         return AugmentSpec()
     explicit: dict[str, str | float] = {}
-    preset: dict[str, str | float] = {}
+    presets: dict[str, dict[str, str | float]] = {}
     for raw in text.split(","):
         item = raw.strip()
         if not item:
@@ -201,13 +201,32 @@ def parse_augment(text: str | None) -> AugmentSpec:
                     f"--augment: the preset `{name}` takes no value. Received: {item}",
                     f"write `{name}` alone; it means {PRESETS[name]}",
                 )
-            preset.update(_parse_items(PRESETS[name]))
+            if name in presets:
+                raise SpecError(
+                    f"--augment: `{name}` is given twice. Received: {text}", "give each name once"
+                )
+            presets[name] = _parse_items(PRESETS[name])
             continue
         if name in explicit:
             raise SpecError(
                 f"--augment: `{name}` is given twice. Received: {text}", "give each name once"
             )
         explicit[name] = _value(name, value if colon else None, item)
+    # Presets that set one name to different values would make the spec depend on their order.
+    preset: dict[str, str | float] = {}
+    clash: dict[str, str | float] = {}
+    for items in presets.values():
+        for key, value in items.items():
+            if key in preset and preset[key] != value and key not in explicit:
+                clash[key] = value
+            preset[key] = value
+    if clash:
+        raise SpecError(
+            f"--augment: the presets in {text} set {', '.join(f'`{k}`' for k in clash)} "
+            "to different values, so the result would depend on their order",
+            "give the value yourself, e.g. --augment "
+            + ",".join([text, *(f"{k}:{v}" for k, v in clash.items())]),
+        )
     merged = {**preset, **explicit}
     if "mixup" in merged and "cutmix" in merged:
         raise SpecError(

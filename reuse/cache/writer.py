@@ -257,6 +257,12 @@ def cache_features(
     started = time.perf_counter()
     check_options(output, batch_size=batch_size, verify=verify, compression=compression)
     spec = views_spec(augment, views, input_views)
+    if spec is None and image_shape is not None:
+        raise UsageError(
+            "--image-shape tells --augment how to view flat rows as images, and no --augment "
+            "was given",
+            "add --augment SPEC --views K (e.g. --augment digits --views 8), or drop --image-shape",
+        )
     if dtype not in STORAGE_DTYPES:
         raise UsageError(
             f"--dtype must be float32 or float16. Received: {dtype!r}",
@@ -354,6 +360,8 @@ def cache_features(
         )
 
     out = Path(output)
+    if augmenter is not None and comp is None:
+        _check_views_fit(out, int(views), n, shapes, dtypes, model if input_views else None)
     part = part_path(out)
     start_row = 0
     if resume and part.exists():
@@ -578,6 +586,29 @@ def _create_input_views(part: Path, model, k: int, n: int, batch_size, comp, com
             compression=comp,
             compression_opts=comp_opts,
             **CHECKSUMS,
+        )
+
+
+def _check_views_fit(out: Path, views: int, n: int, shapes, dtypes, model=None) -> None:
+    """Refuse --views K whose uncompressed views alone would not fit on the output's disk
+    (a huge K used to write until the disk was full)."""
+    import shutil
+
+    row = sum(int(np.prod(shapes[p])) * np.dtype(dtypes[p]).itemsize for p in shapes)
+    if model is not None:
+        row += 4 * int(np.prod(model.inputs[0].shape[1:]))
+    need = views * n * row
+    try:
+        free = shutil.disk_usage(out.resolve().parent).free
+    except OSError:
+        return
+    if need > free:
+        fit = max(0, free // max(1, n * row))
+        raise UsageError(
+            f"--views {views} needs {need / 1e9:,.1f} GB for the views of {n:,} rows, and "
+            f"{out.resolve().parent} has {free / 1e9:,.1f} GB free",
+            f"lower --views (at most {fit:,} fit there; e.g. --views 8), or write -o to a disk "
+            "with room",
         )
 
 

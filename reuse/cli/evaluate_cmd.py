@@ -230,6 +230,11 @@ def _tta(k: int, augment: str | None, image_shape: str | None, seed, upstream):
                 "--augment here is for test-time augmentation, and --tta is 0",
                 "add --tta K with K >= 1 (e.g. --tta 8), or drop --augment",
             )
+        if image_shape is not None:
+            raise UsageError(
+                "--image-shape here is for test-time augmentation, and --tta is 0",
+                "add --tta K with K >= 1 and --augment SPEC, or drop --image-shape",
+            )
         return None
     spec = augment or (upstream or {}).get("augment")
     if not spec:

@@ -152,7 +152,7 @@ def tune_command(
     from reuse.core import record, report
     from reuse.core.atomic import check_output_path
     from reuse.core.naming import default_output
-    from reuse.training.options import FinetuneOptions
+    from reuse.training.options import FinetuneOptions, parse_image_shape
     from reuse.tune import study as studies
     from reuse.tune.search import TuneOptions, tune
 
@@ -189,7 +189,8 @@ def tune_command(
         unfreeze=unfreeze,
         batch_size=batch_size,
         augment=augment,
-        image_shape=image_shape,
+        # parsed here: best.json keeps base's values, and `finetune --config` reads a list
+        image_shape=parse_image_shape(image_shape) if image_shape else None,
     )
     options.check()
     from dataclasses import replace

@@ -7,6 +7,7 @@ raw inputs); `deepest_tap_below` picks the cached tap a stage can train from.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -157,6 +158,20 @@ def resolve_cache(path, transfer: TransferModel, data=None, model_path: str | No
     (default: the one the cache was made from)."""
     from reuse.cache import open_cache
 
+    if model_path is not None:
+        # A cache of this very model with a tap above the cut (the old output layer, which the
+        # new head replaces) would otherwise read as a cache of another model.
+        with open_cache(path) as peek:
+            above = [t for t in peek.taps if t not in transfer.reused]
+            made = peek.model_path
+        if above and made and Path(made).resolve() == Path(model_path).resolve():
+            raise CacheMismatch(
+                f"the cache {path} holds {', '.join(above)}, above the cut {transfer.cut}: "
+                "the new head replaces the layers above the cut",
+                f"pass --cut {above[-1]} to keep them, or cache layers at or below "
+                f"{transfer.cut}: reuse cache-features {model_path} --data DATA "
+                f"--at {transfer.cut} -o FEATURES.h5",
+            )
     cache = open_cache(path, model=transfer.model, model_path=model_path)
     usable = [t for t in cache.taps if t in transfer.reused]
     if not usable:

@@ -291,7 +291,23 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
     num_classes = None
     if transfer.task == "multiclass" and not sigmoid_head(transfer):
         num_classes = int(transfer.model.outputs[0].shape[-1])
-    if plan.tap is not None or inputs.has_input_views():
+    if plan.tap is not None and spec.batch_level and not spec.per_sample():
+        if spec.cutmix:
+            raise UsageError(
+                "cutmix pastes patches of images, and a cached tap holds features, not images",
+                "use mixup with a feature cache, or train without --features",
+            )
+        # mixup alone has no per-row part to cache as views: it mixes the clean features.
+        mixer = build_augmenter(
+            spec,
+            x.shape[1:],
+            None,
+            (options.seed or 0) + 7919 * plan.index,
+            value_range=(0.0, 1.0),
+            num_classes=num_classes,
+        )
+        return mixer, x, False
+    if plan.tap is not None or (inputs.has_input_views() and spec.per_sample()):
         views = inputs.train_views(plan.tap, spec.per_sample().canonical(), options.image_shape)
         if not spec.batch_level:
             return None, views, True
@@ -311,7 +327,7 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
             num_classes=num_classes,
         )
         return mixer, views, True
-    if inputs.cache is not None and inputs.cache.view_count:
+    if inputs.cache is not None and inputs.cache.view_count and spec.per_sample():
         from reuse.core import report
 
         report.info(

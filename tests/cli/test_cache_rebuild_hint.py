@@ -174,3 +174,35 @@ def test_a_damaged_cache_names_the_model_given(tmp_path):
     )
     assert "are damaged" in line
     assert f"reuse cache-features {tmp_path / 'copy.keras'} " in line, line
+
+
+def test_a_cached_tap_above_the_cut_says_so_instead_of_blaming_another_model(tmp_path):
+    """cache-features M --at hidden3,output, then finetune M with that cache: the default cut
+    drops `output` (the new head replaces it). The error used to call this "a cache of another
+    model" and advise training M with it, which is what the run was doing."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = mlp(hidden=3, seed=1)
+    for layer in model.layers:
+        layer.trainable = False
+    model.save(tmp_path / "base.keras")
+    save_npz(tmp_path / "train.npz", *classification_data(60, n_classes=3))
+    cache = tmp_path / "feats.h5"
+    made = cli(
+        ["cache-features", tmp_path / "base.keras", "--data", tmp_path / "train.npz"]
+        + ["--at", "hidden3,output", "-o", cache]
+    )
+    assert made.exit_code == 0, made.stderr
+    before = cache.read_bytes()
+    run = ["finetune", tmp_path / "base.keras", "--data", tmp_path / "train.npz"]
+    run += ["--features", cache, "--epochs", "1", "-o", tmp_path / "t.keras"]
+    line = _error_line(cli(run))
+    assert "holds output, above the cut hidden3" in line, line
+    assert "another model" not in line and "train " not in line.split(" — ")[1], line
+    assert "pass --cut output" in line
+    assert cache.read_bytes() == before
+    assert not (tmp_path / "t.keras").exists()
+    kept = cli(run[:-2] + ["--cut", "output", "-o", tmp_path / "t.keras"])
+    assert kept.exit_code == 0, kept.stderr
+    assert '"used_cache": true' in kept.stdout

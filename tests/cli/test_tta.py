@@ -53,6 +53,8 @@ def test_predict_tta_averages_views(model_and_data, tmp_path):
         (["--tta", "2"], "--tta needs an augmentation"),
         (["--augment", "shift"], "add --tta K"),
         (["--tta", "2", "--augment", "mixup"], "single rows"),
+        # an --image-shape with no --tta was silently ignored
+        (["--image-shape", "8,8,1"], "--image-shape here is for test-time augmentation"),
     ],
 )
 def test_tta_errors_are_one_line_before_any_work(model_and_data, extra, says):

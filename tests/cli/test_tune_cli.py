@@ -166,3 +166,21 @@ def test_a_tiny_search_writes_best_json_a_table_a_plot_and_a_record(tuning_task)
     assert tuned["stages"][0]["lr"] == pytest.approx(0.001)
     assert tuned["stages"][0]["epochs"] <= document["finetune"]["epochs"]
     assert "lr" not in tuned["from_config"] and "l2" in tuned["from_config"]
+
+
+@pytest.mark.skipif(not HAVE_OPTUNA, reason="needs optuna")
+def test_best_json_of_a_search_with_image_shape_drives_finetune(tuning_task):
+    """tune --augment ... --image-shape H,W,C wrote `"image_shape": "2,4,1"` into best.json,
+    which `finetune --config` then refused ("`image_shape` must be tuple")."""
+    tmp, path, train, valid = tuning_task
+    best = tmp / "best_shape.json"
+    common = [path, "--data", train, "--val", valid]
+    result = cli(
+        ["tune", *common, "--trials", "1", "--coarse-epochs", "1", "--fine", "1"]
+        + ["--fine-epochs", "1", "--augment", "shift", "--image-shape", "2,4,1", "--seed", "0"]
+        + ["--study-name", "shape", "-o", best]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(best.read_text())["finetune"]["image_shape"] == [2, 4, 1]
+    tuned = cli(["finetune", *common, "--config", best, "-o", tmp / "shape.keras"])
+    assert tuned.exit_code == 0, tuned.stderr

@@ -202,6 +202,15 @@ def test_views_refuse_mixup_and_empty_specs():
         views(x, "none", 2)
 
 
+def test_views_of_mixup_alone_do_not_advise_making_views_with_none():
+    """`mixup` has no per-row part: the hint used to say "make the views with `none`", a spec
+    that views refuse as empty."""
+    with pytest.raises(SpecError) as err:
+        views(_images(), "mixup", 2)
+    assert "`none`" not in err.value.hint
+    assert views(_images(), err.value.hint.split("`")[1], 1).shape[0] == 1
+
+
 def test_runs_in_a_tf_range_loop_like_the_training_steps():
     """The augmenter inside an AutoGraph loop over batches (as fit_arrays' train steps):
     it traces, and a fresh augmenter with the same seed gives the same sums."""

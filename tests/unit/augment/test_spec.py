@@ -163,6 +163,22 @@ def test_malformed_specs(text, word):
     assert err.value.hint
 
 
+def test_presets_given_twice_or_clashing_are_refused_not_resolved_by_order():
+    """`digits,digits` names a preset twice, and `light,digits` gives `shift` and `zoom` two
+    values: both used to parse, the clash silently won by whichever preset came last, so
+    `light,digits` and `digits,light` were different specs."""
+    with pytest.raises(SpecError, match="`digits` is given twice"):
+        parse_augment("digits,digits")
+    for text in ("light,digits", "digits,light"):
+        with pytest.raises(SpecError, match="set `shift`, `zoom` to different values") as err:
+            parse_augment(text)
+        assert parse_augment(err.value.hint.split("--augment ")[1]).shift is not None
+    both = "shift:0.1,zoom:0.1"
+    assert parse_augment(f"light,digits,{both}") == parse_augment(f"digits,light,{both}")
+    fixed = "rotate:0.05,zoom:0.15,contrast:0.3"  # natural and strong agree on flip and shift
+    assert parse_augment(f"natural,strong,{fixed}") == parse_augment(f"strong,natural,{fixed}")
+
+
 def test_from_dict_checks_values():
     with pytest.raises(SpecError):
         AugmentSpec.from_dict({"shift": 3})

@@ -76,6 +76,24 @@ def test_mixup_cannot_be_cached_and_views_need_a_spec(setup):
         _cache(tmp_path, model, augment="shift", views=0)
 
 
+def test_an_image_shape_without_augment_is_refused_not_ignored(setup):
+    """cache-features --image-shape 8,8,1 with no --augment used to write a plain cache,
+    silently ignoring the flag (finetune and lr-find refuse it)."""
+    tmp_path, model = setup
+    with pytest.raises(UsageError, match="no --augment was given"):
+        _cache(tmp_path, model, augment=None, views=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.npz"]
+
+
+def test_views_that_cannot_fit_on_the_disk_are_refused_before_anything_is_written(setup):
+    """--views 10**12 used to start writing, and went on until the disk was full."""
+    tmp_path, model = setup
+    with pytest.raises(UsageError, match="--views 1000000000000 needs") as err:
+        _cache(tmp_path, model, views=10**12)
+    assert "lower --views" in err.value.hint
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.npz"]
+
+
 def test_finetune_trains_on_views_and_refuses_another_spec(setup):
     import reuse
 
@@ -97,6 +115,42 @@ def test_finetune_trains_on_views_and_refuses_another_spec(setup):
             model, data, features=result.path, epochs=1, augment="shift:0.2", image_shape=(8, 8, 1)
         )
     assert "--views" in err.value.hint
+
+
+def test_mixup_alone_mixes_the_clean_features_of_a_cache_without_views(setup):
+    """mixup has no per-row part to cache, so a plain cache is all it needs. It was refused as
+    "--augment none trains on augmented views", with a rebuild command (`--augment none
+    --views 8`) that cache-features itself refuses."""
+    import reuse
+    from reuse.cache import cache_features
+
+    tmp_path, model = setup
+    data = reuse.load_data(tmp_path / "train.npz")
+    plain = cache_features(model, data, tmp_path / "plain.h5", taps=["hidden1", "hidden2"])
+    common = dict(features=plain.path, epochs=2, seed=0)
+    clean = reuse.finetune(model, data, **common)
+    mixed = reuse.finetune(model, data, augment="mixup", **common)
+    assert mixed.used_cache and len(mixed.history) == 2
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(clean.model.get_weights(), mixed.model.get_weights(), strict=True)
+    )
+    with pytest.raises(UsageError, match="cutmix pastes patches"):
+        reuse.finetune(model, data, augment="cutmix", image_shape=(8, 8, 1), **common)
+
+
+def test_mixup_alone_trains_the_raw_rows_of_a_cache_with_input_views(setup):
+    """The stage below every tap of an --input-views cache: mixup alone mixes the raw rows.
+    It used to ask for input views made with '--augment none', after the cached stages."""
+    import reuse
+
+    tmp_path, model = setup
+    result = _cache(tmp_path, model, input_views=True)
+    data = reuse.load_data(tmp_path / "train.npz")
+    tuned = reuse.finetune(
+        model, data, features=result.path, augment="mixup", unfreeze="gradual", epochs=1, seed=0
+    )
+    assert tuned.used_cache and [s.tap for s in tuned.stages][-1] is None
 
 
 def test_views_train_differently_from_the_clean_cache(setup):
