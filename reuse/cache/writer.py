@@ -210,8 +210,9 @@ def cache_features(
         >>> result.rows, result.taps
 
     Args:
-        model: a Keras model (usually with its lower layers frozen).
-        data: a `reuse.data.dataset.Dataset`.
+        model: a Keras model (usually with its lower layers frozen), or its path (read
+            with `reuse.load_model`, safe mode; recorded as `model_path` unless given).
+        data: a `reuse.data.dataset.Dataset`, or a data file's path (`reuse.load_data`).
         output: the HDF5 file to write (replaced atomically).
         taps: layer names to cache (valid cut points); default: the top frozen layer.
         batch_size: rows per forward pass, and rows per HDF5 chunk.
@@ -257,6 +258,15 @@ def cache_features(
     started = time.perf_counter()
     check_options(output, batch_size=batch_size, verify=verify, compression=compression)
     spec = views_spec(augment, views, input_views)
+    if isinstance(model, (str, os.PathLike)):
+        from reuse.formats.model_io import load_model
+
+        model_path = model_path or str(model)
+        model = load_model(model)
+    if isinstance(data, (str, os.PathLike)):
+        from reuse.data.dataset import load_data
+
+        data = load_data(data)
     if spec is None and image_shape is not None:
         raise UsageError(
             "--image-shape tells --augment how to view flat rows as images, and no --augment "

@@ -104,3 +104,17 @@ def _reconfigured(model):
     clone = keras.Sequential.from_config(config)
     clone.set_weights(model.get_weights())
     return clone
+
+
+def test_cache_features_takes_a_model_path_and_a_data_path(frozen_task, tmp_path):
+    """`reuse.cache_features` reads paths as `reuse.finetune` does, and records the model's."""
+    import reuse
+    from reuse.cache import open_cache
+
+    path, train, _ = frozen_task
+    made = reuse.cache_features(str(path), train, tmp_path / "f.h5", taps=["hidden2"])
+    assert made.rows == 100
+    with open_cache(made.path) as cache:
+        assert cache.model_path == str(path.resolve())
+        direct = reuse.load_model(path).get_layer("hidden2")
+        assert cache.array("hidden2").shape == (100, direct.units)
