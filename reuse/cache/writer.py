@@ -11,7 +11,6 @@ interrupt (Ctrl-C) keeps the partial file, and says so; any other error removes 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -23,17 +22,22 @@ import numpy as np
 from reuse.cache.fingerprints import fingerprint
 from reuse.cache.layout import (
     CACHE_MARK,
-    CHECKSUMS,
     DIGEST_ATTR,
     FORMAT_VERSION,
     INPUT_VIEWS_DATASET,
-    SETTINGS_ATTRS,
-    attr_value,
     digest,
     parse_compression,
     part_path,
     tap_dataset_name,
     views_dataset_name,
+)
+from reuse.cache.partfile import (
+    check_views_fit,
+    create_input_views,
+    create_part,
+    create_views,
+    open_part,
+    resumable_rows,
 )
 from reuse.cache.streaming import (
     COMPUTE_BYTES,
@@ -46,7 +50,6 @@ from reuse.cache.streaming import (
 from reuse.cache.verify import spot_check
 from reuse.core.errors import (
     CacheIncomplete,
-    CacheMismatch,
     DataError,
     Interrupted,
     OutputError,
@@ -154,7 +157,6 @@ def _plan_attrs(
 # Attributes that must agree for --resume to continue a partial file.
 # How features may be stored: float16 halves the file (`cache-features --dtype float16`).
 STORAGE_DTYPES = ("float32", "float16")
-_RESUME_KEYS = (*SETTINGS_ATTRS, "rows", "shard", "shard_start", "shard_stop", "total_rows")
 
 
 def check_options(output, *, batch_size: int, verify: int, compression: str | None) -> None:
@@ -371,11 +373,11 @@ def cache_features(
 
     out = Path(output)
     if augmenter is not None and comp is None:
-        _check_views_fit(out, int(views), n, shapes, dtypes, model if input_views else None)
+        check_views_fit(out, int(views), n, shapes, dtypes, model if input_views else None)
     part = part_path(out)
     start_row = 0
     if resume and part.exists():
-        start_row = _resumable_rows(part, attrs)
+        start_row = resumable_rows(part, attrs)
         report.info(f"Resuming {part.name} at row {start_row:,} of {n:,}")
     elif part.exists():
         report.info(
@@ -387,14 +389,14 @@ def cache_features(
     delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
     try:
         if start_row == 0:
-            _create(part, attrs, data, paths, shapes, dtypes, batch_size, comp, comp_opts)
+            create_part(part, attrs, data, paths, shapes, dtypes, batch_size, comp, comp_opts)
             if augmenter is not None:
-                _create_views(
+                create_views(
                     part, paths, shapes, dtypes, int(views), n, batch_size, comp, comp_opts
                 )
                 if input_views:
-                    _create_input_views(part, model, int(views), n, batch_size, comp, comp_opts)
-        with _open_part(part) as f:
+                    create_input_views(part, model, int(views), n, batch_size, comp, comp_opts)
+        with open_part(part) as f:
             sets = [f[tap_dataset_name(p)] for p in paths]
             batches = data.batches(step, start=start_row)
             total = (n - start_row + step - 1) // step
@@ -425,7 +427,7 @@ def cache_features(
         verified = (
             spot_check(part, model, data, paths, verify, adapter, forward=forward) if verify else 0
         )
-        with _open_part(part) as f:
+        with open_part(part) as f:
             if int(f.attrs["rows_done"]) != n:
                 raise CacheIncomplete(
                     f"{part} holds {int(f.attrs['rows_done'])} of {n} rows",
@@ -474,81 +476,6 @@ def cache_features(
     )
 
 
-@contextlib.contextmanager
-def _open_part(part: Path, mode: str = "r+"):
-    """h5py.File(part, mode) for writing the partial cache, closed safely after a failure.
-
-    After a failed write (a full disk) HDF5 cannot flush the file to close it, and h5py then
-    crashed the process at exit (exit 139). The partial file is removed after any failure but
-    an interrupt, so its space is given back first (truncated to 0 bytes): the close succeeds.
-    """
-    import h5py
-
-    f = h5py.File(part, mode, track_order=True) if mode == "w" else h5py.File(part, mode)
-    failed = False
-    try:
-        yield f
-    except BaseException as err:
-        failed = True
-        if not isinstance(err, KeyboardInterrupt):
-            with contextlib.suppress(OSError):
-                os.truncate(part, 0)
-        raise
-    finally:
-        try:
-            f.close()
-        except Exception:  # noqa: BLE001 - the error in flight is the one to report
-            if not failed:
-                raise
-
-
-def _create(
-    part: Path, attrs: dict, data, paths, shapes, dtypes, batch_size, comp, comp_opts
-) -> None:
-
-    n = len(data)
-    with _open_part(part, "w") as f:
-        for p in paths:
-            ds = f.create_dataset(
-                tap_dataset_name(p),
-                shape=(n, *shapes[p]),
-                dtype=dtypes[p],
-                chunks=(min(batch_size, n), *shapes[p]),
-                compression=comp,
-                compression_opts=comp_opts,
-                **CHECKSUMS,
-            )
-            ds.attrs["tap"] = p
-        if data.y is not None:
-            f.create_dataset("labels", data=np.asarray(data.y))
-        f.create_dataset("indices", data=np.asarray(data.indices, dtype=np.int64))
-        for key, value in attrs.items():
-            f.attrs[key] = value
-        f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        f.attrs["rows_done"] = 0
-
-
-def _resumable_rows(part: Path, attrs: dict) -> int:
-    import h5py
-
-    try:
-        with h5py.File(part, "r") as f:
-            old = {k: f.attrs.get(k) for k in _RESUME_KEYS}
-            done = int(f.attrs.get("rows_done", 0))
-    except OSError as err:
-        raise CacheIncomplete(
-            f"the unfinished cache {part} cannot be read ({str(err).splitlines()[0][:100]})",
-            "run the command again without --resume to start over",
-        ) from None
-    for key in _RESUME_KEYS:
-        if attr_value(old[key]) != attr_value(attrs.get(key)):
-            raise CacheMismatch(
-                f"the unfinished cache {part} was started with a different {key.replace('_', ' ')}",
-                "run the same command as before with --resume, or drop --resume to start over",
-            )
-    return done
-
-
 def views_spec(augment, views, input_views: bool = False):
     """The AugmentSpec of the views, or None; refuses views without a spec and vice versa, and
     input views (`--input-views`) without both."""
@@ -581,58 +508,3 @@ def views_spec(augment, views, input_views: bool = False):
             else "cache a per-row augmentation (e.g. --augment digits) and keep mixup in finetune's --augment",
         )
     return spec
-
-
-def _create_input_views(part: Path, model, k: int, n: int, batch_size, comp, comp_opts):
-    """The (K, N, *input shape) float32 dataset of augmented raw rows (`input_views=True`)."""
-
-    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    with _open_part(part) as f:
-        f.create_dataset(
-            INPUT_VIEWS_DATASET,
-            shape=(k, n, *shape),
-            dtype="float32",
-            chunks=(1, min(batch_size, n), *shape),
-            compression=comp,
-            compression_opts=comp_opts,
-            **CHECKSUMS,
-        )
-
-
-def _check_views_fit(out: Path, views: int, n: int, shapes, dtypes, model=None) -> None:
-    """Refuse --views K whose uncompressed views alone would not fit on the output's disk
-    (a huge K used to write until the disk was full)."""
-    import shutil
-
-    row = sum(int(np.prod(shapes[p])) * np.dtype(dtypes[p]).itemsize for p in shapes)
-    if model is not None:
-        row += 4 * int(np.prod(model.inputs[0].shape[1:]))
-    need = views * n * row
-    try:
-        free = shutil.disk_usage(out.resolve().parent).free
-    except OSError:
-        return
-    if need > free:
-        fit = max(0, free // max(1, n * row))
-        raise UsageError(
-            f"--views {views} needs {need / 1e9:,.1f} GB for the views of {n:,} rows, and "
-            f"{out.resolve().parent} has {free / 1e9:,.1f} GB free",
-            f"lower --views (at most {fit:,} fit there; e.g. --views 8), or write -o to a disk "
-            "with room",
-        )
-
-
-def _create_views(part: Path, paths, shapes, dtypes, k: int, n: int, batch_size, comp, comp_opts):
-
-    with _open_part(part) as f:
-        for p in paths:
-            ds = f.create_dataset(
-                views_dataset_name(p),
-                shape=(k, n, *shapes[p]),
-                dtype=dtypes[p],
-                chunks=(1, min(batch_size, n), *shapes[p]),
-                compression=comp,
-                compression_opts=comp_opts,
-                **CHECKSUMS,
-            )
-            ds.attrs["tap"] = p
