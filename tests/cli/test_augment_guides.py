@@ -24,6 +24,7 @@ def _record(result):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_lr_find_sweeps_augmented_batches(base_and_data):
     import keras
 

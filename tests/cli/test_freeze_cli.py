@@ -101,6 +101,7 @@ def test_cli_errors(mlp_path, args, code, words):
     assert not (mlp_path.parent / "base.frozen.keras").exists()
 
 
+@pytest.mark.slow
 def test_frozen_batchnorm_and_dense_unchanged_by_training(tmp_path):
     import keras
 

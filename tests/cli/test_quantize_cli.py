@@ -4,10 +4,12 @@ that loads back."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.helpers import classification_data, cli, last_record, mlp, save_npz
 
 
+@pytest.mark.slow
 def test_quantize_reports_size_and_accuracy_and_reloads(tmp_path):
     import keras
 

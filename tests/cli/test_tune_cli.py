@@ -168,6 +168,7 @@ def test_a_tiny_search_writes_best_json_a_table_a_plot_and_a_record(tuning_task)
     assert "lr" not in tuned["from_config"] and "l2" in tuned["from_config"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_OPTUNA, reason="needs optuna")
 def test_best_json_of_a_search_with_image_shape_drives_finetune(tuning_task):
     """tune --augment ... --image-shape H,W,C wrote `"image_shape": "2,4,1"` into best.json,

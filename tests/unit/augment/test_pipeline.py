@@ -102,6 +102,7 @@ def test_noise_and_mixup_work_on_any_input(spec):
     assert not np.allclose(xo, x)
 
 
+@pytest.mark.slow
 def test_same_seed_same_batches_other_seed_other_batches():
     x = _images()
     spec = "flip,crop,shift,rotate,zoom,contrast,erase,noise"

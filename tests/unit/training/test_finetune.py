@@ -187,6 +187,7 @@ def test_reuse_depth_search_tries_shallower_cuts(finetune_task, tmp_path):
     assert sum(1 for s in result.stages if s.index == 0 and s.kept) == 1
 
 
+@pytest.mark.slow
 def test_train_bn_switch(tmp_path):
     """Frozen BatchNormalization keeps its moving statistics in every gradual stage unless --train-bn."""
     from reuse import load_model

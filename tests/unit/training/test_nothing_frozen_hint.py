@@ -1,5 +1,7 @@
 """Fine-tuning a model whose reused layers are all trainable says so, once."""
 
+import pytest
+
 from tests.helpers import classification_data, mlp
 
 HINT = "no reused layer is frozen"
@@ -25,5 +27,6 @@ def test_no_hint_when_something_is_frozen(capsys):
     assert HINT not in _run(model, capsys)
 
 
+@pytest.mark.slow
 def test_no_hint_under_gradual_unfreezing(capsys):
     assert HINT not in _run(mlp(), capsys, unfreeze="gradual")
