@@ -325,6 +325,7 @@ def test_missing_optional_extra_is_named_before_the_work(work, out, monkeypatch)
     )
 
 
+@pytest.mark.slow
 def test_usage_errors_start_no_tensorflow(work, out):
     """Usage errors answer before TensorFlow starts (a fresh process; TF never imported)."""
     cases = [

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import shlex
 
+import pytest
+
 from tests.helpers import classification_data, cli, mlp, save_npz
 
 
@@ -30,6 +32,7 @@ def _cached(tmp_path, name: str, seed: int = 1, frozen: int = 1, hidden: int = 3
     return cache
 
 
+@pytest.mark.slow
 def test_rebuild_hint_carries_the_selection_and_works(tmp_path):
     cache = _cached(tmp_path, "base.keras", frozen=2, rows=90)
 
@@ -136,6 +139,7 @@ def test_a_cache_of_another_model_is_not_offered_a_rebuild_for_that_model(tmp_pa
     assert not (tmp_path / "t.keras").exists()
 
 
+@pytest.mark.slow
 def test_the_rebuild_hint_caches_the_model_being_trained(tmp_path):
     """finetune B.keras with a cache made from A.keras (same layers, other weights): the
     rebuild command named A.keras, the cache's own model, so running it rebuilt the same

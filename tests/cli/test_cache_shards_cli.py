@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
+
 from tests.helpers import assert_features_equal, cli
 
 
+@pytest.mark.slow
 def test_shards_then_merge_then_finetune_from_the_joined_cache(frozen_task, tmp_path):
     path, train, _ = frozen_task
     out = tmp_path / "feats.h5"

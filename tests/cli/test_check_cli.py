@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.helpers import cli
 
 
@@ -44,6 +46,7 @@ def test_check_fails_with_exit_code_3_and_says_why(tuning_task, tmp_path):
     assert "check(s) failed" in result.stderr
 
 
+@pytest.mark.slow
 def test_check_cli_exit_0_when_nothing_fails(tuning_task):
     _, path, train, _ = tuning_task
     result = cli(["check", path, "--data", train, "--json", "--seed", "0"])

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from tests.helpers import cli
 
 
+@pytest.mark.slow
 def test_evaluate_and_predict(finetune_task, tmp_path):
     path, train, valid = finetune_task
     out = tmp_path / "tuned.keras"

@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import cli
 
 
+@pytest.mark.slow
 def test_gradual_from_cache_keeps_untouched_layers_and_reports_stages(frozen_task, tmp_path):
     path, train, valid = frozen_task
     feats = tmp_path / "feats.h5"

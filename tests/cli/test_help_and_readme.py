@@ -37,6 +37,7 @@ def test_readme_opens_with_the_two_commands():
     assert any(line.startswith("make test") for line in lines)
 
 
+@pytest.mark.slow
 def test_every_help_answers_without_tensorflow(tmp_path):
     from tests.helpers import shell
 

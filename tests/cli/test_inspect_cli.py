@@ -58,6 +58,7 @@ def test_inspect_weights_stats(tmp_path):
     assert kernel["min"] <= kernel["mean"] <= kernel["max"]
 
 
+@pytest.mark.slow
 def test_inspect_nested_application_shows_inner_layers_frozen(tmp_path):
     path = tmp_path / "transfer.keras"
     nested_application().save(path)

@@ -4,6 +4,7 @@ aliases, documented in both --help texts."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from reuse.surgery.layer_spec import ACTIVATION_ALIASES, KIND_ALIASES
 from tests.helpers import classification_data, cli, last_record, mlp, save_npz
@@ -53,6 +54,7 @@ def test_arch_takes_the_aliases(tmp_path):
     assert np.array_equal(model.get_layer("dense_1").kernel.numpy(), np.ones((8, 6)))
 
 
+@pytest.mark.slow
 def test_head_takes_the_aliases(tmp_path):
     base = tmp_path / "base.keras"
     mlp(n_in=8, hidden=2, units=6, n_out=3).save(base)

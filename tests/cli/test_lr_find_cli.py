@@ -37,6 +37,7 @@ def test_lr_find_pipes_its_suggestion_into_finetune(tuning_task):
     assert "suggested lr" in proc.stderr and "┤" in proc.stderr  # the terminal chart
 
 
+@pytest.mark.slow
 def test_lr_find_cli_writes_a_plot_and_a_record(tuning_task):
     tmp, path, train, _ = tuning_task
     result = cli(

@@ -7,6 +7,7 @@ augmented cache and test-time augmentation now take the image shape from the dat
 """
 
 import numpy as np
+import pytest
 
 from reuse.augment.spec import implied_image_shape
 from tests.helpers import mlp
@@ -32,6 +33,7 @@ def _weights(model):
     return [np.array(w) for w in model.get_weights()]
 
 
+@pytest.mark.slow
 def test_finetune_on_image_rows_trains_as_flat_rows_with_image_shape():
     import reuse
 

@@ -212,6 +212,7 @@ def test_views_of_mixup_alone_do_not_advise_making_views_with_none():
     assert views(_images(), err.value.hint.split("`")[1], 1).shape[0] == 1
 
 
+@pytest.mark.slow
 def test_runs_in_a_tf_range_loop_like_the_training_steps():
     """The augmenter inside an AutoGraph loop over batches (as fit_arrays' train steps):
     it traces, and a fresh augmenter with the same seed gives the same sums."""

@@ -10,6 +10,7 @@ import pytest
 from tests.helpers import cli, frozen_mlp, save_npz
 
 
+@pytest.mark.slow
 def test_nested_application_cache_with_escaped_name(tmp_path, nested):
     from reuse.cache import cache_features, open_cache
     from reuse.core.errors import CutError

@@ -139,6 +139,7 @@ def test_mixup_alone_mixes_the_clean_features_of_a_cache_without_views(setup):
         reuse.finetune(model, data, augment="cutmix", image_shape=(8, 8, 1), **common)
 
 
+@pytest.mark.slow
 def test_mixup_alone_trains_the_raw_rows_of_a_cache_with_input_views(setup):
     """The stage below every tap of an --input-views cache: mixup alone mixes the raw rows.
     It used to ask for input views made with '--augment none', after the cached stages."""
@@ -194,6 +195,7 @@ def test_input_views_need_views(setup):
         _cache(tmp_path, model, augment=None, views=0, input_views=True)
 
 
+@pytest.mark.slow
 def test_stages_below_every_tap_train_on_input_views_not_on_the_fly(setup, monkeypatch):
     import reuse
     from reuse.augment import pipeline

@@ -128,6 +128,7 @@ def test_hdf5_guessed_and_explicit_keys_and_close(tmp_path):
     ds2.close()
 
 
+@pytest.mark.slow
 def test_hdf5_closes_when_dataset_is_collected(tmp_path):
     import gc
 

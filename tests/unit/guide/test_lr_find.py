@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.helpers import copy_weights
 
 
+@pytest.mark.slow
 def test_lr_find_restores_weights_and_flags(tuning_task):
     from reuse import load_data, load_model
     from reuse.guide.lr_find import lr_find

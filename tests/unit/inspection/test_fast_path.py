@@ -64,6 +64,7 @@ def test_fast_path_matches_keras(tmp_path, build, suffix):
     assert all(r["output_shape"] is not None for r in fast.rows)
 
 
+@pytest.mark.slow
 def test_fast_path_matches_keras_nested_application(tmp_path):
     path = tmp_path / "transfer.keras"
     nested_application().save(path)

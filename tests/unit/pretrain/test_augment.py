@@ -34,6 +34,7 @@ def _no_augmentation_layer(model) -> bool:
     return not any(n.startswith("Random") or "Augment" in n or "Noise" in n for n in names)
 
 
+@pytest.mark.slow
 def test_autoencoder_learns_from_augmented_rows_seeded_and_the_base_holds_no_augmenter(tmp_path):
     import keras
 
@@ -53,6 +54,7 @@ def test_autoencoder_learns_from_augmented_rows_seeded_and_the_base_holds_no_aug
     assert result.options.augment == "shift:0.1,noise:0.05"
 
 
+@pytest.mark.slow
 def test_the_autoencoder_target_is_the_clean_row():
     """Heavy noise on the inputs only: the reconstruction loss is measured against the clean
     rows, so the validation loss (clean in, clean out) ends near the training loss, not near
@@ -80,6 +82,7 @@ def test_stacked_augments_the_first_level_only():
     assert result.base.output.shape[1:] == (8,)
 
 
+@pytest.mark.slow
 def test_pairs_augment_each_row_seeded_and_the_tower_holds_no_augmenter(tmp_path):
     import keras
 
@@ -127,6 +130,7 @@ def test_bad_augment_options_are_refused_before_any_work(kwargs, words):
     assert words in f"{info.value} — {info.value.hint}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["autoencoder", "pairs"])
 def test_an_interrupted_augmented_run_resumes_to_the_same_weights(tmp_path, kind):
     from tests.unit.pretrain.test_autoencoder import _StopAt

@@ -31,6 +31,7 @@ def test_end_to_end_learns_and_the_encoder_holds_no_training_only_layer():
     assert np.allclose(encoder(x, training=True), encoder(x, training=False))
 
 
+@pytest.mark.slow
 def test_images_are_flattened_for_a_dense_encoder_and_kept_for_a_conv_one():
     x = _rows(16, 36).reshape(16, 6, 6)
     dense = pretrain_autoencoder(x, layers=(5,), epochs=1, seed=0, arch="dense").base
@@ -90,6 +91,7 @@ class _StopAt:
 @pytest.mark.parametrize(
     "mode, stop_at", [("end-to-end", 2), pytest.param("stacked", 3, marks=pytest.mark.slow)]
 )
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, mode, stop_at):
     x = _rows()
     kw = {"layers": (8, 4), "epochs": 2 if mode == "stacked" else 3, "seed": 1, "mode": mode}

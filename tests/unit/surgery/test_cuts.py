@@ -34,6 +34,7 @@ def test_top_of_bottom_equals_model():
         )
 
 
+@pytest.mark.slow
 def test_nested_application_cuts(tmp_path, nested):
     import keras
 

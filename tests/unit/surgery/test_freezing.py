@@ -120,6 +120,7 @@ def transfer_model():
     return model
 
 
+@pytest.mark.slow
 def test_nested_regex_freezes_part_of_the_base(transfer_model, tmp_path):
     import keras
 

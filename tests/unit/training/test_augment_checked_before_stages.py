@@ -40,6 +40,7 @@ def test_refused_before_the_cached_stages_train(tmp_path, capsys):
     assert "stage 0" not in capsys.readouterr().err  # nothing trained
 
 
+@pytest.mark.slow
 def test_a_cache_with_input_views_needs_no_image_shape(tmp_path):
     model, data = _setup(tmp_path, input_views=True)
     result = _tune(model, data, tmp_path)  # every stage can train from the cache: no error

@@ -40,6 +40,7 @@ def _tune(augment, seed=3, **extra):
     )
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_and_augmentation_changes_training():
     a = _tune("shift:0.1,rotate:0.05")
     b = _tune("shift:0.1,rotate:0.05")
@@ -52,6 +53,7 @@ def test_same_seed_same_weights_and_augmentation_changes_training():
     )
 
 
+@pytest.mark.slow
 def test_saved_model_holds_no_augmentation_and_predicts_like_its_weights(tmp_path):
     import keras
 

@@ -31,6 +31,7 @@ def test_frozen_weights_bit_identical_and_loss_decreases(finetune_task):
     assert result.transfer.head and result.model.layers[-1].units == 3  # sized from the labels
 
 
+@pytest.mark.slow
 def test_paths_are_read_like_the_objects(finetune_task):
     from reuse import load_data, load_model
     from reuse.training.finetune import finetune
@@ -102,6 +103,7 @@ def test_finetune_from_cache_never_runs_layers_below_tap(finetune_task, tmp_path
     )
 
 
+@pytest.mark.slow
 def test_early_stopping_restores_best(finetune_task):
     from reuse import load_data, load_model
     from reuse.training.finetune import finetune
@@ -166,6 +168,7 @@ def test_max_norm_dropout_and_l2_take_effect(finetune_task, tmp_path):
     )  # one L2 penalty per trained kernel: head, hidden4, hidden5
 
 
+@pytest.mark.slow
 def test_reuse_depth_search_tries_shallower_cuts(finetune_task, tmp_path):
     from reuse import load_data, load_model
     from reuse.training.finetune import finetune

@@ -69,6 +69,7 @@ class _Log:
         return log
 
 
+@pytest.mark.slow
 def test_full_batch_epochs_match_keras_fit():
     """One batch per epoch: the order does not matter, so weights must equal Keras' own fit."""
     import keras
@@ -101,6 +102,7 @@ def test_loss_goes_down_and_every_batch_is_a_step():
     assert int(model.optimizer.iterations) == 6 * 5  # ceil(130 / 32) steps per epoch
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_other_seed_other_order():
     from reuse.training.loop import fit_arrays, shuffled_order
 

@@ -56,6 +56,7 @@ def test_stage_table_lists_only_layers_that_train(task):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_stage_epoch_restarts_in_each_stage(task):
     from reuse import load_data, load_model
     from reuse.training.finetune import finetune

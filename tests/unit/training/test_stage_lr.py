@@ -26,6 +26,7 @@ def test_each_stage_finds_its_own_rate_and_weights_are_restored_before_training(
     assert all(np.isfinite(row["loss"]) for row in result.history)
 
 
+@pytest.mark.slow
 def test_a_given_lr_wins_over_the_range_test():
     import reuse
 
