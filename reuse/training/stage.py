@@ -274,6 +274,8 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
     `x` becomes its (K, N, ...) views and epoch e trains on view e mod K. A cache made with
     `--input-views` holds views of the raw rows too, and the stages that train from the raw
     inputs use them instead of augmenting on the fly (mixup and cutmix still mix batches).
+    `--augment mixup` alone has no per-row part to cache: a stage from a cached tap mixes the
+    clean features, and one from the raw inputs mixes the raw rows, with or without views.
 
     Raises:
         CacheMismatch: training from a cache whose views were made with another spec, or none.
