@@ -180,10 +180,13 @@ def lr_find_command(
     _show_chart(result)
     if result.flat:
         from reuse.core import report
+        from reuse.guide.lr_find import FLAT_FALL
 
+        start, low = result.levels
+        within = f", within batch noise ({result.noise:.1%})" if result.fall >= FLAT_FALL else ""
         report.info(
-            f"note: the loss fell only {result.fall:.1%} over the sweep "
-            f"({result.smoothed[0]:.3g} to {min(result.smoothed):.3g}), so the suggestion reads "
+            f"note: the loss fell only {result.fall:.1%} over the sweep ({start:.3g} to "
+            f"{low:.3g}, means of {result.window} steps){within}, so the suggestion reads "
             "noise, not a valley; raise --end, or train more of the model (a lower --cut)"
         )
     rec = record.make_record(

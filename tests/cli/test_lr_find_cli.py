@@ -71,7 +71,20 @@ def test_lr_find_says_when_the_loss_never_fell(tuning_task):
     the command says so in one note line (it still suggests, as fastai does)."""
     _, path, train, _ = tuning_task
     result = cli(
-        ["lr-find", path, "--data", train, "--steps", "20", "--start", "1e-12", "--end", "1e-10"]
+        [
+            "lr-find",
+            path,
+            "--data",
+            train,
+            "--steps",
+            "20",
+            "--start",
+            "1e-12",
+            "--end",
+            "1e-10",
+            "--seed",
+            "0",
+        ]  # fmt: skip
     )
     assert result.exit_code == 0, result.stderr
     notes = [line for line in result.stderr.splitlines() if "the loss fell only" in line]

@@ -51,3 +51,27 @@ def test_lr_find_trains_from_the_cache(tuning_task, tmp_path, monkeypatch):
         monkeypatch.setattr(base.get_layer(name), "call", boom)
     result = lr_find(base, None, features=tmp_path / "feats.h5", start=1e-4, end=1, steps=10)
     assert result.tap == "hidden2" and len(result.lrs) > 0
+
+
+def _result(losses):
+    from reuse.guide.lr_find import LrFindResult
+
+    losses = [float(v) for v in losses]
+    lrs = list(np.geomspace(1e-7, 10, len(losses)))
+    return LrFindResult(lrs=lrs, losses=losses, smoothed=losses, suggestion=1e-3, rule="valley")
+
+
+def test_flat_tells_batch_noise_from_a_fall():
+    """A flat sweep with 4.5% batch-to-batch noise (what 20 steps at lr 1e-12 measured on the
+    tuning task) reads as flat (single steps as levels read 2 of 30 seeds as a fall); a 30%
+    fall and a valley that ends in a blow-up read as falls."""
+    rng = np.random.default_rng(0)
+    short = [_result(1.2 * (1 + 0.045 * rng.standard_normal(20))).flat for _ in range(500)]
+    assert np.mean(short) >= 0.97
+    assert all(_result(1.2 * (1 + 0.045 * rng.standard_normal(100))).flat for _ in range(200))
+    falling = 1.2 * np.linspace(1.0, 0.7, 20) * (1 + 0.045 * rng.standard_normal(20))
+    assert not _result(falling).flat and _result(falling).fall > 0.15
+    curve = np.concatenate([np.linspace(2.3, 0.5, 95), [0.8, 1.5, 2.6, 4.0, 6.0]])
+    blown = _result(curve * (1 + 0.02 * rng.standard_normal(100)))
+    assert not blown.flat and blown.noise < 0.05
+    assert _result(np.full(20, 1.3)).flat  # no fall at all, no noise
