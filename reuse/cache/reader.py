@@ -159,6 +159,15 @@ class FeatureCache:
             bx = np.concatenate(buffer_x)
             yield bx, (None if y is None else np.concatenate(buffer_y))
 
+    def check_model(self, model, model_path: str | None = None) -> None:
+        """Refuse `model` unless its layers up to this cache's taps are the ones the cache was
+        made from (what `open_cache(model=...)` checks); `model_path` names it in the rebuild hint.
+
+        Raises:
+            CacheMismatch: architecture, weights or tap names differ.
+        """
+        _check_model(self, model, model_path)
+
     def check_data(self, data) -> None:
         """Refuse data other than the data the cache was made from.
 
@@ -409,7 +418,7 @@ def open_cache(
         for t in taps or []:
             cache._tap_name(t)
         if model is not None:
-            _check_model(cache, model, model_path)
+            cache.check_model(model, model_path)
         return cache
     except BaseException:
         handle.close()

@@ -265,10 +265,9 @@ def cache_features(
 
         model_path = model_path or str(model)
         model = load_model(model)
-    if isinstance(data, (str, os.PathLike)):
-        from reuse.data.dataset import load_data
+    from reuse.data.dataset import as_dataset
 
-        data = load_data(data)
+    data = as_dataset(data)
     if spec is None and image_shape is not None:
         raise UsageError(
             "--image-shape tells --augment how to view flat rows as images, and no --augment "

@@ -483,3 +483,14 @@ def _finish(
     if require_labels:
         ds.require_labels()
     return ds
+
+
+def as_dataset(data):
+    """`data` itself, or the Dataset `load_data` reads from a data file's path.
+
+    Raises:
+        DataError: a path that is not readable data (see `reuse.data.dataset.load_data`).
+    """
+    if isinstance(data, (str, os.PathLike)):
+        return load_data(data)
+    return data

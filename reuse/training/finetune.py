@@ -18,10 +18,10 @@ from pathlib import Path
 
 from reuse.core import report
 from reuse.core.errors import DataError, TrainingDiverged, UsageError
+from reuse.data.dataset import as_dataset
 from reuse.training.history import final_metrics, history_has_finite, write_history, write_report
 from reuse.training.inputs import (
     TrainingInputs,
-    as_dataset,
     data_arrays,
     deepest_tap_below,
     resolve_cache,

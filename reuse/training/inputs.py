@@ -6,7 +6,6 @@ raw inputs); `deepest_tap_below` picks the cached tap a stage can train from.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -158,13 +157,18 @@ def resolve_cache(path, transfer: TransferModel, data=None, model_path: str | No
     (default: the one the cache was made from)."""
     from reuse.cache import open_cache
 
-    if model_path is not None:
+    cache = open_cache(path, model_path=model_path)
+    try:
         # A cache of this very model with a tap above the cut (the old output layer, which the
         # new head replaces) would otherwise read as a cache of another model.
-        with open_cache(path) as peek:
-            above = [t for t in peek.taps if t not in transfer.reused]
-            made = peek.model_path
-        if above and made and Path(made).resolve() == Path(model_path).resolve():
+        above = [t for t in cache.taps if t not in transfer.reused]
+        made = cache.model_path
+        if (
+            model_path is not None
+            and above
+            and made
+            and Path(made).resolve() == Path(model_path).resolve()
+        ):
             raise CacheMismatch(
                 f"the cache {path} holds {', '.join(above)}, above the cut {transfer.cut}: "
                 "the new head replaces the layers above the cut",
@@ -172,7 +176,10 @@ def resolve_cache(path, transfer: TransferModel, data=None, model_path: str | No
                 f"{transfer.cut}: reuse cache-features {model_path} --data DATA "
                 f"--at {transfer.cut} -o FEATURES.h5",
             )
-    cache = open_cache(path, model=transfer.model, model_path=model_path)
+        cache.check_model(transfer.model, model_path)
+    except BaseException:
+        cache.close()
+        raise
     usable = [t for t in cache.taps if t in transfer.reused]
     if not usable:
         raise CacheMismatch(
@@ -183,19 +190,6 @@ def resolve_cache(path, transfer: TransferModel, data=None, model_path: str | No
     if data is not None and hasattr(data, "identity"):
         cache.check_data(data)
     return cache
-
-
-def as_dataset(data):
-    """`data` itself, or the Dataset `load_data` reads from a data file's path.
-
-    Raises:
-        DataError: a path that is not readable data (see `reuse.data.dataset.load_data`).
-    """
-    if isinstance(data, (str, os.PathLike)):
-        from reuse.data.dataset import load_data
-
-        return load_data(data)
-    return data
 
 
 def data_arrays(data):

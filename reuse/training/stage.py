@@ -293,24 +293,14 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
     num_classes = None
     if transfer.task == "multiclass" and not sigmoid_head(transfer):
         num_classes = int(transfer.model.outputs[0].shape[-1])
-    if plan.tap is not None and spec.batch_level and not spec.per_sample():
-        if spec.cutmix:
-            raise UsageError(
-                "cutmix pastes patches of images, and a cached tap holds features, not images",
-                "use mixup with a feature cache, or train without --features",
-            )
+    per_row = spec.per_sample()
+    if plan.tap is not None or (inputs.has_input_views() and per_row):
         # mixup alone has no per-row part to cache as views: it mixes the clean features.
-        mixer = build_augmenter(
-            spec,
-            x.shape[1:],
-            None,
-            (options.seed or 0) + 7919 * plan.index,
-            value_range=(0.0, 1.0),
-            num_classes=num_classes,
+        views = (
+            inputs.train_views(plan.tap, per_row.canonical(), options.image_shape)
+            if per_row or not spec.batch_level
+            else None
         )
-        return mixer, x, False
-    if plan.tap is not None or (inputs.has_input_views() and spec.per_sample()):
-        views = inputs.train_views(plan.tap, spec.per_sample().canonical(), options.image_shape)
         if not spec.batch_level:
             return None, views, True
         if spec.cutmix and plan.tap is not None:
@@ -319,17 +309,17 @@ def stage_augmentation(transfer, plan: StagePlan, inputs: TrainingInputs, option
                 "use mixup with a feature cache, or train without --features",
             )
         # mixup (and cutmix, on cached input views) still mix the batches while training.
-        mixing = AugmentSpec(mixup=spec.mixup, cutmix=spec.cutmix)
+        rows = x if views is None else views[0]
         mixer = build_augmenter(
-            mixing,
-            views.shape[2:],
+            AugmentSpec(mixup=spec.mixup, cutmix=spec.cutmix),
+            rows.shape[1:],
             options.image_shape if plan.tap is None else None,
             (options.seed or 0) + 7919 * plan.index,
-            value_range=infer_value_range(views[0]) if plan.tap is None else (0.0, 1.0),
+            value_range=infer_value_range(rows) if plan.tap is None else (0.0, 1.0),
             num_classes=num_classes,
         )
-        return mixer, views, True
-    if inputs.cache is not None and inputs.cache.view_count and spec.per_sample():
+        return mixer, (x if views is None else views), views is not None
+    if inputs.cache is not None and inputs.cache.view_count and per_row:
         from reuse.core import report
 
         report.info(

@@ -70,22 +70,8 @@ def test_lr_find_says_when_the_loss_never_fell(tuning_task):
     """Rates too small to move the weights give a flat curve: the rules' picks are noise, and
     the command says so in one note line (it still suggests, as fastai does)."""
     _, path, train, _ = tuning_task
-    result = cli(
-        [
-            "lr-find",
-            path,
-            "--data",
-            train,
-            "--steps",
-            "20",
-            "--start",
-            "1e-12",
-            "--end",
-            "1e-10",
-            "--seed",
-            "0",
-        ]  # fmt: skip
-    )
+    args = ["lr-find", path, "--data", train, "--steps", "20", "--start", "1e-12", "--end", "1e-10", "--seed", "0"]  # fmt: skip
+    result = cli(args)
     assert result.exit_code == 0, result.stderr
     notes = [line for line in result.stderr.splitlines() if "the loss fell only" in line]
     assert len(notes) == 1 and notes[0].startswith("note: ")
